@@ -1,0 +1,26 @@
+"""dojax: a differentiable rigid-body physics engine on JAX, after Dojo's method.
+
+Importing dojax enables JAX's float64 mode (``jax_enable_x64``): the solver's tolerances and
+finite-difference checks need double precision.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from dojax import joints, shapes  # noqa: E402
+from dojax.diagnostics import energy, momentum  # noqa: E402
+from dojax.mechanism import Mechanism, MechanismBuilder  # noqa: E402
+from dojax.minimal import from_minimal, to_minimal  # noqa: E402
+from dojax.models import MODELS, load  # noqa: E402
+from dojax.solver import SolveInfo, SolverOptions  # noqa: E402
+from dojax.state import State  # noqa: E402
+from dojax.step import rollout, step  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Mechanism", "MechanismBuilder", "State", "SolverOptions", "SolveInfo", "MODELS",
+    "load", "step", "rollout", "to_minimal", "from_minimal", "energy", "momentum",
+    "joints", "shapes",
+]

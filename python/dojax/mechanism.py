@@ -1,0 +1,412 @@
+"""The Mechanism: a frozen JAX pytree of physical parameters over a static structure.
+
+Build one with :class:`MechanismBuilder` (or ``dojax.load`` for a built-in model)::
+
+    b = MechanismBuilder(timestep=0.01, gravity=-9.81)
+    b.add_body("link", mass=1.0, shape=Box(0.05, 0.05, 1.0))
+    b.add_joint("hinge", "revolute", parent="world", child="link", axis=(1, 0, 0),
+                child_vertex=(0, 0, 0.5), actuated=True)
+    mech = b.build()
+
+Every body has exactly one *tree* joint whose child it is: the first joint naming it as child,
+or an implicit floating joint to the world for a free body. Further joints onto an already-placed
+body close kinematic loops. Body ``i``'s tree joint is joint ``i``; loop joints follow.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dojax import joints as joint_lib
+from dojax import quaternion as quat
+from dojax.shapes import Box, Capsule, Cylinder, Sphere
+
+WORLD = "world"
+
+
+class Structure:
+    """Static description of a mechanism (names, topology, masks, elimination schedule).
+
+    Compared by identity, so that a Mechanism whose parameters change keeps its compiled code.
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Structure is immutable")
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Mechanism:
+    """Physical parameters (pytree leaves) and static structure of a multibody system.
+
+    Leaves (differentiable): ``mass`` (nb,), ``inertia`` (nb, 3, 3) body-frame inertia about the
+    centre of mass, ``gravity`` (3,), ``timestep`` (), joint ``vertex_parent``/``vertex_child``
+    (nj, 3), ``spring``/``damper`` (nj, 6) stiffness and damping on joint coordinates,
+    ``spring_offset`` (nj, 6) rest coordinates, and ``gear`` (nu,) actuator gains.
+    """
+
+    mass: jax.Array
+    inertia: jax.Array
+    gravity: jax.Array
+    timestep: jax.Array
+    vertex_parent: jax.Array
+    vertex_child: jax.Array
+    spring: jax.Array
+    damper: jax.Array
+    spring_offset: jax.Array
+    gear: jax.Array
+    structure: Structure = field(metadata=dict(static=True))
+
+    # -- static sizes and names ---------------------------------------------------------------
+    @property
+    def num_bodies(self):
+        return len(self.structure.body_names)
+
+    @property
+    def num_joints(self):
+        return len(self.structure.joint_names)
+
+    @property
+    def action_size(self):
+        return len(self.structure.actuator_joint)
+
+    @property
+    def body_names(self):
+        return self.structure.body_names
+
+    @property
+    def joint_names(self):
+        return self.structure.joint_names
+
+    @property
+    def minimal_size(self):
+        """Length of the minimal-coordinate vector [positions; velocities] grouped per joint."""
+        return 2 * int(self.structure.free_mask[: self.num_bodies].sum())
+
+    def replace(self, **fields):
+        """A copy with some fields replaced (e.g. ``mech.replace(timestep=0.005)``)."""
+        return dataclasses.replace(self, **fields)
+
+    def initial_state(self):
+        """The model's initial State (bodies at rest in their initial configuration)."""
+        from dojax.minimal import from_minimal
+
+        return from_minimal(self, jnp.asarray(self.structure.initial_minimal))
+
+    def joint_data(self):
+        """Per-joint arrays (nj leading axis) used by the vectorised joint functions."""
+        s = self.structure
+        return dict(
+            vertex_parent=self.vertex_parent,
+            vertex_child=self.vertex_child,
+            orientation_offset=jnp.asarray(s.orientation_offset),
+            frame_translation=jnp.asarray(s.frame_translation),
+            frame_rotation=jnp.asarray(s.frame_rotation),
+            wrap=jnp.asarray(s.wrap),
+        )
+
+
+def _vector(name, value, size):
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a finite vector of length {size}, got {value!r}")
+    return arr
+
+
+def _unit_quaternion(name, value):
+    q = _vector(name, value, 4)
+    n = np.linalg.norm(q)
+    if n < 1e-12:
+        raise ValueError(f"{name} must be a non-zero quaternion (w, x, y, z)")
+    return q / n
+
+
+def check_inertia(name, inertia):
+    """Validate a 3x3 inertia: finite, symmetric, positive definite, triangle inequality."""
+    J = np.asarray(inertia, dtype=float)
+    if J.shape != (3, 3) or not np.all(np.isfinite(J)):
+        raise ValueError(f"inertia of {name!r} must be a finite 3x3 matrix")
+    scale = max(np.abs(J).max(), 1e-300)
+    if np.abs(J - J.T).max() > 1e-9 * scale:
+        raise ValueError(f"inertia of {name!r} must be symmetric")
+    eig = np.linalg.eigvalsh(J)
+    if eig[0] <= 0.0:
+        raise ValueError(f"inertia of {name!r} must be positive definite (eigenvalues {eig})")
+    if eig[0] + eig[1] < eig[2] * (1.0 - 1e-9):
+        raise ValueError(f"inertia of {name!r} violates the triangle inequality (eigenvalues {eig})")
+    return 0.5 * (J + J.T)
+
+
+def gravity_vector(gravity):
+    """A scalar z-component or a 3-vector, as a (3,) array."""
+    g = np.asarray(gravity, dtype=float)
+    if g.shape == ():
+        g = np.array([0.0, 0.0, float(g)])
+    return _vector("gravity", g, 3)
+
+
+def check_timestep(timestep):
+    h = float(timestep)
+    if not np.isfinite(h) or h <= 0.0:
+        raise ValueError(f"timestep must be positive, got {timestep}")
+    return h
+
+
+class MechanismBuilder:
+    """Assemble bodies, joints and actuators into a :class:`Mechanism`.
+
+    Args:
+        timestep: integration step in seconds (> 0).
+        gravity: scalar z-component or 3-vector, m/s^2.
+        input_mode: ``"force"`` (actions are forces/torques, multiplied by the timestep) or
+            ``"impulse"`` (actions are impulses).
+    """
+
+    def __init__(self, timestep=0.01, gravity=-9.81, input_mode="force"):
+        self.timestep = check_timestep(timestep)
+        self.gravity = gravity_vector(gravity)
+        if input_mode not in ("force", "impulse"):
+            raise ValueError(f"input_mode must be 'force' or 'impulse', got {input_mode!r}")
+        self.input_mode = input_mode
+        self._bodies = []
+        self._joints = []
+        self._actuators = []
+
+    # -- bodies --------------------------------------------------------------------------------
+    def add_body(self, name, mass, inertia=None, shape=None, position=(0, 0, 0),
+                 orientation=quat.IDENTITY, velocity=(0, 0, 0), angular_velocity=(0, 0, 0), color=None):
+        """Add a rigid body.
+
+        Args:
+            name: unique name.
+            mass: kg, > 0.
+            inertia: 3x3 body-frame inertia about the centre of mass; defaults to the shape's.
+            shape: a :mod:`dojax.shapes` shape, drawn by the renderer.
+            position, orientation: initial pose of a free body (one no joint places).
+            velocity, angular_velocity: its initial world linear velocity and rate of its
+                rotation vector (the body-frame angular velocity when starting at identity).
+            color: optional matplotlib colour for rendering.
+        """
+        if name == WORLD or any(b["name"] == name for b in self._bodies):
+            raise ValueError(f"body name {name!r} is reserved or already used")
+        mass = float(mass)
+        if not np.isfinite(mass) or mass <= 0.0:
+            raise ValueError(f"mass of body {name!r} must be positive, got {mass}")
+        if inertia is None:
+            if shape is None:
+                raise ValueError(f"body {name!r} needs an inertia or a shape")
+            inertia = shape.inertia(mass)
+        self._bodies.append(dict(
+            name=name, mass=mass, inertia=check_inertia(name, inertia), shape=shape, color=color,
+            position=_vector(f"position of {name!r}", position, 3),
+            orientation=_unit_quaternion(f"orientation of {name!r}", orientation),
+            velocity=np.concatenate([_vector(f"velocity of {name!r}", velocity, 3),
+                                     _vector(f"angular_velocity of {name!r}", angular_velocity, 3)]),
+        ))
+        return name
+
+    # -- joints --------------------------------------------------------------------------------
+    def add_joint(self, name, joint_type, parent, child, axis=(1, 0, 0), parent_vertex=(0, 0, 0),
+                  child_vertex=(0, 0, 0), orientation_offset=quat.IDENTITY, spring=0.0, damper=0.0,
+                  spring_offset=None, initial_position=None, initial_velocity=None, actuated=False,
+                  gear=1.0):
+        """Join ``child`` to ``parent`` (a body name or ``"world"``).
+
+        Args:
+            joint_type: one of :data:`dojax.joints.JOINT_TYPES` (``"revolute"``, ``"prismatic"``...).
+            axis: joint axis in the parent frame (non-zero).
+            parent_vertex, child_vertex: joint location in each body's frame.
+            orientation_offset: child orientation relative to the parent at zero rotation.
+            spring, damper: stiffness / damping on the free coordinates (scalar or per free row).
+            spring_offset: rest value of the free coordinates.
+            initial_position, initial_velocity: initial free coordinates and their rates (zeros).
+            actuated: add one actuator per free coordinate with the given ``gear``.
+        """
+        if any(j["name"] == name for j in self._joints):
+            raise ValueError(f"joint name {name!r} already used")
+        names = [b["name"] for b in self._bodies]
+        for role, body in (("parent", parent), ("child", child)):
+            if body != WORLD and body not in names:
+                raise ValueError(f"{role} {body!r} of joint {name!r} is not a body; bodies: {names}")
+        if child == WORLD:
+            raise ValueError(f"joint {name!r}: the child must be a body")
+        if child == parent:
+            raise ValueError(f"joint {name!r} joins {child!r} to itself")
+        mask = joint_lib.free_mask(joint_type)
+        nfree = int(mask.sum())
+        offset = _unit_quaternion(f"orientation_offset of {name!r}", orientation_offset)
+        frame_t = joint_lib.axis_frame(axis)
+        R_off = np.asarray(quat.to_matrix(np.asarray(offset)))
+        frame_r = joint_lib.axis_frame(R_off.T @ frame_t[0])
+
+        def per_free(label, value, default):
+            value = default if value is None else value
+            arr = np.broadcast_to(np.asarray(value, dtype=float), (nfree,)) if np.ndim(value) == 0 \
+                else _vector(f"{label} of {name!r}", value, nfree)
+            full = np.zeros(6)
+            full[mask > 0] = arr
+            if not np.all(np.isfinite(full)):
+                raise ValueError(f"{label} of joint {name!r} must be finite")
+            return full
+
+        spring_full = per_free("spring", spring, 0.0)
+        damper_full = per_free("damper", damper, 0.0)
+        if np.any(spring_full < 0) or np.any(damper_full < 0):
+            raise ValueError(f"spring and damper of joint {name!r} must be non-negative")
+        r_free = joint_lib.JOINT_TYPES[joint_type][1]
+        self._joints.append(dict(
+            name=name, type=joint_type, parent=parent, child=child, mask=mask,
+            frame_t=frame_t, frame_r=frame_r, offset=offset,
+            vertex_parent=_vector(f"parent_vertex of {name!r}", parent_vertex, 3),
+            vertex_child=_vector(f"child_vertex of {name!r}", child_vertex, 3),
+            spring=spring_full, damper=damper_full,
+            spring_offset=per_free("spring_offset", spring_offset, 0.0),
+            initial=per_free("initial_position", initial_position, 0.0),
+            initial_rate=per_free("initial_velocity", initial_velocity, 0.0),
+            wrap=np.array([False] * 3 + [r_free == (0,), False, False]),
+        ))
+        if actuated:
+            for row in np.flatnonzero(mask):
+                self.add_actuator(name, row, gear)
+        return name
+
+    def add_actuator(self, joint, row, gear=1.0):
+        """Actuate free row ``row`` (0-2 translational, 3-5 rotational) of ``joint``."""
+        found = [j for j in self._joints if j["name"] == joint]
+        if not found:
+            raise ValueError(f"actuator on unknown joint {joint!r}")
+        if found[0]["mask"][row] == 0:
+            raise ValueError(f"row {row} of joint {joint!r} is constrained and cannot be actuated")
+        gear = float(gear)
+        if not np.isfinite(gear):
+            raise ValueError("actuator gear must be finite")
+        self._actuators.append(dict(joint=joint, row=int(row), gear=gear))
+
+    def add_body_force(self, body, direction, gear=1.0):
+        """Actuate a world-frame force along ``direction`` at the centre of mass of ``body``.
+
+        Implemented as an actuator on the body's implicit floating joint, so the body must be free.
+        """
+        d = np.asarray(direction, dtype=float)
+        axis = int(np.flatnonzero(np.abs(d) > 0)[0]) if d.shape == (3,) and np.count_nonzero(d) == 1 else None
+        if axis is None:
+            raise ValueError("body force direction must be a coordinate axis (x, y or z)")
+        if any(j["child"] == body for j in self._joints):
+            raise ValueError(f"body force needs a free body; {body!r} is placed by a joint")
+        self._actuators.append(dict(joint=("floating", body), row=axis, gear=float(gear) * np.sign(d[axis])))
+
+    # -- build ---------------------------------------------------------------------------------
+    def build(self):
+        """Validate and freeze into a Mechanism."""
+        if not self._bodies:
+            raise ValueError("a mechanism needs at least one body")
+        body_names = tuple(b["name"] for b in self._bodies)
+        nb = len(body_names)
+        index = {n: i for i, n in enumerate(body_names)}
+        index[WORLD] = nb
+
+        # tree joint of each body: the first joint naming it as child that does not close a cycle
+        parent = np.full(nb, nb)
+        tree_joint = [None] * nb
+        loops = []
+
+        def ancestors(i):
+            seen = set()
+            while i != nb:
+                seen.add(i)
+                i = parent[i]
+            return seen
+
+        for j in self._joints:
+            c, p = index[j["child"]], index[j["parent"]]
+            if tree_joint[c] is None and c not in (ancestors(p) if p != nb else set()):
+                tree_joint[c] = j
+                parent[c] = p
+            else:
+                loops.append(j)
+        for j in loops:
+            if np.any(j["damper"] > 0):
+                raise ValueError(f"loop-closing joint {j['name']!r} cannot have a damper")
+        for i, b in enumerate(self._bodies):
+            if tree_joint[i] is None:  # free body: implicit floating joint placing it in the world
+                rot = np.asarray(quat.to_rotation_vector(np.asarray(b["orientation"])))
+                tree_joint[i] = dict(
+                    name=f"{b['name']}_floating", type="floating", parent=WORLD, child=b["name"],
+                    mask=np.ones(6), frame_t=np.eye(3), frame_r=np.eye(3), offset=np.array(quat.IDENTITY),
+                    vertex_parent=np.zeros(3), vertex_child=np.zeros(3), spring=np.zeros(6),
+                    damper=np.zeros(6), spring_offset=np.zeros(6),
+                    initial=np.concatenate([b["position"], rot]), initial_rate=b["velocity"],
+                    wrap=np.zeros(6, bool))
+        all_joints = tree_joint + loops
+        joint_names = tuple(j["name"] for j in all_joints)
+        if len(set(joint_names)) != len(joint_names):
+            raise ValueError(f"joint names must be unique: {joint_names}")
+
+        # elimination schedule: nodes (body + its tree joint) grouped by depth, deepest first
+        depth = np.zeros(nb, int)
+        for i in range(nb):
+            depth[i] = len(ancestors(i)) - 1
+        levels = [np.flatnonzero(depth == d) for d in range(depth.max(), -1, -1)]
+        width = max(len(l) for l in levels)
+        level_nodes = np.full((len(levels), width), nb)
+        for k, l in enumerate(levels):
+            level_nodes[k, : len(l)] = l
+
+        act_joint, act_row, gear = [], [], []
+        for a in self._actuators:
+            name = f"{a['joint'][1]}_floating" if isinstance(a["joint"], tuple) else a["joint"]
+            act_joint.append(joint_names.index(name))
+            act_row.append(a["row"])
+            gear.append(a["gear"])
+
+        free_mask = np.stack([j["mask"] for j in all_joints])
+        initial = np.concatenate([
+            np.concatenate([j["initial"][j["mask"] > 0], j["initial_rate"][j["mask"] > 0]]) for j in tree_joint])
+        structure = Structure(
+            body_names=body_names,
+            joint_names=joint_names,
+            joint_types=tuple(j["type"] for j in all_joints),
+            shapes=tuple(b["shape"] for b in self._bodies),
+            colors=tuple(b["color"] for b in self._bodies),
+            joint_parent=np.array([index[j["parent"]] for j in all_joints]),
+            joint_child=np.array([index[j["child"]] for j in all_joints]),
+            free_mask=free_mask,
+            orientation_offset=np.stack([j["offset"] for j in all_joints]),
+            frame_translation=np.stack([j["frame_t"] for j in all_joints]),
+            frame_rotation=np.stack([j["frame_r"] for j in all_joints]),
+            wrap=np.stack([j["wrap"] for j in all_joints]),
+            level_nodes=level_nodes,
+            actuator_joint=np.array(act_joint, dtype=int),
+            actuator_row=np.array(act_row, dtype=int),
+            input_mode=self.input_mode,
+            initial_minimal=initial,
+        )
+        f = lambda key: jnp.asarray(np.stack([j[key] for j in all_joints]))
+        return Mechanism(
+            mass=jnp.asarray([b["mass"] for b in self._bodies]),
+            inertia=jnp.asarray(np.stack([b["inertia"] for b in self._bodies])),
+            gravity=jnp.asarray(self.gravity),
+            timestep=jnp.asarray(self.timestep),
+            vertex_parent=f("vertex_parent"),
+            vertex_child=f("vertex_child"),
+            spring=f("spring"),
+            damper=f("damper"),
+            spring_offset=f("spring_offset"),
+            gear=jnp.asarray(np.array(gear, dtype=float)),
+            structure=structure,
+        )
+
+
+__all__ = ["Mechanism", "MechanismBuilder", "Structure", "WORLD", "Box", "Sphere", "Cylinder", "Capsule"]

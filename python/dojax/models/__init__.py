@@ -1,0 +1,45 @@
+"""Built-in models, by name: ``dojax.load(name, **overrides)``."""
+
+import inspect
+
+import jax.numpy as jnp
+
+from dojax.mechanism import check_timestep, gravity_vector
+from dojax.models.chains import cartpole, double_pendulum, fourbar, npendulum, pendulum, slider, twister
+from dojax.models.free import dzhanibekov
+
+MODELS = {
+    "pendulum": pendulum,
+    "double_pendulum": double_pendulum,
+    "npendulum": npendulum,
+    "cartpole": cartpole,
+    "slider": slider,
+    "twister": twister,
+    "fourbar": fourbar,
+    "dzhanibekov": dzhanibekov,
+}
+
+
+def load(name, timestep=None, gravity=None, **options):
+    """Build a built-in model.
+
+    Args:
+        name: one of :data:`MODELS`.
+        timestep: step in seconds (model default if None).
+        gravity: scalar z-component or 3-vector (model default if None).
+        **options: model-specific options (see each model's builder, e.g. ``links`` for
+            ``npendulum``, ``joint_type`` for ``twister``).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
+    builder = MODELS[name]
+    accepted = inspect.signature(builder).parameters
+    unknown = set(options) - set(accepted)
+    if unknown:
+        raise ValueError(f"model {name!r} has no option(s) {sorted(unknown)}; options: {list(accepted)}")
+    mech = builder(**options)
+    if timestep is not None:
+        mech = mech.replace(timestep=jnp.asarray(check_timestep(timestep)))
+    if gravity is not None:
+        mech = mech.replace(gravity=jnp.asarray(gravity_vector(gravity)))
+    return mech

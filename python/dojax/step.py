@@ -1,0 +1,82 @@
+"""One simulation step, and rollouts: assemble the problem, solve, integrate."""
+
+
+import jax
+import jax.numpy as jnp
+
+from dojax import integrator
+from dojax import residual as res
+from dojax import solver
+from dojax.state import State
+
+
+def check_action(mech, action, leading=()):
+    """Action as an array of shape leading + (nu,); ValueError naming the expected shape otherwise."""
+    action = jnp.asarray(action, dtype=mech.mass.dtype)
+    expected = tuple(leading) + (mech.action_size,)
+    if action.shape != expected:
+        raise ValueError(f"action must have shape {expected} for this mechanism, got {action.shape}")
+    return action
+
+
+def _check_state(mech, state):
+    nb = mech.num_bodies
+    for name, width in (("x", 3), ("v", 3), ("q", 4), ("w", 3)):
+        shape = jnp.shape(getattr(state, name))
+        if shape != (nb, width):
+            raise ValueError(f"state.{name} must have shape ({nb}, {width}), got {shape}")
+
+
+def _step(mech, state, action, opts):
+    prob = res.make_problem(mech, state, action)
+    W0 = res.Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), prob.V15.dtype))
+    W, info = solver.solve(mech, prob, W0, opts)
+    v, w = W.V[:, :3], W.V[:, 3:]
+    x3, q3 = integrator.next_configuration(state.x, state.q, v, w, mech.timestep)
+    q3 = q3 / jnp.linalg.norm(q3, axis=-1, keepdims=True)
+    return State(x=x3, v=v, q=q3, w=w), info
+
+
+_step_jit = jax.jit(_step)
+
+
+def step(mech, state, action=None, opts=None):
+    """Advance the mechanism by one timestep.
+
+    Args:
+        mech: a Mechanism.
+        state: the current State.
+        action: (action_size,) actuator commands (forces/torques times gears); None means zeros.
+        opts: SolverOptions (defaults if None).
+
+    Returns:
+        (next_state, info): info is a SolveInfo; ``info.converged`` is False when the solver did
+        not reach its tolerances, including on NaN input.
+
+    Compatible with ``jax.jit``, ``jax.vmap`` and ``jax.grad`` in mech, state and action.
+    """
+    opts = solver.SolverOptions() if opts is None else opts
+    action = jnp.zeros(mech.action_size) if action is None else check_action(mech, action)
+    _check_state(mech, state)
+    return _step_jit(mech, state, action, opts)
+
+
+@jax.jit
+def _rollout(mech, state, actions, opts):
+    def body(s, a):
+        s, info = _step(mech, s, a, opts)
+        return s, (s, info)
+
+    _, (states, infos) = jax.lax.scan(body, state, actions)
+    return states, infos
+
+
+def rollout(mech, state, actions, opts=None):
+    """Run ``len(actions)`` steps (``jax.lax.scan``); returns stacked (states, infos), one per step."""
+    opts = solver.SolverOptions() if opts is None else opts
+    actions = jnp.asarray(actions)
+    if actions.ndim != 2:
+        raise ValueError(f"actions must have shape (T, {mech.action_size}), got {actions.shape}")
+    actions = check_action(mech, actions, leading=actions.shape[:1])
+    _check_state(mech, state)
+    return _rollout(mech, state, actions, opts)
