@@ -14,6 +14,8 @@ body close kinematic loops. Body ``i``'s tree joint is joint ``i``; loop joints 
 """
 
 import dataclasses
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 
 import jax
@@ -30,17 +32,20 @@ WORLD = "world"
 class Structure:
     """Static description of a mechanism (names, topology, masks, elimination schedule).
 
-    Compared by identity, so that a Mechanism whose parameters change keeps its compiled code.
+    Compared by content, so that mechanisms of the same structure share compiled code whatever
+    their parameters.
     """
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
+        digest = hashlib.sha256(pickle.dumps(sorted(fields.items()))).hexdigest()
+        self.__dict__["_digest"] = digest
 
     def __hash__(self):
-        return id(self)
+        return hash(self._digest)
 
     def __eq__(self, other):
-        return self is other
+        return isinstance(other, Structure) and self._digest == other._digest
 
     def __setattr__(self, name, value):
         raise AttributeError("Structure is immutable")
@@ -80,7 +85,7 @@ class Mechanism:
 
     @property
     def action_size(self):
-        return len(self.structure.actuator_joint)
+        return len(self.structure.actuator_kind)
 
     @property
     def body_names(self):
@@ -292,20 +297,30 @@ class MechanismBuilder:
         gear = float(gear)
         if not np.isfinite(gear):
             raise ValueError("actuator gear must be finite")
-        self._actuators.append(dict(joint=joint, row=int(row), gear=gear))
+        self._actuators.append(dict(joint=joint, row=int(row), kind="joint", gear=gear))
 
-    def add_body_force(self, body, direction, gear=1.0):
-        """Actuate a world-frame force along ``direction`` at the centre of mass of ``body``.
+    def add_body_force(self, body, direction, vertex=(0, 0, 0), gear=1.0):
+        """Actuate a world-frame force along ``direction`` applied at ``vertex`` (body frame) of ``body``.
 
-        Implemented as an actuator on the body's implicit floating joint, so the body must be free.
+        This is also how external forces enter: the action sets their magnitude each step.
         """
-        d = np.asarray(direction, dtype=float)
-        axis = int(np.flatnonzero(np.abs(d) > 0)[0]) if d.shape == (3,) and np.count_nonzero(d) == 1 else None
-        if axis is None:
-            raise ValueError("body force direction must be a coordinate axis (x, y or z)")
-        if any(j["child"] == body for j in self._joints):
-            raise ValueError(f"body force needs a free body; {body!r} is placed by a joint")
-        self._actuators.append(dict(joint=("floating", body), row=axis, gear=float(gear) * np.sign(d[axis])))
+        self._add_wrench(body, "force", direction, vertex, gear)
+
+    def add_body_torque(self, body, direction, gear=1.0):
+        """Actuate a world-frame torque about ``direction`` on ``body``."""
+        self._add_wrench(body, "torque", direction, (0, 0, 0), gear)
+
+    def _add_wrench(self, body, kind, direction, vertex, gear):
+        if body not in [b["name"] for b in self._bodies]:
+            raise ValueError(f"{kind} actuator on unknown body {body!r}")
+        d = _vector(f"{kind} direction", direction, 3)
+        if np.linalg.norm(d) < 1e-12:
+            raise ValueError(f"{kind} direction must be non-zero")
+        gear = float(gear)
+        if not np.isfinite(gear):
+            raise ValueError("actuator gear must be finite")
+        self._actuators.append(dict(body=body, kind=kind, direction=d / np.linalg.norm(d),
+                                    vertex=_vector(f"{kind} vertex", vertex, 3), gear=gear))
 
     # -- build ---------------------------------------------------------------------------------
     def build(self):
@@ -364,12 +379,17 @@ class MechanismBuilder:
         for k, l in enumerate(levels):
             level_nodes[k, : len(l)] = l
 
-        act_joint, act_row, gear = [], [], []
+        kinds = ("joint", "force", "torque")
+        act = dict(kind=[], joint=[], row=[], body=[], direction=[], vertex=[])
         for a in self._actuators:
-            name = f"{a['joint'][1]}_floating" if isinstance(a["joint"], tuple) else a["joint"]
-            act_joint.append(joint_names.index(name))
-            act_row.append(a["row"])
-            gear.append(a["gear"])
+            joint = a["kind"] == "joint"
+            act["kind"].append(kinds.index(a["kind"]))
+            act["joint"].append(joint_names.index(a["joint"]) if joint else 0)
+            act["row"].append(a["row"] if joint else 0)
+            act["body"].append(0 if joint else index[a["body"]])
+            act["direction"].append(np.zeros(3) if joint else a["direction"])
+            act["vertex"].append(np.zeros(3) if joint else a["vertex"])
+        gear = [a["gear"] for a in self._actuators]
 
         free_mask = np.stack([j["mask"] for j in all_joints])
         initial = np.concatenate([
@@ -388,8 +408,12 @@ class MechanismBuilder:
             frame_rotation=np.stack([j["frame_r"] for j in all_joints]),
             wrap=np.stack([j["wrap"] for j in all_joints]),
             level_nodes=level_nodes,
-            actuator_joint=np.array(act_joint, dtype=int),
-            actuator_row=np.array(act_row, dtype=int),
+            actuator_kind=np.array(act["kind"], dtype=int),
+            actuator_joint=np.array(act["joint"], dtype=int),
+            actuator_row=np.array(act["row"], dtype=int),
+            actuator_body=np.array(act["body"], dtype=int),
+            actuator_direction=np.array(act["direction"], dtype=float).reshape(-1, 3),
+            actuator_vertex=np.array(act["vertex"], dtype=float).reshape(-1, 3),
             input_mode=self.input_mode,
             initial_minimal=initial,
         )

@@ -69,15 +69,35 @@ def make_problem(mech, state, action):
     theta2 = jax.vmap(joint_lib.coordinates)(jdata, x2[p], q2[p], x2[c], q2[c])
 
     free = jnp.asarray(s.free_mask)
-    scale = h if s.input_mode == "force" else 1.0
-    inputs = jnp.zeros_like(theta2).at[s.actuator_joint, s.actuator_row].add(scale * mech.gear * action)
+    # actions are forces (held over the step) or impulses; either way h * force = impulse
+    force_scale = 1.0 if s.input_mode == "force" else 1.0 / h
+    u = force_scale * mech.gear * action
+    joint_u = jnp.where(s.actuator_kind == 0, u, 0.0)
+    inputs = h * jnp.zeros_like(theta2).at[s.actuator_joint, s.actuator_row].add(joint_u)
     spring = -h * mech.spring * (theta2 - mech.spring_offset)
+    force, torque = _actuator_wrenches(mech, state, u)
     return Problem(
         x2=x2, q2=q2, V15=jnp.concatenate([state.v, state.w], axis=-1),
-        force=mech.mass[:, None] * mech.gravity, torque=jnp.zeros_like(state.w),
+        force=mech.mass[:, None] * mech.gravity + force, torque=torque,
         jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt, theta2=theta2,
         joint_impulse=free * (inputs + spring),
     )
+
+
+def _actuator_wrenches(mech, state, u):
+    """World forces (nb, 3) and body-frame torques (nb, 3) of the body force/torque actuators."""
+    s = mech.structure
+    body = s.actuator_body
+    world = (u[:, None] * s.actuator_direction)  # (nu, 3)
+    is_force = (s.actuator_kind == 1)[:, None]
+    is_torque = (s.actuator_kind == 2)[:, None]
+    q = state.q[body]
+    force_body = quat.rotate_inverse(q, world)
+    torque = jnp.where(is_force, jnp.cross(s.actuator_vertex, force_body), 0.0)
+    torque = torque + jnp.where(is_torque, force_body, 0.0)
+    force = jnp.where(is_force, world, 0.0)
+    zeros = jnp.zeros_like(state.x)
+    return zeros.at[body].add(force), zeros.at[body].add(torque)
 
 
 def _joint_terms(jdata, free, damper, Jc, Jt, theta2, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
