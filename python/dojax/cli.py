@@ -5,14 +5,14 @@
 
 ``simulate`` runs a built-in model from its initial state with zero actions, writes an animation
 (GIF, or MP4 when ffmpeg is available) and an energy/momentum plot next to it, and reports whether
-every step converged. Compiled code is kept in JAX's persistent cache (``~/.cache/dojax/jax``), so
-repeated runs start quickly.
+every step converged. Compiled code is kept in JAX's persistent cache (``~/.cache/dojax/jax``,
+unless one is already configured, e.g. by ``JAX_COMPILATION_CACHE_DIR``), so repeated runs start
+quickly.
 """
 
 import argparse
 import inspect
 import math
-import sys
 from pathlib import Path
 
 import jax
@@ -76,8 +76,10 @@ def _parser():
 
 
 def _enable_compilation_cache():
-    jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    """Use JAX's persistent cache in CACHE_DIR, unless a cache directory is already configured."""
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def _list_models():
@@ -126,7 +128,7 @@ def main(argv=None):
         argv: arguments without the program name (``sys.argv[1:]`` if None).
     """
     parser = _parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     if args.command == "models":
         _list_models()
         return 0

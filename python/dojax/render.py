@@ -124,6 +124,9 @@ def fit_camera(mech, states, elev=20.0, azim=30.0):
     x = np.asarray(states.x).reshape(-1, mech.num_bodies, 3)
     points = np.concatenate([(x - reach[:, None]).reshape(-1, 3), (x + reach[:, None]).reshape(-1, 3),
                              _world_anchors(mech)])
+    points = points[np.all(np.isfinite(points), axis=-1)]  # a diverged run still gets a view
+    if len(points) == 0:
+        points = np.zeros((1, 3))
     lo, hi = points.min(axis=0), points.max(axis=0)
     radius = max(0.55 * float(np.max(hi - lo)), 1e-3)
     return Camera(center=0.5 * (lo + hi), radius=radius, elev=float(elev), azim=float(azim))
@@ -210,6 +213,9 @@ def render_frame(mech, state, width=480, height=480, camera=None, label=""):
     Returns:
         (height, width, 3) uint8 RGB array.
     """
+    if np.shape(state.x) != (mech.num_bodies, 3):
+        raise ValueError(f"render_frame draws one State (x of shape ({mech.num_bodies}, 3)), got x of "
+                         f"shape {np.shape(state.x)}; use animate for a stacked State")
     camera = fit_camera(mech, state) if camera is None else camera
     scene = _Scene(mech, camera, width, height)
     return scene.draw(np.asarray(state.x), _rotations(state.q), label)
@@ -276,6 +282,9 @@ def animate(mech, states, path, fps=30, max_frames=120, width=480, height=480, c
     the one after k + 1 steps, as ``rollout`` returns them. The video plays at ``fps`` frames per
     second, so subsampling speeds playback up. See :func:`save_video` for formats.
     """
+    if np.ndim(states.x) != 3:
+        raise ValueError(f"animate needs a stacked State (x of shape (T, nb, 3)), got x of shape "
+                         f"{np.shape(states.x)}")
     total = np.shape(states.x)[0]
     if total == 0 or max_frames < 1:
         raise ValueError(f"need at least one state and max_frames >= 1, got {total} and {max_frames}")

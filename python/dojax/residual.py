@@ -41,7 +41,6 @@ class Problem(NamedTuple):
     jdata: dict  # per-joint arrays
     constraint_jacobian: jax.Array  # (nj, 6, 12) d constraint / d (parent, child) perturbation
     coordinate_jacobian: jax.Array  # (nj, 6, 12) d coordinates / d (parent, child) perturbation
-    theta2: jax.Array  # (nj, 6) joint coordinates now
     joint_impulse: jax.Array  # (nj, 6) input + spring impulses on free rows
 
 
@@ -62,10 +61,9 @@ def make_problem(mech, state, action):
     jdata = mech.joint_data()
     x2, q2 = with_world(state.x, state.q)
     p, c = s.joint_parent, s.joint_child
-    Jc = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(
-        joint_lib.constraint, jdata, x2[p], q2[p], x2[c], q2[c])
-    Jt = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(
-        joint_lib.coordinates, jdata, x2[p], q2[p], x2[c], q2[c])
+    both = lambda *a: jnp.concatenate([joint_lib.constraint(*a), joint_lib.coordinates(*a)])
+    J = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(both, jdata, x2[p], q2[p], x2[c], q2[c])
+    Jc, Jt = J[:, :6], J[:, 6:]
     theta2 = jax.vmap(joint_lib.coordinates)(jdata, x2[p], q2[p], x2[c], q2[c])
 
     free = jnp.asarray(s.free_mask)
@@ -79,7 +77,7 @@ def make_problem(mech, state, action):
     return Problem(
         x2=x2, q2=q2, V15=jnp.concatenate([state.v, state.w], axis=-1),
         force=mech.mass[:, None] * mech.gravity + force, torque=torque,
-        jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt, theta2=theta2,
+        jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt,
         joint_impulse=free * (inputs + spring),
     )
 
@@ -100,12 +98,11 @@ def _actuator_wrenches(mech, state, u):
     return zeros.at[body].add(force), zeros.at[body].add(torque)
 
 
-def _joint_terms(jdata, free, damper, Jc, Jt, theta2, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
+def _joint_terms(jdata, free, damper, Jc, Jt, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
     """One joint: (parent body residual, child body residual, joint residual), each (6,)."""
     xp3, qp3 = integrator.next_configuration(xp, qp, Vp[:3], Vp[3:], h)
     xc3, qc3 = integrator.next_configuration(xc, qc, Vc[:3], Vc[3:], h)
-    theta3 = joint_lib.coordinates(jdata, xp3, qp3, xc3, qc3)
-    damping = -damper * free * joint_lib.coordinate_difference(jdata, theta3, theta2)
+    damping = -h * damper * free * (Jt @ jnp.concatenate([Vp, Vc]))  # implicit: new velocities
     generalized = Jc.T @ ((1.0 - free) * lam) + Jt.T @ (impulse + damping)
     row = (1.0 - free) * joint_lib.constraint(jdata, xp3, qp3, xc3, qc3) / h + free * lam
     return -generalized[:6], -generalized[6:], row
@@ -120,11 +117,11 @@ def _joint_args(mech, prob, W):
     V = jnp.concatenate([W.V, jnp.zeros_like(W.V[:1])])  # the world does not move
     p, c = s.joint_parent, s.joint_child
     return (prob.jdata, jnp.asarray(s.free_mask), mech.damper, prob.constraint_jacobian,
-            prob.coordinate_jacobian, prob.theta2, prob.joint_impulse, mech.timestep,
+            prob.coordinate_jacobian, prob.joint_impulse, mech.timestep,
             prob.x2[p], prob.q2[p], prob.x2[c], prob.q2[c], V[p], V[c], W.lam)
 
 
-_JOINT_AXES = (0, 0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
+_JOINT_AXES = (0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
 _BODY_AXES = (0, 0, None, 0, 0, 0, 0)
 
 
@@ -154,7 +151,7 @@ def linearize(mech, prob, W):
     body_jac = jax.vmap(jax.jacfwd(_body_terms, argnums=4), _BODY_AXES)(
         mech.mass, mech.inertia, mech.timestep, prob.V15, W.V, prob.force, prob.torque)
     # (nj, 18, 18): rows [parent body, child body, joint], columns [Vp, Vc, lam]
-    G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(12, 13, 14)),
+    G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(11, 12, 13)),
                  _JOINT_AXES)(*_joint_args(mech, prob, W))
     G = jnp.concatenate(G, axis=-1)
     p, c = s.joint_parent, s.joint_child
