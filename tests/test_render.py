@@ -68,3 +68,9 @@ def test_animate_and_diagnostics(pendulum, tmp_path):
     render.plot_diagnostics(pendulum, states, tmp_path / "d.png")
     with Image.open(tmp_path / "d.png") as png:
         assert png.size[0] > 100
+
+
+def test_diverged_state_still_renders(pendulum):
+    state = pendulum.initial_state()
+    nan = state.replace(x=jnp.full_like(state.x, jnp.nan), q=jnp.full_like(state.q, jnp.nan))
+    assert render.render_frame(pendulum, nan, 64, 64).shape == (64, 64, 3)

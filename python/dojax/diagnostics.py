@@ -1,5 +1,6 @@
 """Energy and momentum of a State, in the integrator's discrete sense."""
 
+import jax
 import jax.numpy as jnp
 
 from dojax import integrator
@@ -18,6 +19,7 @@ def _potential(mech, x, q):
     return gravity + spring
 
 
+@jax.jit
 def energy(mech, state):
     """Kinetic + gravitational + spring energy (J).
 
@@ -31,6 +33,7 @@ def energy(mech, state):
     return kinetic + 0.5 * (_potential(mech, x1, q1) + _potential(mech, state.x, state.q))
 
 
+@jax.jit
 def momentum(mech, state):
     """(linear (3,), angular about the world origin (3,)) discrete momenta.
 
