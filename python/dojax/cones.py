@@ -46,4 +46,7 @@ def soc_step(u, du):
     r2 = c / jnp.where(jnp.abs(-b + root) > 0, -b + root, -1.0)
     r1 = jnp.where((r1 > 0) & (disc >= 0), r1, jnp.inf)
     r2 = jnp.where((r2 > 0) & (disc >= 0), r2, jnp.inf)
-    return jnp.min(jnp.minimum(r1, r2), initial=jnp.inf)
+    # the head must stay positive too: guards the near-degenerate case where round-off makes
+    # disc slightly negative while the step runs out along the cone's axis
+    head = jnp.where(du[..., 0] < 0.0, -u[..., 0] / jnp.where(du[..., 0] < 0.0, du[..., 0], -1.0), jnp.inf)
+    return jnp.min(jnp.minimum(jnp.minimum(r1, r2), head), initial=jnp.inf)

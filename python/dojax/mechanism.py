@@ -59,7 +59,12 @@ class Mechanism:
     Leaves (differentiable): ``mass`` (nb,), ``inertia`` (nb, 3, 3) body-frame inertia about the
     centre of mass, ``gravity`` (3,), ``timestep`` (), joint ``vertex_parent``/``vertex_child``
     (nj, 3), ``spring``/``damper`` (nj, 6) stiffness and damping on joint coordinates,
-    ``spring_offset`` (nj, 6) rest coordinates, and ``gear`` (nu,) actuator gains.
+    ``spring_offset`` (nj, 6) rest coordinates, ``gear`` (nu,) actuator gains; per contact
+    ``friction`` (nc,), ``contact_radius`` (nc, 2) radii of the shapes on body a and b,
+    ``contact_points`` (nc, 4, 3) body-frame points [a start, a end, b start, b end] (sphere centres,
+    capsule ends), ``contact_normal`` (nc, 3) / ``contact_offset`` (nc,) of a world half-space,
+    ``contact_extent`` (nc, 3) box half extents; ``limit`` (nl,) the bound of each one-sided
+    joint limit (a lower and an upper bound are two limits).
     """
 
     mass: jax.Array
@@ -72,6 +77,13 @@ class Mechanism:
     damper: jax.Array
     spring_offset: jax.Array
     gear: jax.Array
+    friction: jax.Array
+    contact_radius: jax.Array
+    contact_points: jax.Array
+    contact_normal: jax.Array
+    contact_offset: jax.Array
+    contact_extent: jax.Array
+    limit: jax.Array
     structure: Structure = field(metadata=dict(static=True))
 
     # -- static sizes and names ---------------------------------------------------------------
@@ -94,6 +106,10 @@ class Mechanism:
     @property
     def joint_names(self):
         return self.structure.joint_names
+
+    @property
+    def num_contacts(self):
+        return len(self.structure.contact_names)
 
     @property
     def minimal_size(self):
@@ -188,6 +204,7 @@ class MechanismBuilder:
         self._bodies = []
         self._joints = []
         self._actuators = []
+        self._contacts = []
 
     # -- bodies --------------------------------------------------------------------------------
     def add_body(self, name, mass, inertia=None, shape=None, position=(0, 0, 0),
@@ -225,8 +242,8 @@ class MechanismBuilder:
     # -- joints --------------------------------------------------------------------------------
     def add_joint(self, name, joint_type, parent, child, axis=(1, 0, 0), parent_vertex=(0, 0, 0),
                   child_vertex=(0, 0, 0), orientation_offset=quat.IDENTITY, spring=0.0, damper=0.0,
-                  spring_offset=None, initial_position=None, initial_velocity=None, actuated=False,
-                  gear=1.0):
+                  spring_offset=None, initial_position=None, initial_velocity=None, limits=None,
+                  actuated=False, gear=1.0):
         """Join ``child`` to ``parent`` (a body name or ``"world"``).
 
         Args:
@@ -237,6 +254,8 @@ class MechanismBuilder:
             spring, damper: stiffness / damping on the free coordinates (scalar or per free row).
             spring_offset: rest value of the free coordinates.
             initial_position, initial_velocity: initial free coordinates and their rates (zeros).
+            limits: ``(lower, upper)`` per free coordinate (use +-inf for an open side), or one
+                pair for a single free coordinate; enforced as complementarity constraints.
             actuated: add one actuator per free coordinate with the given ``gear``.
         """
         if any(j["name"] == name for j in self._joints):
@@ -271,6 +290,13 @@ class MechanismBuilder:
         if np.any(spring_full < 0) or np.any(damper_full < 0):
             raise ValueError(f"spring and damper of joint {name!r} must be non-negative")
         r_free = joint_lib.JOINT_TYPES[joint_type][1]
+        bounds = []
+        if limits is not None:
+            pairs = np.asarray(limits, dtype=float).reshape(-1, 2)
+            if pairs.shape[0] != nfree or np.any(np.isnan(pairs)) or np.any(pairs[:, 0] >= pairs[:, 1]):
+                raise ValueError(f"limits of joint {name!r} must be {nfree} (lower < upper) pairs, got {limits!r}")
+            bounds = [(int(row), bound, sign) for row, (lo, hi) in zip(np.flatnonzero(mask), pairs)
+                      for bound, sign in ((lo, 1.0), (hi, -1.0)) if np.isfinite(bound)]
         self._joints.append(dict(
             name=name, type=joint_type, parent=parent, child=child, mask=mask,
             frame_t=frame_t, frame_r=frame_r, offset=offset,
@@ -281,6 +307,7 @@ class MechanismBuilder:
             initial=per_free("initial_position", initial_position, 0.0),
             initial_rate=per_free("initial_velocity", initial_velocity, 0.0),
             wrap=np.array([False] * 3 + [r_free == (0,), False, False]),
+            limits=bounds,
         ))
         if actuated:
             for row in np.flatnonzero(mask):
@@ -298,6 +325,81 @@ class MechanismBuilder:
         if not np.isfinite(gear):
             raise ValueError("actuator gear must be finite")
         self._actuators.append(dict(joint=joint, row=int(row), kind="joint", gear=gear))
+
+    # -- contacts ------------------------------------------------------------------------------
+    def add_contact(self, body, radius=0.0, origin=(0, 0, 0), friction=0.5, model="soc",
+                    normal=(0, 0, 1), offset=0.0, name=None):
+        """A sphere of ``radius`` at body-frame ``origin`` (a point if radius is 0) against the
+        world half-space {y : normalᵀ y >= offset}.
+
+        Args:
+            friction: Coulomb coefficient (> 0); model: ``"soc"`` (second-order cone, default),
+                ``"linear"`` (four-sided pyramid) or ``"impact"`` (frictionless).
+        """
+        n = _vector("contact normal", normal, 3)
+        if np.linalg.norm(n) < 1e-12:
+            raise ValueError("contact normal must be non-zero")
+        self._add_contact(name, "sphere_halfspace", body, "world", model, friction,
+                          (radius, 0.0), (origin, origin, (0, 0, 0), (0, 0, 0)),
+                          normal=n / np.linalg.norm(n), offset=float(offset))
+
+    def add_collision(self, body_a, shape_a, body_b, shape_b, friction=0.5, model="soc", name=None):
+        """Contact between two bodies' collision shapes.
+
+        Shapes: ``("sphere", origin, radius)``, ``("capsule", start, end, radius)`` (body-frame
+        points) or ``("box", half_extents)`` (centred on the body). Supported pairs: sphere-sphere,
+        sphere-capsule, capsule-capsule, sphere-box.
+        """
+        kinds = {"sphere": 3, "capsule": 4, "box": 2}
+        for shape in (shape_a, shape_b):
+            if not isinstance(shape, tuple) or shape[0] not in kinds or len(shape) != kinds[shape[0]]:
+                raise ValueError(f"collision shape must be ('sphere', origin, radius), ('capsule', start, "
+                                 f"end, radius) or ('box', half_extents); got {shape!r}")
+        pair = f"{shape_a[0]}_{shape_b[0]}"
+        if pair in ("capsule_sphere", "box_sphere"):
+            body_a, shape_a, body_b, shape_b = body_b, shape_b, body_a, shape_a
+            pair = f"{shape_a[0]}_{shape_b[0]}"
+        if pair not in ("sphere_sphere", "sphere_capsule", "capsule_capsule", "sphere_box"):
+            raise ValueError(f"unsupported collision pair {pair!r}")
+
+        def ends(shape):
+            if shape[0] == "sphere":
+                return (shape[1], shape[1]), shape[2]
+            if shape[0] == "capsule":
+                return (shape[1], shape[2]), shape[3]
+            return ((0, 0, 0), (0, 0, 0)), 0.0
+
+        (a0, a1), ra = ends(shape_a)
+        (b0, b1), rb = ends(shape_b)
+        extent = shape_b[1] if shape_b[0] == "box" else (0, 0, 0)
+        ext = _vector("box half extents", extent, 3)
+        if shape_b[0] == "box" and np.any(ext <= 0):
+            raise ValueError(f"box half extents must be positive, got {extent!r}")
+        self._add_contact(name, pair, body_a, body_b, model, friction, (ra, rb), (a0, a1, b0, b1), extent=ext)
+
+    def _add_contact(self, name, geometry, body_a, body_b, model, friction, radii, points,
+                     normal=(0, 0, 1), offset=0.0, extent=(0, 0, 0)):
+        names = [b["name"] for b in self._bodies]
+        for body in (body_a, body_b):
+            if body != WORLD and body not in names:
+                raise ValueError(f"contact on unknown body {body!r}; bodies: {names}")
+        if body_a == body_b:
+            raise ValueError(f"contact between {body_a!r} and itself")
+        if model not in ("soc", "linear", "impact"):
+            raise ValueError(f"contact model must be 'soc', 'linear' or 'impact', got {model!r}")
+        friction = float(friction)
+        if not np.isfinite(friction) or friction <= 0.0:
+            raise ValueError(f"friction must be positive and finite, got {friction}")
+        radii = np.asarray(radii, dtype=float)
+        if not np.all(np.isfinite(radii)) or np.any(radii < 0):
+            raise ValueError(f"contact radius must be non-negative and finite, got {radii}")
+        name = name or f"contact{len(self._contacts) + 1}"
+        if any(c["name"] == name for c in self._contacts):
+            raise ValueError(f"contact name {name!r} already used")
+        self._contacts.append(dict(
+            name=name, geometry=geometry, a=body_a, b=body_b, model=model, friction=friction, radius=radii,
+            points=np.stack([_vector("contact point", p, 3) for p in points]),
+            normal=np.asarray(normal, float), offset=float(offset), extent=np.asarray(extent, float)))
 
     def add_body_force(self, body, direction, vertex=(0, 0, 0), gear=1.0):
         """Actuate a world-frame force along ``direction`` applied at ``vertex`` (body frame) of ``body``.
@@ -391,6 +493,20 @@ class MechanismBuilder:
             act["vertex"].append(np.zeros(3) if joint else a["vertex"])
         gear = [a["gear"] for a in self._actuators]
 
+        # complementarity elements: contacts grouped by (model, geometry), then joint limits
+        contact_a = np.array([index[c["a"]] for c in self._contacts], dtype=int)
+        contact_b = np.array([index[c["b"]] for c in self._contacts], dtype=int)
+        groups = []
+        for key in sorted({(c["model"], c["geometry"]) for c in self._contacts}):
+            members = tuple(k for k, c in enumerate(self._contacts) if (c["model"], c["geometry"]) == key)
+            groups.append(("contact",) + key + (members, key[1] != "sphere_halfspace"))
+        limits = [(k, row, bound, sign) for k, j in enumerate(all_joints) for row, bound, sign in j.get("limits", [])]
+        for k, *_ in limits:
+            if k >= nb:
+                raise ValueError(f"limits on loop-closing joint {joint_names[k]!r} are not supported")
+        if limits:
+            groups.append(("limit", "limit", "joint", tuple(range(len(limits))), False))
+
         free_mask = np.stack([j["mask"] for j in all_joints])
         initial = np.concatenate([
             np.concatenate([j["initial"][j["mask"] > 0], j["initial_rate"][j["mask"] > 0]]) for j in tree_joint])
@@ -416,7 +532,16 @@ class MechanismBuilder:
             actuator_vertex=np.array(act["vertex"], dtype=float).reshape(-1, 3),
             input_mode=self.input_mode,
             initial_minimal=initial,
+            contact_names=tuple(c["name"] for c in self._contacts),
+            contact_body_a=contact_a,
+            contact_body_b=contact_b,
+            element_groups=tuple(groups),
+            limit_joint=np.array([l[0] for l in limits], dtype=int),
+            limit_row=np.array([l[1] for l in limits], dtype=int),
+            limit_sign=np.array([l[3] for l in limits], dtype=float),
         )
+        cf = lambda key, shape: jnp.asarray(np.array([c[key] for c in self._contacts], dtype=float).reshape(shape))
+        nc = len(self._contacts)
         f = lambda key: jnp.asarray(np.stack([j[key] for j in all_joints]))
         return Mechanism(
             mass=jnp.asarray([b["mass"] for b in self._bodies]),
@@ -429,6 +554,13 @@ class MechanismBuilder:
             damper=f("damper"),
             spring_offset=f("spring_offset"),
             gear=jnp.asarray(np.array(gear, dtype=float)),
+            friction=cf("friction", (nc,)),
+            contact_radius=cf("radius", (nc, 2)),
+            contact_points=cf("points", (nc, 4, 3)),
+            contact_normal=cf("normal", (nc, 3)),
+            contact_offset=cf("offset", (nc,)),
+            contact_extent=cf("extent", (nc, 3)),
+            limit=jnp.asarray(np.array([l[2] for l in limits], dtype=float)),
             structure=structure,
         )
 

@@ -1,23 +1,31 @@
-"""The step's residual: bodies' discrete Euler-Lagrange equations and joint constraints.
+"""The step's residual: bodies' discrete Euler-Lagrange equations, joints, contacts and limits.
 
-Unknowns ``Unknowns(V, lam)``: V (nb, 6) the bodies' next midpoint velocities [v25; w25] and lam
-(nj, 6) the joints' impulses (used on constrained rows; zero on free rows).
+Unknowns ``Unknowns(V, lam, y)``: V (nb, 6) the bodies' next midpoint velocities [v25; w25], lam
+(nj, 6) the joints' impulses (used on constrained rows; zero on free rows), and y a tuple with one
+(n_elements, n_variables) array per group of complementarity elements (:mod:`dojax.elements`).
 
 Joint forces act through Jacobians taken at the current configuration (Dojo's convention, the one
 that makes the integrator a discrete Euler-Lagrange equation with holonomic constraints): constraint
 impulses through the constraint's Jacobian, inputs, springs and dampers through the Jacobian of the
-joint coordinates. Constraints are imposed at the next configuration. Dampers act on the new
-velocities (implicit), springs on the current configuration.
+joint coordinates. Constraints are imposed at the next configuration. Dampers act on the joint
+rates of the new velocities (implicit), springs on the current configuration. Contacts and limits
+follow the same rule: impulse maps at the current configuration, gaps at the next.
 
-The residual is one JAX function of (unknowns, problem); its Newton matrix is assembled blockwise
-from per-element Jacobians (vmapped ``jax.jacfwd``), in the tree layout of :mod:`dojax.linalg`.
+The residual is one JAX function of (unknowns, problem, central-path target mu); its Newton matrix is
+assembled blockwise from per-element Jacobians (vmapped ``jax.jacfwd``) in the tree layout of
+:mod:`dojax.linalg`. Each element with the world, and each joint limit, is eliminated locally into
+its bodies' blocks; loop-closing joints and body-body contacts form the border.
 """
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from dojax import collision
+from dojax import elements as el
 from dojax import integrator
 from dojax import joints as joint_lib
 from dojax import linalg
@@ -28,6 +36,18 @@ from dojax.minimal import with_world
 class Unknowns(NamedTuple):
     V: jax.Array  # (nb, 6)
     lam: jax.Array  # (nj, 6)
+    y: tuple  # per element group, (n_elements, n_variables)
+
+
+class Group(NamedTuple):
+    """One group of identical complementarity elements, evaluated at the current configuration."""
+
+    a: np.ndarray  # (ne,) body a
+    b: np.ndarray  # (ne,) body b (nb = world)
+    pre: dict  # per-element arrays
+    layout: el.Layout
+    terms: callable  # (pre, h, xa, qa, xb, qb, Va, Vb, y) -> (equalities, impulse a, impulse b)
+    border: bool  # eliminated through the border (body-body contacts) or locally
 
 
 class Problem(NamedTuple):
@@ -42,6 +62,7 @@ class Problem(NamedTuple):
     constraint_jacobian: jax.Array  # (nj, 6, 12) d constraint / d (parent, child) perturbation
     coordinate_jacobian: jax.Array  # (nj, 6, 12) d coordinates / d (parent, child) perturbation
     joint_impulse: jax.Array  # (nj, 6) input + spring impulses on free rows
+    groups: tuple  # Group per element group
 
 
 def _perturbation_jacobian(fn, jdata, xp, qp, xc, qc):
@@ -52,6 +73,37 @@ def _perturbation_jacobian(fn, jdata, xp, qp, xc, qc):
                   xc + delta[6:9], quat.perturb(qc, delta[9:12]))
 
     return jax.jacfwd(perturbed)(jnp.zeros(12, xp.dtype))
+
+
+def _point_velocity_map(x, q, point):
+    """(3, 6): world velocity of a world point fixed to the body, from [v; w_body]."""
+    r = quat.rotate_inverse(q, point - x)
+    R = quat.to_matrix(q)
+    skew = jnp.array([[0.0, -r[2], r[1]], [r[2], 0.0, -r[0]], [-r[1], r[0], 0.0]], dtype=x.dtype)
+    return jnp.concatenate([jnp.eye(3, dtype=x.dtype), -R @ skew], axis=1)
+
+
+def _contact_group(mech, x2, q2, model, geometry, members):
+    s = mech.structure
+    idx = np.asarray(members)
+    a, b = s.contact_body_a[idx], s.contact_body_b[idx]
+    params = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
+                  normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
+                  extent=mech.contact_extent[idx], friction=mech.friction[idx])
+    _, n, point = jax.vmap(collision.GEOMETRIES[geometry])(x2[a], q2[a], x2[b], q2[b], params)
+    pre = dict(params=params, normal=n, tangent=jax.vmap(collision.tangent_basis)(n),
+               map_a=jax.vmap(_point_velocity_map)(x2[a], q2[a], point),
+               map_b=jax.vmap(_point_velocity_map)(x2[b], q2[b], point))
+    return Group(a, b, pre, el.LAYOUTS[model], partial(el.contact_terms, model, geometry),
+                 border=geometry != "sphere_halfspace")
+
+
+def _limit_group(mech, jdata, Jt, theta2):
+    s = mech.structure
+    k, row = s.limit_joint, s.limit_row
+    pre = dict(joint=jax.tree.map(lambda v: v[k], jdata), theta2=theta2[k], row=jnp.asarray(row),
+               sign=jnp.asarray(s.limit_sign), bound=mech.limit, map=Jt[k, row])
+    return Group(s.joint_child[k], s.joint_parent[k], pre, el.LAYOUTS["limit"], el.limit_terms, border=False)
 
 
 def make_problem(mech, state, action):
@@ -74,12 +126,24 @@ def make_problem(mech, state, action):
     inputs = h * jnp.zeros_like(theta2).at[s.actuator_joint, s.actuator_row].add(joint_u)
     spring = -h * mech.spring * (theta2 - mech.spring_offset)
     force, torque = _actuator_wrenches(mech, state, u)
+
+    groups = tuple(
+        _contact_group(mech, x2, q2, model, geometry, members) if kind == "contact"
+        else _limit_group(mech, jdata, Jt, theta2)
+        for kind, model, geometry, members, _ in s.element_groups)
     return Problem(
         x2=x2, q2=q2, V15=jnp.concatenate([state.v, state.w], axis=-1),
         force=mech.mass[:, None] * mech.gravity + force, torque=torque,
         jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt,
-        joint_impulse=free * (inputs + spring),
+        joint_impulse=free * (inputs + spring), groups=groups,
     )
+
+
+def initial_unknowns(mech, prob):
+    """Velocities from the last step, zero joint impulses, cone variables at the cone identity."""
+    dtype = prob.V15.dtype
+    y = tuple(jnp.tile(jnp.asarray(g.layout.neutral, dtype), (len(g.a), 1)) for g in prob.groups)
+    return Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), dtype), y=y)
 
 
 def _actuator_wrenches(mech, state, u):
@@ -98,6 +162,8 @@ def _actuator_wrenches(mech, state, u):
     return zeros.at[body].add(force), zeros.at[body].add(torque)
 
 
+# -- per-element equations --------------------------------------------------------------------------
+
 def _joint_terms(jdata, free, damper, Jc, Jt, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
     """One joint: (parent body residual, child body residual, joint residual), each (6,)."""
     xp3, qp3 = integrator.next_configuration(xp, qp, Vp[:3], Vp[3:], h)
@@ -112,9 +178,35 @@ def _body_terms(mass, inertia, h, V15, V, force, torque):
     return integrator.body_dynamics(mass, inertia, h, V15[:3], V15[3:], V[:3], V[3:], force, torque)
 
 
+def _element_terms(layout, terms, pre, h, xa, qa, xb, qb, Va, Vb, y, mu, shift):
+    """One element: (rows [equalities; y∘z - mu e + shift], body a residual, body b residual)."""
+    eq, imp_a, imp_b = terms(pre, h, xa, qa, xb, qb, Va, Vb, y)
+    comp = el.complementarity(layout, y) - mu * el.identity(layout, y.dtype) + shift
+    return jnp.concatenate([eq, comp]), -imp_a, -imp_b
+
+
+_ELEMENT_AXES = (0, None, 0, 0, 0, 0, 0, 0, 0, None, 0)
+
+
+def _element_args(mech, prob, W, g, y, mu, shift):
+    V = _with_world_velocity(W.V)
+    return (g.pre, mech.timestep, prob.x2[g.a], prob.q2[g.a], prob.x2[g.b], prob.q2[g.b],
+            V[g.a], V[g.b], y, mu, shift)
+
+
+def _shifts(prob, shifts):
+    if shifts is not None:
+        return shifts
+    return tuple(jnp.zeros((len(g.a), g.layout.size - g.layout.num_equalities)) for g in prob.groups)
+
+
+def _with_world_velocity(V):
+    return jnp.concatenate([V, jnp.zeros_like(V[:1])])
+
+
 def _joint_args(mech, prob, W):
     s = mech.structure
-    V = jnp.concatenate([W.V, jnp.zeros_like(W.V[:1])])  # the world does not move
+    V = _with_world_velocity(W.V)
     p, c = s.joint_parent, s.joint_child
     return (prob.jdata, jnp.asarray(s.free_mask), mech.damper, prob.constraint_jacobian,
             prob.coordinate_jacobian, prob.joint_impulse, mech.timestep,
@@ -125,27 +217,57 @@ _JOINT_AXES = (0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
 _BODY_AXES = (0, 0, None, 0, 0, 0, 0)
 
 
-def residual(mech, prob, W):
-    """Residual pytree Unknowns(body rows (nb, 6), joint rows (nj, 6))."""
+def residual(mech, prob, W, mu=0.0, shifts=None):
+    """Residual pytree Unknowns(body rows (nb, 6), joint rows (nj, 6), element rows per group).
+
+    Element rows are [equalities; y∘z - mu e + shift]; ``shifts`` (one array per group, the
+    complementarity rows' extra term, e.g. Mehrotra's second-order correction) default to zero.
+    """
     s = mech.structure
     nb = mech.num_bodies
     body = jax.vmap(_body_terms, _BODY_AXES)(
         mech.mass, mech.inertia, mech.timestep, prob.V15, W.V, prob.force, prob.torque)
     rp, rc, rj = jax.vmap(_joint_terms, _JOINT_AXES)(*_joint_args(mech, prob, W))
-    body = jnp.concatenate([body, jnp.zeros_like(body[:1])])
-    body = body.at[s.joint_parent].add(rp).at[s.joint_child].add(rc)
-    return Unknowns(body[:nb], rj)
+    body = _with_world_velocity(body).at[s.joint_parent].add(rp).at[s.joint_child].add(rc)
+    rows = []
+    for g, y, shift in zip(prob.groups, W.y, _shifts(prob, shifts)):
+        r, ra, rb = jax.vmap(partial(_element_terms, g.layout, g.terms), _ELEMENT_AXES)(
+            *_element_args(mech, prob, W, g, y, mu, shift))
+        body = body.at[g.a].add(ra).at[g.b].add(rb)
+        rows.append(r)
+    return Unknowns(body[:nb], rj, tuple(rows))
+
+
+class LocalElimination(NamedTuple):
+    """Per-element pieces of eliminating a local group: dy = -K r - Sa dVa - Sb dVb."""
+
+    K: jax.Array  # (ne, n, n) inverse of d rows / d y
+    Sa: jax.Array  # (ne, n, 6)
+    Sb: jax.Array  # (ne, n, 6)
+    BKa: jax.Array  # (ne, 6, n) d body a rows / d y @ K
+    BKb: jax.Array  # (ne, 6, n)
 
 
 class Linearization(NamedTuple):
     factors: linalg.TreeFactors
-    B: jax.Array  # (nb + 1, 12, 6 nl) tree rows x loop impulses
-    C: jax.Array  # (6 nl, nb + 1, 12) loop rows x tree unknowns
-    E: jax.Array  # (6 nl, 6 nl)
+    local: tuple  # LocalElimination or None per group
+    B: jax.Array  # (nb + 1, 12, m) tree rows x border unknowns
+    C: jax.Array  # (m, nb + 1, 12) border rows x tree unknowns
+    E: jax.Array  # (m, m)
+
+
+def _border_layout(mech, prob):
+    """Offsets of the border unknowns: loop joints (6 each), then border element groups."""
+    offsets, m = [], 6 * (mech.num_joints - mech.num_bodies)
+    for g in prob.groups:
+        offsets.append(m if g.border else None)
+        if g.border:
+            m += len(g.a) * g.layout.size
+    return offsets, m
 
 
 def linearize(mech, prob, W):
-    """Factorised Newton matrix d residual / d unknowns at W (tree blocks + loop border)."""
+    """Factorised Newton matrix d residual / d unknowns at W (tree blocks, local eliminations, border)."""
     s = mech.structure
     nb, nj = mech.num_bodies, mech.num_joints
     body_jac = jax.vmap(jax.jacfwd(_body_terms, argnums=4), _BODY_AXES)(
@@ -157,42 +279,87 @@ def linearize(mech, prob, W):
     p, c = s.joint_parent, s.joint_child
     blk = lambda r, k: G[:, 6 * r: 6 * r + 6, 6 * k: 6 * k + 6]  # r, k in {0: parent, 1: child, 2: joint}
     zeros = jnp.zeros((nb + 1, 12, 12), G.dtype)
+    Z6 = zeros[:, :6, :6]
 
     # diagonal body blocks collect the dynamics and every joint's damping on that body
-    Dbb = zeros[:, :6, :6].at[:nb].add(body_jac).at[p].add(blk(0, 0)).at[c].add(blk(1, 1))
+    Dbb = Z6.at[:nb].add(body_jac).at[p].add(blk(0, 0)).at[c].add(blk(1, 1))
     t = slice(0, nb)  # tree joints: joint i places body i
-    D = zeros.at[:, :6, :6].set(Dbb)
-    D = D.at[t, :6, 6:].set(blk(1, 2)[t]).at[t, 6:, :6].set(blk(2, 1)[t]).at[t, 6:, 6:].set(blk(2, 2)[t])
-    D = D.at[nb].set(jnp.eye(12, dtype=G.dtype))
     root = (p[:nb] == nb)[:, None, None]
-    L = zeros.at[t, :6, :6].set(jnp.where(root, 0.0, blk(1, 0)[t]))
-    L = L.at[t, 6:, :6].set(jnp.where(root, 0.0, blk(2, 0)[t]))
-    U = zeros.at[t, :6, :6].set(jnp.where(root, 0.0, blk(0, 1)[t]))
-    U = U.at[t, :6, 6:].set(jnp.where(root, 0.0, blk(0, 2)[t]))
-    parent = jnp.asarray(list(p[:nb]) + [nb])
-    factors = linalg.factor(D, L, U, parent, jnp.asarray(s.level_nodes))
+    Lbb = Z6.at[t].set(jnp.where(root, 0.0, blk(1, 0)[t]))  # child body rows x parent velocity
+    Ubb = Z6.at[t].set(jnp.where(root, 0.0, blk(0, 1)[t]))  # parent body rows x child velocity
 
-    nl = nj - nb
-    B = jnp.zeros((nb + 1, 12, 6 * nl), G.dtype)
-    C = jnp.zeros((6 * nl, nb + 1, 12), G.dtype)
-    E = jnp.zeros((6 * nl, 6 * nl), G.dtype)
-    for k in range(nl):  # loop joints are few; each adds one 6-column border
+    offsets, m = _border_layout(mech, prob)
+    B = jnp.zeros((nb + 1, 12, m), G.dtype)
+    C = jnp.zeros((m, nb + 1, 12), G.dtype)
+    E = jnp.zeros((m, m), G.dtype)
+    for k in range(nj - nb):  # loop joints are few; each adds one 6-column border
         j, cols = nb + k, slice(6 * k, 6 * k + 6)
         B = B.at[p[j], :6, cols].add(blk(0, 2)[j]).at[c[j], :6, cols].add(blk(1, 2)[j])
         C = C.at[cols, p[j], :6].add(blk(2, 0)[j]).at[cols, c[j], :6].add(blk(2, 1)[j])
         E = E.at[cols, cols].set(blk(2, 2)[j])
-    B = B.at[nb].set(0.0)
-    C = C.at[:, nb].set(0.0)
-    return Linearization(factors, B, C, E)
+
+    local = []
+    for g, y, offset in zip(prob.groups, W.y, offsets):
+        n = g.layout.size
+        jac = jax.vmap(jax.jacfwd(partial(_element_terms, g.layout, g.terms), argnums=(6, 7, 8)), _ELEMENT_AXES)
+        (Ca, Cb, J), (_, _, Ba), (_, _, Bb) = jac(*_element_args(mech, prob, W, g, y, 0.0, jnp.zeros((len(g.a), n - g.layout.num_equalities))))
+        if g.border:
+            rows = offset + np.arange(len(g.a) * n).reshape(len(g.a), n)
+            B = B.at[g.a[:, None], :6, rows].add(jnp.swapaxes(Ba, 1, 2)).at[g.b[:, None], :6, rows].add(jnp.swapaxes(Bb, 1, 2))
+            C = C.at[rows, g.a[:, None], :6].add(Ca).at[rows, g.b[:, None], :6].add(Cb)
+            E = E.at[rows[:, :, None], rows[:, None, :]].add(J)
+            local.append(None)
+            continue
+        # rows equilibrated before inverting: complementarity rows scale with the (tiny) slacks
+        scale = 1.0 / jnp.max(jnp.abs(J), axis=-1)
+        K = jnp.linalg.inv(scale[..., :, None] * J) * scale[..., None, :]
+        Sa, Sb = K @ Ca, K @ Cb
+        Dbb = Dbb.at[g.a].add(-Ba @ Sa).at[g.b].add(-Bb @ Sb)
+        # b is the world or a's parent: the a-b coupling lives in a's tree blocks
+        coupled = (g.b != nb)[:, None, None]
+        Lbb = Lbb.at[g.a].add(jnp.where(coupled, -Ba @ Sb, 0.0))
+        Ubb = Ubb.at[g.a].add(jnp.where(coupled, -Bb @ Sa, 0.0))
+        local.append(LocalElimination(K, Sa, Sb, Ba @ K, Bb @ K))
+
+    D = zeros.at[:, :6, :6].set(Dbb)
+    D = D.at[t, :6, 6:].set(blk(1, 2)[t]).at[t, 6:, :6].set(blk(2, 1)[t]).at[t, 6:, 6:].set(blk(2, 2)[t])
+    D = D.at[nb].set(jnp.eye(12, dtype=G.dtype))
+    L = zeros.at[:, :6, :6].set(Lbb).at[t, 6:, :6].set(jnp.where(root, 0.0, blk(2, 0)[t]))
+    U = zeros.at[:, :6, :6].set(Ubb).at[t, :6, 6:].set(jnp.where(root, 0.0, blk(0, 2)[t]))
+    L, U = L.at[nb].set(0.0), U.at[nb].set(0.0)
+    parent = jnp.asarray(list(p[:nb]) + [nb])
+    factors = linalg.factor(D, L, U, parent, jnp.asarray(s.level_nodes))
+    return Linearization(factors, tuple(local), B.at[nb].set(0.0), C.at[:, nb].set(0.0), E)
 
 
-def newton_step(mech, lin, R):
+def newton_step(mech, prob, lin, R):
     """Solve (d residual / d unknowns) dW = -R."""
     nb = mech.num_bodies
     b = jnp.concatenate([R.V, R.lam[:nb]], axis=-1)
-    b = -jnp.concatenate([b, jnp.zeros_like(b[:1])])
+    b = -_with_world_velocity(b)
+    border_rhs = [-R.lam[nb:].reshape(-1)]
+    for g, r, loc in zip(prob.groups, R.y, lin.local):
+        if loc is None:
+            border_rhs.append(-r.reshape(-1))
+            continue
+        b = b.at[g.a, :6].add(jnp.einsum("eij,ej->ei", loc.BKa, r))
+        b = b.at[g.b, :6].add(jnp.einsum("eij,ej->ei", loc.BKb, r))
+    b = b.at[nb].set(0.0)
     if lin.E.shape[0] == 0:
         x = linalg.solve(lin.factors, b)
-        return Unknowns(x[:nb, :6], x[:nb, 6:])
-    x, y = linalg.solve_bordered(lin.factors, lin.B, lin.C, lin.E, b, -R.lam[nb:].reshape(-1))
-    return Unknowns(x[:nb, :6], jnp.concatenate([x[:nb, 6:], y.reshape(-1, 6)]))
+        border = jnp.zeros(0, b.dtype)
+    else:
+        x, border = linalg.solve_bordered(lin.factors, lin.B, lin.C, lin.E, b, jnp.concatenate(border_rhs))
+    dV = x[:nb, :6]
+    dVw = _with_world_velocity(dV)
+    nl = mech.num_joints - nb
+    dlam = jnp.concatenate([x[:nb, 6:], border[: 6 * nl].reshape(nl, 6)])
+    offsets, _ = _border_layout(mech, prob)
+    dy = []
+    for g, r, loc, offset in zip(prob.groups, R.y, lin.local, offsets):
+        if loc is None:
+            dy.append(border[offset: offset + r.size].reshape(r.shape))
+        else:
+            dy.append(-jnp.einsum("eij,ej->ei", loc.K, r) - jnp.einsum("eij,ej->ei", loc.Sa, dVw[g.a])
+                      - jnp.einsum("eij,ej->ei", loc.Sb, dVw[g.b]))
+    return Unknowns(dV, dlam, tuple(dy))

@@ -11,6 +11,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from functools import partial
+
+from dojax import elements as el
 from dojax import integrator
 from dojax import residual as res
 
@@ -24,6 +27,8 @@ class SolverOptions:
         rtol: tolerance on the equality residual (infinity norm) that ends the solve.
         btol: complementarity tolerance, the central-path target that smooths contact: small for
             hard contact, larger for smooth contact and gradients.
+        undercut: the central-path target never drops below ``btol / undercut`` (Dojo's option;
+            infinity lets it go to zero).
         max_iter: Newton iterations at most; a solve that has not met the tolerances by then is
             reported with ``converged=False``.
         max_ls: backtracking halvings of the step at most per iteration.
@@ -32,12 +37,13 @@ class SolverOptions:
 
     rtol: float = 1e-6
     btol: float = 1e-4
+    undercut: float = float("inf")
     max_iter: int = field(default=50, metadata=dict(static=True))
     max_ls: int = field(default=10, metadata=dict(static=True))
     verbose: bool = field(default=False, metadata=dict(static=True))
 
     def __post_init__(self):
-        for name in ("rtol", "btol"):
+        for name in ("rtol", "btol", "undercut"):
             value = getattr(self, name)
             if isinstance(value, (int, float)) and not value > 0.0:
                 raise ValueError(f"SolverOptions.{name} must be positive, got {value}")
@@ -62,8 +68,16 @@ class SolveInfo(NamedTuple):
     complementarity: jax.Array
 
 
-def _norm(R):
-    return jnp.max(jnp.abs(jnp.concatenate([R.V.reshape(-1), R.lam.reshape(-1)])))
+def _violations(mech, prob, W):
+    """(equality violation, complementarity violation) of W (infinity norms, mu = 0)."""
+    R = res.residual(mech, prob, W)
+    eq = [jnp.abs(R.V).reshape(-1), jnp.abs(R.lam).reshape(-1)]
+    comp = [jnp.zeros(1, W.V.dtype)]
+    for g, r in zip(prob.groups, R.y):
+        n_eq = g.layout.num_equalities
+        eq.append(jnp.abs(r[:, :n_eq]).reshape(-1))
+        comp.append(jnp.abs(r[:, n_eq:]).reshape(-1))
+    return jnp.max(jnp.concatenate(eq)), jnp.max(jnp.concatenate(comp))
 
 
 def _clip_angular(W, timestep):
@@ -75,38 +89,89 @@ def _clip_angular(W, timestep):
     return W._replace(V=W.V.at[:, 3:].set(w))
 
 
+def _axpy(alpha, dW, W):
+    return jax.tree.map(lambda w, d: w + alpha * d, W, dW)
+
+
+def _max_step(prob, W, dW):
+    alpha = jnp.asarray(jnp.inf, W.V.dtype)
+    for g, y, dy in zip(prob.groups, W.y, dW.y):
+        alpha = jnp.minimum(alpha, el.max_step(g.layout, y, dy))
+    return alpha
+
+
+def _duality(prob, W):
+    total, count = 0.0, 0
+    for g, y in zip(prob.groups, W.y):
+        t, c = el.duality_measure(g.layout, y)
+        total, count = total + t, count + c
+    return total / count
+
+
+def _second_order_shifts(prob, dW):
+    """Mehrotra's correction dy_primal ∘ dy_dual of the predictor, per group."""
+    return tuple(jax.vmap(partial(el.complementarity, g.layout))(dy) for g, dy in zip(prob.groups, dW.y))
+
+
 def solve(mech, prob, W0, opts):
-    """Newton iterations from W0; returns (unknowns, SolveInfo)."""
+    """Interior-point iterations from W0; returns (unknowns, SolveInfo).
+
+    Without complementarity elements this is Newton's method with a backtracking line search.
+    With them it is Mehrotra's predictor-corrector: an affine-scaling predictor (mu = 0), a centring
+    target mu = sigma nu with sigma = (nu_aff / nu)^3, and a corrector with the second-order term,
+    reusing the predictor's factorisation; steps stop short of the cone boundaries
+    (fraction-to-boundary) and are then halved until the violations do not both grow.
+    """
     h = mech.timestep
-    R0 = res.residual(mech, prob, W0)
+    has_cones = len(prob.groups) > 0
 
     def keep_going(carry):
-        _, _, norm, it = carry
-        return (norm >= opts.rtol) & (it < opts.max_iter) & jnp.isfinite(norm)
+        _, rv, bv, it = carry
+        return ((rv >= opts.rtol) | (bv >= opts.btol)) & (it < opts.max_iter) & jnp.isfinite(rv + bv)
 
     def iterate(carry):
-        W, R, norm, it = carry
-        dW = res.newton_step(mech, res.linearize(mech, prob, W), R)
+        W, rv, bv, it = carry
+        lin = res.linearize(mech, prob, W)
+        if has_cones:
+            d_aff = res.newton_step(mech, prob, lin, res.residual(mech, prob, W))
+            a_aff = jnp.minimum(1.0, _max_step(prob, W, d_aff))
+            nu = _duality(prob, W)
+            nu_aff = _duality(prob, _axpy(a_aff, d_aff, W))
+            sigma = jnp.clip(nu_aff / nu, 0.0, 1.0) ** 3
+            mu = jnp.maximum(sigma * nu, opts.btol / opts.undercut)
+            R = res.residual(mech, prob, W, mu, _second_order_shifts(prob, d_aff))
+            dW = res.newton_step(mech, prob, lin, R)
+            tau = jnp.clip(1.0 - jnp.maximum(rv, bv) ** 2, 0.95, 0.99)
+            alpha0 = jnp.minimum(1.0, tau * _max_step(prob, W, dW))
+        else:
+            dW = res.newton_step(mech, prob, lin, res.residual(mech, prob, W))
+            alpha0 = jnp.asarray(1.0, W.V.dtype)
 
         def trial(alpha):
-            Wt = _clip_angular(jax.tree.map(lambda w, d: w + alpha * d, W, dW), h)
-            Rt = res.residual(mech, prob, Wt)
-            return Wt, Rt, _norm(Rt)
+            Wt = _clip_angular(_axpy(alpha, dW, W), h)
+            return (Wt, *_violations(mech, prob, Wt))
 
-        def not_better(ls):
-            _, _, nt, k = ls
-            return ~(nt < norm) & (k < opts.max_ls)
+        def worse(ls):
+            # Dojo's rule: reject a step only if both violations grew (a complementarity already
+            # within tolerance counts as grown, so equalities must then improve)
+            _, rt, bt, k = ls
+            grew = (rt >= rv) & ((bt >= bv) | (bt < opts.btol)) | ~jnp.isfinite(rt + bt)
+            return grew & (k < opts.max_ls)
 
         def halve(ls):
             k = ls[3] + 1
-            return (*trial(0.5**k), k)
+            return (*trial(alpha0 * 0.5**k), k)
 
-        Wn, Rn, nn, _ = jax.lax.while_loop(not_better, halve, (*trial(1.0), 0))
+        Wn, rn, bn, _ = jax.lax.while_loop(worse, halve, (*trial(alpha0), 0))
+        finite = jnp.isfinite(rn + bn)  # never step onto a non-finite point
+        Wn = jax.tree.map(lambda new, old: jnp.where(finite, new, old), Wn, W)
+        rn, bn = jnp.where(finite, rn, rv), jnp.where(finite, bn, bv)
         if opts.verbose:
-            jax.debug.print("iter {it:3d}  residual {r:.3e}", it=it + 1, r=nn)
-        return Wn, Rn, nn, it + 1
+            jax.debug.print("iter {it:3d}  rvio {r:.2e}  bvio {b:.2e}", it=it + 1, r=rn, b=bn)
+        return Wn, rn, bn, it + 1
 
-    W, R, norm, it = jax.lax.while_loop(keep_going, iterate, (W0, R0, _norm(R0), jnp.asarray(0)))
-    info = SolveInfo(converged=(norm < opts.rtol) & jnp.isfinite(norm), iterations=it,
-                     residual=norm, complementarity=jnp.zeros_like(norm))
+    rv0, bv0 = _violations(mech, prob, W0)
+    W, rv, bv, it = jax.lax.while_loop(keep_going, iterate, (W0, rv0, bv0, jnp.asarray(0)))
+    ok = (rv < opts.rtol) & (bv < opts.btol) & jnp.isfinite(rv + bv)
+    info = SolveInfo(converged=ok, iterations=it, residual=rv, complementarity=bv)
     return W, info

@@ -29,7 +29,7 @@ def _check_state(mech, state):
 
 def _step(mech, state, action, opts):
     prob = res.make_problem(mech, state, action)
-    W0 = res.Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), prob.V15.dtype))
+    W0 = res.initial_unknowns(mech, prob)
     W, info = solver.solve(mech, prob, W0, opts)
     v, w = W.V[:, :3], W.V[:, 3:]
     x3, q3 = integrator.next_configuration(state.x, state.q, v, w, mech.timestep)

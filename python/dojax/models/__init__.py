@@ -6,6 +6,7 @@ import jax.numpy as jnp
 
 from dojax.mechanism import check_timestep, gravity_vector
 from dojax.models.chains import cartpole, double_pendulum, fourbar, npendulum, pendulum, slider, twister
+from dojax.models.contact import block, block2d, sphere
 from dojax.models.free import dzhanibekov
 
 MODELS = {
@@ -17,16 +18,20 @@ MODELS = {
     "twister": twister,
     "fourbar": fourbar,
     "dzhanibekov": dzhanibekov,
+    "block": block,
+    "block2d": block2d,
+    "sphere": sphere,
 }
 
 
-def load(name, timestep=None, gravity=None, **options):
+def load(name, timestep=None, gravity=None, friction=None, **options):
     """Build a built-in model.
 
     Args:
         name: one of :data:`MODELS`.
         timestep: step in seconds (model default if None).
         gravity: scalar z-component or 3-vector (model default if None).
+        friction: friction coefficient of every contact (model default if None).
         **options: model-specific options (see each model's builder, e.g. ``links`` for
             ``npendulum``, ``joint_type`` for ``twister``).
     """
@@ -42,4 +47,11 @@ def load(name, timestep=None, gravity=None, **options):
         mech = mech.replace(timestep=jnp.asarray(check_timestep(timestep)))
     if gravity is not None:
         mech = mech.replace(gravity=jnp.asarray(gravity_vector(gravity)))
+    if friction is not None:
+        f = float(friction)
+        if not f > 0.0 or not jnp.isfinite(f):
+            raise ValueError(f"friction must be positive and finite, got {friction}")
+        if mech.num_contacts == 0:
+            raise ValueError(f"model {name!r} has no contacts to set a friction for")
+        mech = mech.replace(friction=jnp.full(mech.num_contacts, f))
     return mech
