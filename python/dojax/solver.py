@@ -25,10 +25,13 @@ class SolverOptions:
 
     Attributes:
         rtol: tolerance on the equality residual (infinity norm) that ends the solve.
-        btol: complementarity tolerance, the central-path target that smooths contact: small for
-            hard contact, larger for smooth contact and gradients.
-        undercut: the central-path target never drops below ``btol / undercut`` (Dojo's option;
-            infinity lets it go to zero).
+        btol: complementarity tolerance, the smoothing of contact: the solver returns the
+            central-path point y∘z = kappa e with kappa = btol / undercut, so every complementarity
+            product is below btol. Small for hard contact; larger for smooth contact and gradients.
+            (A contact then keeps a gap of about kappa / F under a normal force F.)
+        undercut: ratio btol / kappa (Dojo's option). Converging to a fixed kappa, rather than to
+            anywhere below btol, makes each step a smooth function of its inputs, consistent from
+            step to step and differentiable by the implicit function theorem.
         max_iter: Newton iterations at most; a solve that has not met the tolerances by then is
             reported with ``converged=False``.
         max_ls: backtracking halvings of the step at most per iteration.
@@ -37,7 +40,7 @@ class SolverOptions:
 
     rtol: float = 1e-6
     btol: float = 1e-4
-    undercut: float = float("inf")
+    undercut: float = 10.0
     max_iter: int = field(default=50, metadata=dict(static=True))
     max_ls: int = field(default=10, metadata=dict(static=True))
     verbose: bool = field(default=False, metadata=dict(static=True))
@@ -68,16 +71,18 @@ class SolveInfo(NamedTuple):
     complementarity: jax.Array
 
 
-def _violations(mech, prob, W):
-    """(equality violation, complementarity violation) of W (infinity norms, mu = 0)."""
+def _violations(mech, prob, W, kappa):
+    """(equality violation, centring violation |y∘z - kappa e|, complementarity |y∘z|), inf-norms."""
     R = res.residual(mech, prob, W)
     eq = [jnp.abs(R.V).reshape(-1), jnp.abs(R.lam).reshape(-1)]
-    comp = [jnp.zeros(1, W.V.dtype)]
+    centred, comp = [jnp.zeros(1, W.V.dtype)], [jnp.zeros(1, W.V.dtype)]
     for g, r in zip(prob.groups, R.y):
         n_eq = g.layout.num_equalities
         eq.append(jnp.abs(r[:, :n_eq]).reshape(-1))
-        comp.append(jnp.abs(r[:, n_eq:]).reshape(-1))
-    return jnp.max(jnp.concatenate(eq)), jnp.max(jnp.concatenate(comp))
+        products = r[:, n_eq:]
+        comp.append(jnp.abs(products).reshape(-1))
+        centred.append(jnp.abs(products - kappa * el.identity(g.layout, products.dtype)).reshape(-1))
+    return jnp.max(jnp.concatenate(eq)), jnp.max(jnp.concatenate(centred)), jnp.max(jnp.concatenate(comp))
 
 
 def _clip_angular(W, timestep):
@@ -118,19 +123,22 @@ def solve(mech, prob, W0, opts):
 
     Without complementarity elements this is Newton's method with a backtracking line search.
     With them it is Mehrotra's predictor-corrector: an affine-scaling predictor (mu = 0), a centring
-    target mu = sigma nu with sigma = (nu_aff / nu)^3, and a corrector with the second-order term,
-    reusing the predictor's factorisation; steps stop short of the cone boundaries
-    (fraction-to-boundary) and are then halved until the violations do not both grow.
+    target mu = max(sigma nu, kappa) with sigma = (nu_aff / nu)^3, and a corrector with the
+    second-order term, reusing the predictor's factorisation; steps stop short of the cone
+    boundaries (fraction-to-boundary) and are then halved while both violations grow. It ends on
+    the central-path point y∘z = kappa e, kappa = btol / undercut: equalities and centring both
+    within ``rtol``.
     """
     h = mech.timestep
     has_cones = len(prob.groups) > 0
+    kappa = opts.btol / opts.undercut
 
     def keep_going(carry):
-        _, rv, bv, it = carry
-        return ((rv >= opts.rtol) | (bv >= opts.btol)) & (it < opts.max_iter) & jnp.isfinite(rv + bv)
+        _, rv, cv, _, it = carry
+        return ((rv >= opts.rtol) | (cv >= opts.rtol)) & (it < opts.max_iter) & jnp.isfinite(rv + cv)
 
     def iterate(carry):
-        W, rv, bv, it = carry
+        W, rv, cv, bv, it = carry
         lin = res.linearize(mech, prob, W)
         if has_cones:
             d_aff = res.newton_step(mech, prob, lin, res.residual(mech, prob, W))
@@ -138,10 +146,13 @@ def solve(mech, prob, W0, opts):
             nu = _duality(prob, W)
             nu_aff = _duality(prob, _axpy(a_aff, d_aff, W))
             sigma = jnp.clip(nu_aff / nu, 0.0, 1.0) ** 3
-            mu = jnp.maximum(sigma * nu, opts.btol / opts.undercut)
-            R = res.residual(mech, prob, W, mu, _second_order_shifts(prob, d_aff))
+            mu = jnp.maximum(sigma * nu, kappa)
+            # on the final centring (mu = kappa) plain Newton converges to the central point;
+            # the second-order term would offset it
+            shifts = jax.tree.map(lambda x: jnp.where(sigma * nu > kappa, x, 0.0), _second_order_shifts(prob, d_aff))
+            R = res.residual(mech, prob, W, mu, shifts)
             dW = res.newton_step(mech, prob, lin, R)
-            tau = jnp.clip(1.0 - jnp.maximum(rv, bv) ** 2, 0.95, 0.99)
+            tau = jnp.clip(1.0 - jnp.maximum(rv, cv) ** 2, 0.95, 0.99)
             alpha0 = jnp.minimum(1.0, tau * _max_step(prob, W, dW))
         else:
             dW = res.newton_step(mech, prob, lin, res.residual(mech, prob, W))
@@ -149,29 +160,30 @@ def solve(mech, prob, W0, opts):
 
         def trial(alpha):
             Wt = _clip_angular(_axpy(alpha, dW, W), h)
-            return (Wt, *_violations(mech, prob, Wt))
+            return (Wt, *_violations(mech, prob, Wt, kappa))
 
         def worse(ls):
-            # Dojo's rule: reject a step only if both violations grew (a complementarity already
-            # within tolerance counts as grown, so equalities must then improve)
-            _, rt, bt, k = ls
-            grew = (rt >= rv) & ((bt >= bv) | (bt < opts.btol)) | ~jnp.isfinite(rt + bt)
+            # Dojo's rule: reject a step only if both violations grew (a centring already within
+            # tolerance counts as grown, so equalities must then improve)
+            _, rt, ct, _, k = ls
+            grew = (rt >= rv) & ((ct >= cv) | (ct < opts.rtol)) | ~jnp.isfinite(rt + ct)
             return grew & (k < opts.max_ls)
 
         def halve(ls):
-            k = ls[3] + 1
+            k = ls[-1] + 1
             return (*trial(alpha0 * 0.5**k), k)
 
-        Wn, rn, bn, _ = jax.lax.while_loop(worse, halve, (*trial(alpha0), 0))
-        finite = jnp.isfinite(rn + bn)  # never step onto a non-finite point
+        Wn, rn, cn, bn, _ = jax.lax.while_loop(worse, halve, (*trial(alpha0), 0))
+        finite = jnp.isfinite(rn + cn)  # never step onto a non-finite point
         Wn = jax.tree.map(lambda new, old: jnp.where(finite, new, old), Wn, W)
-        rn, bn = jnp.where(finite, rn, rv), jnp.where(finite, bn, bv)
+        rn, cn, bn = (jnp.where(finite, new, old) for new, old in ((rn, rv), (cn, cv), (bn, bv)))
         if opts.verbose:
-            jax.debug.print("iter {it:3d}  rvio {r:.2e}  bvio {b:.2e}", it=it + 1, r=rn, b=bn)
-        return Wn, rn, bn, it + 1
+            jax.debug.print("iter {it:3d}  rvio {r:.2e}  bvio {b:.2e}  centring {c:.2e}  step {a:.2e}",
+                            it=it + 1, r=rn, b=bn, c=cn, a=alpha0)
+        return Wn, rn, cn, bn, it + 1
 
-    rv0, bv0 = _violations(mech, prob, W0)
-    W, rv, bv, it = jax.lax.while_loop(keep_going, iterate, (W0, rv0, bv0, jnp.asarray(0)))
-    ok = (rv < opts.rtol) & (bv < opts.btol) & jnp.isfinite(rv + bv)
+    W, rv, cv, bv, it = jax.lax.while_loop(
+        keep_going, iterate, (W0, *_violations(mech, prob, W0, kappa), jnp.asarray(0)))
+    ok = (rv < opts.rtol) & (cv < opts.rtol) & jnp.isfinite(rv + cv)
     info = SolveInfo(converged=ok, iterations=it, residual=rv, complementarity=bv)
     return W, info
