@@ -35,6 +35,9 @@ class SolverOptions:
         max_iter: Newton iterations at most; a solve that has not met the tolerances by then is
             reported with ``converged=False``.
         max_ls: backtracking halvings of the step at most per iteration.
+        fixed_iterations: run exactly ``max_iter`` iterations (converged lanes hold still) instead of
+            stopping at convergence: a loop without a data-dependent exit, for batched (vmapped)
+            use on accelerators; see bench/RESULTS.md for when it pays.
         verbose: print one line per iteration (via ``jax.debug.print``, also under jit).
     """
 
@@ -43,6 +46,7 @@ class SolverOptions:
     undercut: float = 10.0
     max_iter: int = field(default=50, metadata=dict(static=True))
     max_ls: int = field(default=10, metadata=dict(static=True))
+    fixed_iterations: bool = field(default=False, metadata=dict(static=True))
     verbose: bool = field(default=False, metadata=dict(static=True))
 
     def __post_init__(self):
@@ -182,8 +186,14 @@ def solve(mech, prob, W0, opts):
                             it=it + 1, r=rn, b=bn, c=cn, a=alpha0)
         return Wn, rn, cn, bn, it + 1
 
-    W, rv, cv, bv, it = jax.lax.while_loop(
-        keep_going, iterate, (W0, *_violations(mech, prob, W0, kappa), jnp.asarray(0)))
+    carry = (W0, *_violations(mech, prob, W0, kappa), jnp.asarray(0))
+    if opts.fixed_iterations:
+        def hold_when_done(_, c):
+            return jax.tree.map(lambda new, old: jnp.where(keep_going(c), new, old), iterate(c), c)
+
+        W, rv, cv, bv, it = jax.lax.fori_loop(0, opts.max_iter, hold_when_done, carry)
+    else:
+        W, rv, cv, bv, it = jax.lax.while_loop(keep_going, iterate, carry)
     ok = (rv < opts.rtol) & (cv < opts.rtol) & jnp.isfinite(rv + cv)
     info = SolveInfo(converged=ok, iterations=it, residual=rv, complementarity=bv)
     return W, info
