@@ -75,11 +75,11 @@ class SolveInfo(NamedTuple):
     complementarity: jax.Array
 
 
-def _violations(mech, prob, W, kappa):
-    """(equality violation, centring violation |y∘z - kappa e|, complementarity |y∘z|), inf-norms."""
-    R = res.residual(mech, prob, W)
+def _violations(prob, R, kappa):
+    """(equality violation, centring violation |y∘z - kappa e|, complementarity |y∘z|), inf-norms,
+    of a residual R evaluated with mu = 0."""
     eq = [jnp.abs(R.V).reshape(-1), jnp.abs(R.lam).reshape(-1)]
-    centred, comp = [jnp.zeros(1, W.V.dtype)], [jnp.zeros(1, W.V.dtype)]
+    centred, comp = [jnp.zeros(1, R.V.dtype)], [jnp.zeros(1, R.V.dtype)]
     for g, r in zip(prob.groups, R.y):
         n_eq = g.layout.num_equalities
         eq.append(jnp.abs(r[:, :n_eq]).reshape(-1))
@@ -87,6 +87,15 @@ def _violations(mech, prob, W, kappa):
         comp.append(jnp.abs(products).reshape(-1))
         centred.append(jnp.abs(products - kappa * el.identity(g.layout, products.dtype)).reshape(-1))
     return jnp.max(jnp.concatenate(eq)), jnp.max(jnp.concatenate(centred)), jnp.max(jnp.concatenate(comp))
+
+
+def _centred(prob, R, mu, shifts):
+    """The residual with complementarity rows y∘z - mu e + shift, from R evaluated with mu = 0."""
+    rows = []
+    for g, r, shift in zip(prob.groups, R.y, shifts):
+        n_eq = g.layout.num_equalities
+        rows.append(r.at[:, n_eq:].add(shift - mu * el.identity(g.layout, r.dtype)))
+    return R._replace(y=tuple(rows))
 
 
 def _clip_angular(W, timestep):
@@ -138,14 +147,14 @@ def solve(mech, prob, W0, opts):
     kappa = opts.btol / opts.undercut
 
     def keep_going(carry):
-        _, rv, cv, _, it = carry
+        _, _, rv, cv, _, it = carry
         return ((rv >= opts.rtol) | (cv >= opts.rtol)) & (it < opts.max_iter) & jnp.isfinite(rv + cv)
 
     def iterate(carry):
-        W, rv, cv, bv, it = carry
+        W, R0, rv, cv, bv, it = carry
         lin = res.linearize(mech, prob, W)
         if has_cones:
-            d_aff = res.newton_step(mech, prob, lin, res.residual(mech, prob, W))
+            d_aff = res.newton_step(mech, prob, lin, R0)
             a_aff = jnp.minimum(1.0, _max_step(prob, W, d_aff))
             nu = _duality(prob, W)
             nu_aff = _duality(prob, _axpy(a_aff, d_aff, W))
@@ -154,22 +163,22 @@ def solve(mech, prob, W0, opts):
             # on the final centring (mu = kappa) plain Newton converges to the central point;
             # the second-order term would offset it
             shifts = jax.tree.map(lambda x: jnp.where(sigma * nu > kappa, x, 0.0), _second_order_shifts(prob, d_aff))
-            R = res.residual(mech, prob, W, mu, shifts)
-            dW = res.newton_step(mech, prob, lin, R)
+            dW = res.newton_step(mech, prob, lin, _centred(prob, R0, mu, shifts))
             tau = jnp.clip(1.0 - jnp.maximum(rv, cv) ** 2, 0.95, 0.99)
             alpha0 = jnp.minimum(1.0, tau * _max_step(prob, W, dW))
         else:
-            dW = res.newton_step(mech, prob, lin, res.residual(mech, prob, W))
+            dW = res.newton_step(mech, prob, lin, R0)
             alpha0 = jnp.asarray(1.0, W.V.dtype)
 
         def trial(alpha):
             Wt = _clip_angular(_axpy(alpha, dW, W), h)
-            return (Wt, *_violations(mech, prob, Wt, kappa))
+            Rt = res.residual(mech, prob, Wt)
+            return (Wt, Rt, *_violations(prob, Rt, kappa))
 
         def worse(ls):
             # Dojo's rule: reject a step only if both violations grew (a centring already within
             # tolerance counts as grown, so equalities must then improve)
-            _, rt, ct, _, k = ls
+            _, _, rt, ct, _, k = ls
             grew = (rt >= rv) & ((ct >= cv) | (ct < opts.rtol)) | ~jnp.isfinite(rt + ct)
             return grew & (k < opts.max_ls)
 
@@ -177,23 +186,24 @@ def solve(mech, prob, W0, opts):
             k = ls[-1] + 1
             return (*trial(alpha0 * 0.5**k), k)
 
-        Wn, rn, cn, bn, _ = jax.lax.while_loop(worse, halve, (*trial(alpha0), 0))
+        Wn, Rn, rn, cn, bn, _ = jax.lax.while_loop(worse, halve, (*trial(alpha0), 0))
         finite = jnp.isfinite(rn + cn)  # never step onto a non-finite point
-        Wn = jax.tree.map(lambda new, old: jnp.where(finite, new, old), Wn, W)
+        Wn, Rn = jax.tree.map(lambda new, old: jnp.where(finite, new, old), (Wn, Rn), (W, R0))
         rn, cn, bn = (jnp.where(finite, new, old) for new, old in ((rn, rv), (cn, cv), (bn, bv)))
         if opts.verbose:
             jax.debug.print("iter {it:3d}  rvio {r:.2e}  bvio {b:.2e}  centring {c:.2e}  step {a:.2e}",
                             it=it + 1, r=rn, b=bn, c=cn, a=alpha0)
-        return Wn, rn, cn, bn, it + 1
+        return Wn, Rn, rn, cn, bn, it + 1
 
-    carry = (W0, *_violations(mech, prob, W0, kappa), jnp.asarray(0))
+    R0 = res.residual(mech, prob, W0)
+    carry = (W0, R0, *_violations(prob, R0, kappa), jnp.asarray(0))
     if opts.fixed_iterations:
         def hold_when_done(_, c):
             return jax.tree.map(lambda new, old: jnp.where(keep_going(c), new, old), iterate(c), c)
 
-        W, rv, cv, bv, it = jax.lax.fori_loop(0, opts.max_iter, hold_when_done, carry)
+        W, _, rv, cv, bv, it = jax.lax.fori_loop(0, opts.max_iter, hold_when_done, carry)
     else:
-        W, rv, cv, bv, it = jax.lax.while_loop(keep_going, iterate, carry)
+        W, _, rv, cv, bv, it = jax.lax.while_loop(keep_going, iterate, carry)
     ok = (rv < opts.rtol) & (cv < opts.rtol) & jnp.isfinite(rv + cv)
     info = SolveInfo(converged=ok, iterations=it, residual=rv, complementarity=bv)
     return W, info
