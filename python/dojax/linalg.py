@@ -53,12 +53,12 @@ def solve(f, b):
         return b, None
 
     b, _ = jax.lax.scan(forward, b, f.levels)
-    b = b.at[pad].set(0.0)
+    b = b * (jnp.arange(b.shape[0]) < pad)[:, None, None]  # (additions and masks only: transposable)
 
     def backward(x, nodes):
         p = f.parent[nodes]
         xi = f.inverse[nodes] @ (b[nodes] - f.lower[nodes] @ x[p])
-        x = x.at[nodes].set(jnp.where((nodes < pad)[:, None, None], xi, 0.0))
+        x = x.at[nodes].add(jnp.where((nodes < pad)[:, None, None], xi, 0.0))  # each node once
         return x, None
 
     x, _ = jax.lax.scan(backward, jnp.zeros_like(b), f.levels[::-1])

@@ -6,7 +6,7 @@ is reached, or at once on a non-finite residual (NaN input); ``SolveInfo.converg
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,10 @@ class SolverOptions:
         undercut: ratio btol / kappa (Dojo's option). Converging to a fixed kappa, rather than to
             anywhere below btol, makes each step a smooth function of its inputs, consistent from
             step to step and differentiable by the implicit function theorem.
+        gradient_btol: if set, derivatives of the step (jax.grad, jax.jacfwd, dojax.jacobians) are
+            taken at the solution smoothed to this complementarity tolerance instead of ``btol``;
+            the step's value still comes from ``btol``. Larger gives smoother gradients through
+            contact (non-zero before a contact closes or a block starts to slide).
         max_iter: Newton iterations at most; a solve that has not met the tolerances by then is
             reported with ``converged=False``.
         max_ls: backtracking halvings of the step at most per iteration.
@@ -44,15 +48,16 @@ class SolverOptions:
     rtol: float = 1e-6
     btol: float = 1e-4
     undercut: float = 10.0
+    gradient_btol: Optional[float] = None
     max_iter: int = field(default=50, metadata=dict(static=True))
     max_ls: int = field(default=10, metadata=dict(static=True))
     fixed_iterations: bool = field(default=False, metadata=dict(static=True))
     verbose: bool = field(default=False, metadata=dict(static=True))
 
     def __post_init__(self):
-        for name in ("rtol", "btol", "undercut"):
+        for name in ("rtol", "btol", "undercut", "gradient_btol"):
             value = getattr(self, name)
-            if isinstance(value, (int, float)) and not value > 0.0:
+            if isinstance(value, (int, float)) and not value > 0.0:  # (tracers pass unchecked)
                 raise ValueError(f"SolverOptions.{name} must be positive, got {value}")
         if self.max_iter < 1 or self.max_ls < 0:
             raise ValueError("SolverOptions.max_iter must be >= 1 and max_ls >= 0")

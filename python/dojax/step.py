@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 
 from dojax import integrator
-from dojax import residual as res
 from dojax import solver
+from dojax.implicit import solve_step
 from dojax.state import State
 
 
@@ -28,9 +28,7 @@ def _check_state(mech, state):
 
 
 def _step(mech, state, action, opts):
-    prob = res.make_problem(mech, state, action)
-    W0 = res.initial_unknowns(mech, prob)
-    W, info = solver.solve(mech, prob, W0, opts)
+    W, info = solve_step(mech, state, action, opts)
     v, w = W.V[:, :3], W.V[:, 3:]
     x3, q3 = integrator.next_configuration(state.x, state.q, v, w, mech.timestep)
     q3 = q3 / jnp.linalg.norm(q3, axis=-1, keepdims=True)
