@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from dojax.mechanism import check_timestep, gravity_vector
 from dojax.models.chains import cartpole, double_pendulum, fourbar, npendulum, pendulum, slider, twister
-from dojax.models.contact import block, block2d, sphere
+from dojax.models.contact import block, block2d, chain, sphere, tippetop
 from dojax.models.free import dzhanibekov
 
 MODELS = {
@@ -21,6 +21,8 @@ MODELS = {
     "block": block,
     "block2d": block2d,
     "sphere": sphere,
+    "tippetop": tippetop,
+    "chain": chain,
 }
 
 

@@ -10,10 +10,17 @@ _X = (1.0, 0.0, 0.0)
 
 
 def npendulum(links=5, timestep=0.01, gravity=-9.81, mass=1.0, length=1.0, width=0.05,
-              damper=0.0, spring=0.0, joint_type="revolute"):
+              damper=0.0, spring=0.0, joint_type="revolute", limits=None, ground_contact=False,
+              friction=0.5):
     """A chain of ``links`` boxes hanging from the world by revolute joints about x.
 
     Coordinates are 0 with every link hanging straight down; each joint is actuated.
+
+    Args:
+        limits: ``(lower, upper)`` joint limits (rad) applied to every joint (None: no limits).
+        ground_contact: give each link a point contact (radius 0) at both of its ends against the
+            ground plane z = -links * length, the height of the chain's tip when it hangs straight
+            down (so the hanging chain just touches it), with Coulomb ``friction``.
     """
     if int(links) < 1:
         raise ValueError(f"npendulum needs at least one link, got {links}")
@@ -23,7 +30,12 @@ def npendulum(links=5, timestep=0.01, gravity=-9.81, mass=1.0, length=1.0, width
         name = f"link{i + 1}"
         b.add_body(name, mass=mass, shape=Box(width, width, length))
         b.add_joint(f"joint{i + 1}", joint_type, parent, name, axis=_X, parent_vertex=parent_vertex,
-                    child_vertex=(0.0, 0.0, 0.5 * length), damper=damper, spring=spring, actuated=True)
+                    child_vertex=(0.0, 0.0, 0.5 * length), damper=damper, spring=spring, limits=limits,
+                    actuated=True)
+        if ground_contact:
+            for end, z in (("top", 0.5 * length), ("bottom", -0.5 * length)):
+                b.add_contact(name, origin=(0.0, 0.0, z), friction=friction, offset=-int(links) * length,
+                              name=f"{name}_{end}")
         parent, parent_vertex = name, (0.0, 0.0, -0.5 * length)
     return b.build()
 
