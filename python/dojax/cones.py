@@ -21,10 +21,6 @@ def soc_product(y, z):
     return jnp.concatenate([head, tail], axis=-1)
 
 
-def soc_identity(shape, dtype):
-    return jnp.zeros(shape + (3,), dtype).at[..., 0].set(1.0)
-
-
 def orthant_step(y, dy):
     """Largest alpha in (0, inf] with y + alpha dy >= 0 (elementwise), for y > 0."""
     return jnp.min(jnp.where(dy < 0.0, -y / jnp.where(dy < 0.0, dy, -1.0), jnp.inf), initial=jnp.inf)
