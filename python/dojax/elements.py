@@ -42,6 +42,7 @@ class Layout(NamedTuple):
     orthant: tuple  # ((primal index, dual index), ...)
     soc: tuple  # ((primal indices (3,), dual indices (3,)), ...)
     neutral: tuple  # initial value of each variable (the cone identity)
+    gap_slacks: tuple  # variables started at the current gap rate (when it exceeds 1)
 
     @property
     def num_equalities(self):
@@ -49,10 +50,10 @@ class Layout(NamedTuple):
 
 
 LAYOUTS = {
-    "soc": Layout(8, ((0, 4),), (((1, 2, 3), (5, 6, 7)),), (1, 1, 0, 0, 1, 1, 0, 0)),
-    "linear": Layout(12, tuple((i, i + 6) for i in range(6)), (), (1,) * 12),
-    "impact": Layout(2, ((0, 1),), (), (1, 1)),
-    "limit": Layout(2, ((0, 1),), (), (1, 1)),
+    "soc": Layout(8, ((0, 4),), (((1, 2, 3), (5, 6, 7)),), (1, 1, 0, 0, 1, 1, 0, 0), (4, 5)),
+    "linear": Layout(12, tuple((i, i + 6) for i in range(6)), (), (1,) * 12, (6,)),
+    "impact": Layout(2, ((0, 1),), (), (1, 1), (1,)),
+    "limit": Layout(2, ((0, 1),), (), (1, 1), (1,)),
 }
 
 

@@ -90,8 +90,8 @@ def _contact_group(mech, x2, q2, model, geometry, members):
     params = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
                   normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
                   extent=mech.contact_extent[idx], friction=mech.friction[idx])
-    _, n, point = jax.vmap(collision.GEOMETRIES[geometry])(x2[a], q2[a], x2[b], q2[b], params)
-    pre = dict(params=params, normal=n, tangent=jax.vmap(collision.tangent_basis)(n),
+    phi, n, point = jax.vmap(collision.GEOMETRIES[geometry])(x2[a], q2[a], x2[b], q2[b], params)
+    pre = dict(params=params, gap=phi, normal=n, tangent=jax.vmap(collision.tangent_basis)(n),
                map_a=jax.vmap(_point_velocity_map)(x2[a], q2[a], point),
                map_b=jax.vmap(_point_velocity_map)(x2[b], q2[b], point))
     return Group(a, b, pre, el.LAYOUTS[model], partial(el.contact_terms, model, geometry),
@@ -101,8 +101,10 @@ def _contact_group(mech, x2, q2, model, geometry, members):
 def _limit_group(mech, jdata, Jt, theta2):
     s = mech.structure
     k, row = s.limit_joint, s.limit_row
+    sign = jnp.asarray(s.limit_sign)
     pre = dict(joint=jax.tree.map(lambda v: v[k], jdata), theta2=theta2[k], row=jnp.asarray(row),
-               sign=jnp.asarray(s.limit_sign), bound=mech.limit, map=Jt[k, row])
+               gap=sign * (theta2[k, row] - mech.limit),
+               sign=sign, bound=mech.limit, map=Jt[k, row])
     return Group(s.joint_child[k], s.joint_parent[k], pre, el.LAYOUTS["limit"], el.limit_terms, border=False)
 
 
@@ -140,10 +142,16 @@ def make_problem(mech, state, action):
 
 
 def initial_unknowns(mech, prob):
-    """Velocities from the last step, zero joint impulses, cone variables at the cone identity."""
+    """Velocities from the last step, zero joint impulses, cone variables at the cone identity,
+    except that slacks of elements far from contact start at their gap rate (gap / h): starting
+    them at 1 leaves a large equality violation that can lead the first steps astray."""
     dtype = prob.V15.dtype
-    y = tuple(jnp.tile(jnp.asarray(g.layout.neutral, dtype), (len(g.a), 1)) for g in prob.groups)
-    return Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), dtype), y=y)
+    y = []
+    for g in prob.groups:
+        yg = jnp.tile(jnp.asarray(g.layout.neutral, dtype), (len(g.a), 1))
+        rate = jnp.maximum(g.pre["gap"] / mech.timestep, 1.0)
+        y.append(yg.at[:, np.asarray(g.layout.gap_slacks)].set(rate[:, None]))
+    return Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), dtype), y=tuple(y))
 
 
 def _actuator_wrenches(mech, state, u):

@@ -20,11 +20,13 @@ def check_action(mech, action, leading=()):
 
 
 def _check_state(mech, state):
+    """The state with float arrays of the right shapes; ValueError naming the bad field otherwise."""
     nb = mech.num_bodies
     for name, width in (("x", 3), ("v", 3), ("q", 4), ("w", 3)):
         shape = jnp.shape(getattr(state, name))
         if shape != (nb, width):
             raise ValueError(f"state.{name} must have shape ({nb}, {width}), got {shape}")
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype=mech.mass.dtype), state)
 
 
 def _step(mech, state, action, opts):
@@ -55,7 +57,7 @@ def step(mech, state, action=None, opts=None):
     """
     opts = solver.SolverOptions() if opts is None else opts
     action = jnp.zeros(mech.action_size) if action is None else check_action(mech, action)
-    _check_state(mech, state)
+    state = _check_state(mech, state)
     return _step_jit(mech, state, action, opts)
 
 
@@ -76,5 +78,5 @@ def rollout(mech, state, actions, opts=None):
     if actions.ndim != 2:
         raise ValueError(f"actions must have shape (T, {mech.action_size}), got {actions.shape}")
     actions = check_action(mech, actions, leading=actions.shape[:1])
-    _check_state(mech, state)
+    state = _check_state(mech, state)
     return _rollout(mech, state, actions, opts)

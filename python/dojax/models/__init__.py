@@ -55,5 +55,5 @@ def load(name, timestep=None, gravity=None, friction=None, **options):
             raise ValueError(f"friction must be positive and finite, got {friction}")
         if mech.num_contacts == 0:
             raise ValueError(f"model {name!r} has no contacts to set a friction for")
-        mech = mech.replace(friction=jnp.full(mech.num_contacts, f))
+        mech = mech.replace(friction=jnp.full(mech.num_contacts, f, dtype=mech.friction.dtype))
     return mech

@@ -82,9 +82,13 @@ def tippetop(timestep=0.01, gravity=-9.81, friction=0.4, radius=0.1, offset=0.3,
     with the defaults (R = 0.1 m, m = 1 kg, friction 0.4, spin 50 rad/s, tilt 0.1 rad) at
     timestep 0.01 the axis passes the horizontal after about 1 s and by about 2.5 s the top rests
     on the ball *and* the stem with its axis pointing down (axis z-component
-    (r_stem - R) / R = -0.8), its centre of mass raised from 0.07 m to 0.124 m: the spin's energy
-    pays for the rise. (At R = 0.5 m the same shape needs far larger step-solver effort; see the
-    test notes.)
+    (r_stem - R) / R = -0.8), its centre of mass raised from 0.070 m to 0.124 m: the spin's energy
+    pays for the rise. (Dojo's top has R = 0.5 m; at that size the stem starts 0.9 m above the
+    ground and the step solver, started from unit contact slacks, has been seen to converge to a
+    spurious fast-spinning root, so the default is 0.1 m.)
+
+    The initial angular velocity is exact for the ``timestep`` given here; ``dojax.load(...,
+    timestep=...)`` changes the step after building, which changes it by O(timestep).
 
     No actions.
     """
@@ -107,7 +111,7 @@ def tippetop(timestep=0.01, gravity=-9.81, friction=0.4, radius=0.1, offset=0.3,
 
 def chain(links=5, timestep=0.01, gravity=-9.81, friction=0.5, mass=1.0, length=0.5, radius=0.05,
           axis=(0.0, 0.0, 1.0), contact_model="soc"):
-    """``links`` rods lying flat on the ground along x, joined end to end by revolute joints.
+    """A chain of rods lying flat on the ground along x, joined end to end by revolute joints.
 
     The first link floats (an implicit floating joint: the chain is not attached to the world);
     each further link hangs on the previous one by an actuated revolute joint about ``axis``
