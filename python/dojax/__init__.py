@@ -11,6 +11,7 @@ jax.config.update("jax_enable_x64", True)
 from dojax import joints, shapes  # noqa: E402
 from dojax.diagnostics import energy, momentum  # noqa: E402
 from dojax.gradients import jacobians  # noqa: E402
+from dojax.importer import load_mjcf, load_urdf  # noqa: E402
 from dojax.mechanism import Mechanism, MechanismBuilder  # noqa: E402
 from dojax.minimal import from_minimal, to_minimal  # noqa: E402
 from dojax.models import MODELS, load  # noqa: E402
@@ -22,6 +23,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Mechanism", "MechanismBuilder", "State", "SolverOptions", "SolveInfo", "MODELS",
-    "load", "step", "rollout", "to_minimal", "from_minimal", "energy", "momentum", "jacobians",
-    "joints", "shapes",
+    "load", "load_mjcf", "load_urdf", "step", "rollout", "to_minimal", "from_minimal", "energy", "momentum",
+    "jacobians", "joints", "shapes",
 ]

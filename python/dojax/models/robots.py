@@ -12,7 +12,7 @@ Common conventions:
 * Actions are MuJoCo's ``ctrl``, in the file's actuator order, times the motor gears; MuJoCo clamps
   them to ``ctrlrange`` (usually [-1, 1]) and dojax does not.
 * Each robot starts at rest in MuJoCo's default pose (``qpos0``), with joints outside their limits
-  clamped into them (the ant's ankles), and, for robots on the ground, its root moved vertically so
+  clamped into them (the ant's ankles, the humanoid's knees), and, for robots on the ground, its root moved vertically so
   that its lowest contact sphere touches the ground z = 0 (Gymnasium's poses start a few cm above it).
 * Contacts: every geom that MuJoCo collides with the floor becomes contact spheres (a capsule one
   at each end); friction from the geoms (MuJoCo's combination), unless ``friction`` is given.
@@ -61,7 +61,7 @@ def halfcheetah(timestep=0.01, gravity=None, friction=None, contact_model="soc")
     """Gymnasium's HalfCheetah (half_cheetah.xml): a planar runner, 7 bodies, 14 kg.
 
     Root: planar_axis (rootx, rootz, rooty); 6 limited leg hinges with springs and dampers.
-    6 actions (gears 120, 90, 60, 120, 60, 30). 18 contacts (capsule ends). Starts on its feet.
+    6 actions (gears 120, 90, 60, 120, 60, 30). 16 contacts (capsule ends). Starts on its feet.
     """
     return _gym("half_cheetah.xml", timestep, gravity, friction, contact_model)
 
@@ -93,7 +93,8 @@ def humanoid(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
     dojax joint, so each is split through virtual bodies carrying 1% of the segment's mass
     (7 virtual bodies; 18 dojax bodies in all), which keeps MuJoCo's per-hinge coordinates,
     limits, springs and motors. 17 actions. The two passive tendons are not reproduced. Contacts:
-    all capsule ends and spheres (torso, arms, legs). Starts standing on its feet.
+    all capsule ends and spheres (torso, arms, legs). Starts standing on its feet, its knees
+    clamped from 0 to their -2 degree limit.
     """
     return _gym("humanoid.xml", timestep, gravity, friction, contact_model)
 
