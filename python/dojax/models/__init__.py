@@ -8,7 +8,7 @@ from dojax.mechanism import check_timestep, gravity_vector
 from dojax.models.chains import cartpole, double_pendulum, fourbar, npendulum, pendulum, slider, twister
 from dojax.models.contact import block, block2d, chain, sphere, tippetop
 from dojax.models.free import dzhanibekov
-from dojax.models.robots import ant, halfcheetah, hopper, humanoid, inverted_pendulum, quadruped, walker2d
+from dojax.models.robots import ROBOTS
 
 MODELS = {
     "pendulum": pendulum,
@@ -24,14 +24,7 @@ MODELS = {
     "sphere": sphere,
     "tippetop": tippetop,
     "chain": chain,
-    # imported from model files (need mujoco; the Gymnasium ones also gymnasium): models/robots.py
-    "hopper": hopper,
-    "halfcheetah": halfcheetah,
-    "walker2d": walker2d,
-    "ant": ant,
-    "humanoid": humanoid,
-    "inverted_pendulum": inverted_pendulum,
-    "quadruped": quadruped,
+    **ROBOTS,  # imported from MJCF / URDF files: models/robots.py
 }
 
 
