@@ -53,7 +53,9 @@ def jacobians(mech, state, action, opts=None, minimal=False):
     rotation of q (q ⊗ exp(theta)); returns ``{"state": (12nb, 12nb), "action": (12nb, nu)}``.
     With ``minimal=True``: in minimal coordinates, ``{"state": (m, m), "action": (m, nu)}`` with
     m = ``mech.minimal_size``. Derivatives come from the implicit function theorem at the solution
-    (smoothed by ``opts.gradient_btol`` if set); a step that did not converge has zero Jacobians.
+    (smoothed by ``opts.gradient_btol`` if set). For a step that did not converge the solver's
+    unknowns get zero derivatives: velocity rows and the action Jacobian are zero, and only the
+    direct dependence of the next configuration on the current one remains.
     """
     from dojax.solver import SolverOptions
 

@@ -52,11 +52,16 @@ def _solve_step_jvp(primals, tangents):
         Wg, ginfo = solver.solve(mech, prob, W, grad_opts)
         ok = info.converged & ginfo.converged
     kappa = grad_opts.btol / grad_opts.undercut
+    # a failed step may hold non-finite values: evaluate the (masked-out) derivative at finite
+    # stand-ins so that reverse mode multiplies zeros by finite partials, not by NaN
+    finite = lambda x: jnp.where(ok | jnp.isfinite(x), x, 0.0) if jnp.issubdtype(x.dtype, jnp.inexact) else x
+    primals, Wg = jax.tree.map(finite, primals), jax.tree.map(finite, Wg)
 
     def F(m, s, a):
         return res.residual(m, res.make_problem(m, s, a), Wg, kappa)
 
     _, dF = jax.jvp(F, primals, tangents)
+    prob = res.make_problem(*primals)
     lin = res.linearize(mech, prob, Wg)
     # the mask depends on primal values only, so the rule stays linear (and transposable)
     ok = ok & jnp.all(jnp.isfinite(lin.factors.inverse))
