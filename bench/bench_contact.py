@@ -55,7 +55,8 @@ import statistics
 import sys
 import time
 
-SINGLE_CORE_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
+from pinning import pin_single_core  # bench/ is on sys.path
+
 DEFAULT_CASES = ["block", "sphere", "chain2", "chain4", "chain8", "chain16"]
 DEFAULT_BATCH_CASES = ["block", "sphere", "chain8"]
 
@@ -81,17 +82,6 @@ def parse_args(argv=None):
     p.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: first allowed)")
     p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core nor set XLA_FLAGS")
     return p.parse_args(argv)
-
-
-def pin_single_core(core=None):
-    """Pin this process to one CPU (``core``, or the first allowed one); no Eigen multi-threading."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    os.environ["XLA_FLAGS"] = (flags + " " + SINGLE_CORE_XLA_FLAGS).strip()
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    core = min(os.sched_getaffinity(0)) if core is None else core
-    os.sched_setaffinity(0, {core})
-    return core
 
 
 def make_case(name, timestep):

@@ -1,0 +1,16 @@
+"""Single-core setup shared by the benchmarks: call before importing JAX."""
+
+import os
+
+SINGLE_CORE_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
+
+
+def pin_single_core(core=None):
+    """Pin this process to one CPU (``core``, or the first allowed one); no Eigen multi-threading."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = (flags + " " + SINGLE_CORE_XLA_FLAGS).strip()
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    core = min(os.sched_getaffinity(0)) if core is None else core
+    os.sched_setaffinity(0, {core})
+    return core
