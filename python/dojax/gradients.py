@@ -24,11 +24,11 @@ def _local(state, reference):
 @jax.jit
 def _maximal(mech, state, action, opts):
     nb = mech.num_bodies
-    reference, _ = _step(mech, state, action, opts)
 
     def f(dz, u):
         nxt, _ = _step(mech, _retract(state, dz.reshape(nb, 12)), u, opts)
-        return _local(nxt, reference).reshape(-1)
+        # tangent relative to the step's own value at dz = 0: one solve serves value and derivative
+        return _local(nxt, jax.lax.stop_gradient(nxt)).reshape(-1)
 
     Jz, Ju = jax.jacfwd(f, argnums=(0, 1))(jnp.zeros(12 * nb, state.x.dtype), action)
     return {"state": Jz, "action": Ju}
