@@ -19,9 +19,11 @@ dispatch per evaluation); times are per state (median over --repeats):
   step      ``_step`` (what ``dojax.step`` and ``dojax.rollout`` run)
   jac       ``dojax.jacobians`` (maximal coordinates, state and action; its internal jitted
             ``_maximal``): Jacobian columns 12 nb + nu
-  jac_1     the same Jacobian with one forward solve: ``jax.jacfwd`` with the reference state
-            taken from the differentiated step itself (``stop_gradient``), not from a second step
-            (checked equal to ``jac``); by default on block and chain8 only (--breakdown)
+  jac_1     the same Jacobian written here with one forward solve: ``jax.jacfwd`` with the
+            reference state taken from the differentiated step itself (``stop_gradient``), not from
+            a second step (checked equal to ``jac``; ``jac - jac_1`` is what ``dojax.jacobians``
+            spends beyond one solve, e.g. a second solve; since commit c5d6e13 it makes one solve);
+            by default on block and chain8 only (--breakdown)
   fwd50     a 50-step ``dojax.rollout`` (from the state after --skip steps) and the loss (final
             x of body 0)
   grad50    ``jax.grad`` of that loss with respect to the initial state and the 50 actions
@@ -268,12 +270,13 @@ def print_dojax(rows):
         if "jac_1_diff" in r:
             notes.append(f"max |jac_1 - jac| / max |jac| = {r['jac_1_diff']:.1e}")
         if all(k in r for k in ("step", "jac", "jac_1")):
-            # jac = second (reference) step + jac_1; jac_1 = step + [linearisation + cols tangent columns]
+            # jac_1 = step + [linearisation + cols tangent columns]; jac - jac_1: what jac spends beyond
+            # that (a second, reference step solve when dojax.jacobians makes one; ~0 when it does not)
             for i, which in ((0, "median"), (1, "fastest")):
                 step, jac1, jac = r["step"][i], r["jac_1"][i], r["jac"][i]
                 derivative = jac1 - step
                 notes.append(f"split of jac ({which}): step solve {1e6 * step:.0f} us ({100 * step / jac:.0f}%), "
-                             f"second (reference) step jac - jac_1 = {1e6 * (jac - jac1):.0f} us "
+                             f"jac - jac_1 = {1e6 * (jac - jac1):.0f} us "
                              f"({100 * (jac - jac1) / jac:.0f}%), linearisation + {r['cols']} tangent columns "
                              f"jac_1 - step = {1e6 * derivative:.0f} us ({100 * derivative / jac:.0f}%, "
                              f"{1e6 * derivative / r['cols']:.1f} us per column)")
