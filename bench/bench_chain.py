@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 
-from pinning import pin_single_core  # bench/ is on sys.path
+from pinning import pin_single_core, print_environment  # bench/ is on sys.path
 
 
 def parse_args(argv=None):
@@ -118,10 +118,7 @@ def main(argv=None):
 
     import dojax  # noqa: F401  (float64)
 
-    print(f"jax {jax.__version__}, devices {jax.devices()}, "
-          f"{'pinned to CPU core ' + str(core) if core is not None else 'not pinned'}, "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+    print_environment(core)
     print(f"npendulum, timestep {args.timestep}, {args.steps} steps x {args.repeats} repeats "
           f"(median), default SolverOptions")
     header = (f"{'links':>5} {'lower_s':>8} {'compile_s':>9} {'us/step':>9} {'min_us':>9} {'us/iter':>8} "

@@ -55,7 +55,7 @@ import statistics
 import sys
 import time
 
-from pinning import pin_single_core  # bench/ is on sys.path
+from pinning import pin_single_core, print_environment  # bench/ is on sys.path
 
 DEFAULT_CASES = ["block", "sphere", "chain2", "chain4", "chain8", "chain16"]
 DEFAULT_BATCH_CASES = ["block", "sphere", "chain8"]
@@ -212,10 +212,7 @@ def main(argv=None):
 
     batch_cases = ([c for c in args.cases if c in DEFAULT_BATCH_CASES] if args.batch_cases is None
                    else args.batch_cases)
-    print(f"jax {jax.__version__}, devices {jax.devices()}, "
-          f"{'pinned to CPU core ' + str(core) if core is not None else 'not pinned'}, "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+    print_environment(core)
     print(f"timestep {args.timestep}; single env: {args.steps} steps x {args.repeats} repeats; "
           f"batches {args.batches} for {batch_cases}: {args.batch_steps} steps x {args.batch_repeats} repeats; "
           f"medians; modes {args.modes}, fixed max_iter {args.fixed_iter}")

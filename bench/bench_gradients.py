@@ -61,7 +61,7 @@ as in bench_chain.py; --no-pin turns both off.
 import argparse
 import os
 
-from pinning import pin_single_core  # bench/ is on sys.path
+from pinning import pin_single_core, print_environment  # bench/ is on sys.path
 import statistics
 import sys
 import time
@@ -454,10 +454,7 @@ def main(argv=None):
 
     import dojax
 
-    print(f"jax {jax.__version__}, devices {jax.devices()}, "
-          f"{'pinned to CPU core ' + str(core) if core is not None else 'not pinned'}, "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+    print_environment(core)
     print(f"dojax models: {sorted(dojax.MODELS)}")
     print(f"timestep {args.timestep}; {args.states} states x {args.repeats} repeats; "
           f"{args.horizon}-step rollout loss x {args.rollout_repeats} repeats; default SolverOptions")

@@ -14,3 +14,13 @@ def pin_single_core(core=None):
     core = min(os.sched_getaffinity(0)) if core is None else core
     os.sched_setaffinity(0, {core})
     return core
+
+
+def print_environment(core):
+    """One header for every benchmark: JAX version and devices, pinning, XLA flags, load."""
+    import jax
+
+    print(f"jax {jax.__version__}, devices {jax.devices()}, "
+          f"{'pinned to CPU core ' + str(core) if core is not None else 'not pinned'}, "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
