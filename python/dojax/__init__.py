@@ -18,11 +18,12 @@ from dojax.models import MODELS, load  # noqa: E402
 from dojax.solver import SolveInfo, SolverOptions  # noqa: E402
 from dojax.state import State  # noqa: E402
 from dojax.step import rollout, step  # noqa: E402
+from dojax import envs  # noqa: E402  (registers the gymnasium ids)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Mechanism", "MechanismBuilder", "State", "SolverOptions", "SolveInfo", "MODELS",
     "load", "load_mjcf", "load_urdf", "step", "rollout", "to_minimal", "from_minimal", "energy", "momentum",
-    "jacobians", "joints", "shapes",
+    "jacobians", "joints", "shapes", "envs",
 ]

@@ -2,12 +2,12 @@
 
     dojax models                                  list the built-in models
     dojax simulate pendulum --steps 500 --out pendulum.gif
+    dojax simulate hopper --policy random --out hopper.gif
 
-``simulate`` runs a built-in model from its initial state with zero actions, writes an animation
-(GIF, or MP4 when ffmpeg is available) and an energy/momentum plot next to it, and reports whether
-every step converged. Compiled code is kept in JAX's persistent cache (``~/.cache/dojax/jax``,
-unless one is already configured, e.g. by ``JAX_COMPILATION_CACHE_DIR``), so repeated runs start
-quickly.
+``simulate`` runs a built-in model from its initial state, writes an animation (GIF, or MP4 when
+ffmpeg is available) and an energy/momentum plot next to it, and reports whether every step
+converged. Actions are zero, or with ``--policy random`` uniform in [-1, 1] through the model's
+environment (its reset state and action scaling; see :mod:`dojax.envs`), drawn from ``--seed``.
 """
 
 import argparse
@@ -23,7 +23,11 @@ import dojax
 from dojax import render
 from dojax.models import MODELS
 
-CACHE_DIR = Path.home() / ".cache" / "dojax" / "jax"
+# models that have an environment (for --policy random)
+ENV_OF_MODEL = {"pendulum": "Pendulum", "cartpole": "CartPole", "inverted_pendulum": "InvertedPendulum",
+                "hopper": "Hopper", "halfcheetah": "HalfCheetah", "walker2d": "Walker2d", "ant": "Ant",
+                "humanoid": "Humanoid", "quadruped": "Quadruped", "block": "BlockPush"}
+
 CHUNK = 50  # steps per rollout call: one compilation, progress reported between chunks
 
 
@@ -69,17 +73,14 @@ def _parser():
     sim.add_argument("--steps", type=_positive(int), default=300, help="number of steps (default 300)")
     sim.add_argument("--timestep", type=_positive(float), default=None,
                      help="step in seconds (default: the model's)")
+    sim.add_argument("--policy", choices=("zero", "random"), default="zero",
+                     help="zero actions (default), or random ones through the model's environment "
+                          f"(models: {', '.join(ENV_OF_MODEL)})")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the random policy and reset (default 0)")
     sim.add_argument("--out", type=_video_path, default=None,
                      help="animation file, .gif or .mp4 (default MODEL.gif); the plot is written "
                           "next to it as STEM_diagnostics.png")
     return parser
-
-
-def _enable_compilation_cache():
-    """Use JAX's persistent cache in CACHE_DIR, unless a cache directory is already configured."""
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def _list_models():
@@ -93,14 +94,21 @@ def _simulate(args):
     out = args.out if args.out is not None else Path(f"{args.model}.gif")
     plot = out.with_name(f"{out.stem}_diagnostics.png")
 
-    mech = dojax.load(args.model, timestep=args.timestep)
-    state = mech.initial_state()
     chunk = min(CHUNK, args.steps)
-    actions = np.zeros((chunk, mech.action_size))
+    key = jax.random.PRNGKey(args.seed)
+    if args.policy == "random":
+        env = dojax.envs.make(ENV_OF_MODEL[args.model], dt=args.timestep)
+        mech, state = env.mech, env.reset(key).sim
+        policy = jax.jit(lambda k: jax.vmap(env.control)(jax.random.uniform(k, (chunk, env.action_size), minval=-1.0)))
+    else:
+        mech = dojax.load(args.model, timestep=args.timestep)
+        state = mech.initial_state()
+        policy = lambda k: np.zeros((chunk, mech.action_size))
     pieces = []
     with tqdm(total=args.steps, desc=f"{args.model} (compiling)", unit="step") as bar:
         for start in range(0, args.steps, chunk):
-            states, infos = dojax.rollout(mech, state, actions)
+            key, sub = jax.random.split(key)
+            states, infos = dojax.rollout(mech, state, policy(sub))
             state = jax.tree.map(lambda a: a[-1], states)
             keep = min(chunk, args.steps - start)  # the last chunk runs whole and is cut
             pieces.append(jax.tree.map(lambda a: np.asarray(a[:keep]), (states, infos.converged)))
@@ -132,5 +140,6 @@ def main(argv=None):
     if args.command == "models":
         _list_models()
         return 0
-    _enable_compilation_cache()
+    if args.policy == "random" and args.model not in ENV_OF_MODEL:
+        parser.error(f"--policy random needs a model with an environment: {', '.join(ENV_OF_MODEL)}")
     return _simulate(args)

@@ -40,7 +40,9 @@ def gymnasium_asset(name):
     return path
 
 
-def _gym(name, timestep, gravity, friction, contact_model, on_ground=True, **kwargs):
+def gymnasium_model(name, timestep=0.01, gravity=None, friction=None, contact_model="soc", on_ground=True, **kwargs):
+    """Import one of gymnasium's MuJoCo XML files as the robots here do (other keywords go to
+    :func:`~dojax.importer.load_mjcf`, e.g. ``return_info=True``)."""
     with warnings.catch_warnings():  # what is dropped is documented above and in each docstring
         warnings.simplefilter("ignore", ModelImportWarning)
         return load_mjcf(gymnasium_asset(name), timestep=timestep, gravity=gravity, contact_friction=friction,
@@ -54,7 +56,7 @@ def hopper(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
     [-(z - 1.25), -x, pitch]); thigh, leg and foot hinges with limits. 3 actions (gear 200).
     8 contacts: both ends of each capsule. Starts upright with its foot on the ground.
     """
-    return _gym("hopper.xml", timestep, gravity, friction, contact_model)
+    return gymnasium_model("hopper.xml", timestep, gravity, friction, contact_model)
 
 
 def halfcheetah(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
@@ -63,7 +65,7 @@ def halfcheetah(timestep=0.01, gravity=None, friction=None, contact_model="soc")
     Root: planar_axis (rootx, rootz, rooty); 6 limited leg hinges with springs and dampers.
     6 actions (gears 120, 90, 60, 120, 60, 30). 16 contacts (capsule ends). Starts on its feet.
     """
-    return _gym("half_cheetah.xml", timestep, gravity, friction, contact_model)
+    return gymnasium_model("half_cheetah.xml", timestep, gravity, friction, contact_model)
 
 
 def walker2d(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
@@ -72,7 +74,7 @@ def walker2d(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
     Root: planar_axis (rootx, rootz, rooty); thigh, leg and foot hinges per leg with limits.
     6 actions (gear 100). 14 contacts (capsule ends). Starts upright on its feet.
     """
-    return _gym("walker2d_v5.xml", timestep, gravity, friction, contact_model)
+    return gymnasium_model("walker2d_v5.xml", timestep, gravity, friction, contact_model)
 
 
 def ant(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
@@ -83,7 +85,7 @@ def ant(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
     capsules and both ends of every leg capsule. MuJoCo's ``qpos0`` has the ankles at 0, outside
     their limits (30 to 70 degrees): they start clamped to 30 degrees, standing on the ankle tips.
     """
-    return _gym("ant.xml", timestep, gravity, friction, contact_model)
+    return gymnasium_model("ant.xml", timestep, gravity, friction, contact_model)
 
 
 def humanoid(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
@@ -96,7 +98,7 @@ def humanoid(timestep=0.01, gravity=None, friction=None, contact_model="soc"):
     all capsule ends and spheres (torso, arms, legs). Starts standing on its feet, its knees
     clamped from 0 to their -2 degree limit.
     """
-    return _gym("humanoid.xml", timestep, gravity, friction, contact_model)
+    return gymnasium_model("humanoid.xml", timestep, gravity, friction, contact_model)
 
 
 def inverted_pendulum(timestep=0.01, gravity=None):
@@ -106,7 +108,7 @@ def inverted_pendulum(timestep=0.01, gravity=None):
     Coordinates [cart x, pole angle] (0 = upright). 1 action: the cart force (gear 100).
     No ground and no contacts (the file's geoms do not collide).
     """
-    return _gym("inverted_pendulum.xml", timestep, gravity, None, "soc", on_ground=False)
+    return gymnasium_model("inverted_pendulum.xml", timestep, gravity, None, "soc", on_ground=False)
 
 
 QUADRUPED_STANCE = {"hip_abduction": 0.0, "hip_pitch": 0.7, "knee": -1.4}
@@ -146,4 +148,4 @@ ROBOTS = {
     "quadruped": quadruped,
 }
 
-__all__ = list(ROBOTS) + ["ROBOTS", "gymnasium_asset", "QUADRUPED_STANCE"]
+__all__ = list(ROBOTS) + ["ROBOTS", "gymnasium_asset", "gymnasium_model", "QUADRUPED_STANCE"]

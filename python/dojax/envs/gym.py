@@ -1,0 +1,224 @@
+"""Gymnasium facades of the functional environments: a single ``gymnasium.Env`` and a native
+batched ``gymnasium.vector.VectorEnv``.
+
+Both take NumPy actions and return NumPy observations (float64), and run one compiled JAX call
+per ``step``. Seeding follows gymnasium: ``reset(seed=s)`` seeds the environment's ``np_random``,
+from which each episode's JAX key is drawn; the vector environment seeds environment ``i`` with
+``s + i``, so it reproduces single environments seeded ``s, s + 1, ...`` exactly.
+
+Bad actions: a wrong shape or a non-finite value raises ``ValueError`` before anything is
+computed; values outside [-1, 1] are clipped. A step whose solver fails ends the episode with
+``truncated=True`` and ``info["solver_failed"] = True`` (the observation is the last good one).
+"""
+
+import gymnasium
+import jax
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from dojax import render
+
+
+def _spaces(core):
+    obs = spaces.Box(-np.inf, np.inf, (core.observation_size,), np.float64)
+    act = spaces.Box(-1.0, 1.0, (core.action_size,), np.float32)
+    return obs, act
+
+
+def _check_actions(action, shape):
+    a = np.asarray(action, dtype=np.float64)
+    if a.shape != shape:
+        raise ValueError(f"action must have shape {shape}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"action must be finite, got {action}")
+    return a
+
+
+def _episode_key(rng):
+    """A JAX key drawn from a NumPy generator (one draw per episode)."""
+    return jax.random.PRNGKey(int(rng.integers(0, 2**63 - 1)))
+
+
+def _info(env_state):
+    """Python info dict of an (unbatched or batched) EnvState, fetched from the device at once."""
+    info, failed = jax.device_get((env_state.info, env_state.solver_failed))
+    return {**{k: np.asarray(v) for k, v in info.items()}, "solver_failed": np.asarray(failed)}
+
+
+class _Renderer:
+    """Draws one State with a camera fitted at reset that follows body 0 over the ground."""
+
+    def __init__(self, mech, width, height):
+        self.mech, self.width, self.height = mech, width, height
+        self.camera, self.origin = None, None
+
+    def reset(self, sim):
+        self.camera = render.fit_camera(self.mech, sim)
+        self.origin = np.asarray(sim.x[0])
+
+    def __call__(self, sim):
+        shift = np.asarray(sim.x[0]) - self.origin
+        shift[2] = 0.0
+        camera = self.camera._replace(center=self.camera.center + shift)
+        return render.render_frame(self.mech, sim, self.width, self.height, camera)
+
+
+class DojaxEnv(gymnasium.Env):
+    """A functional dojax environment (:class:`dojax.envs.core.Env`) as a ``gymnasium.Env``.
+
+    Made by ``gymnasium.make("dojax/<Name>-v0", dt=..., render_mode=..., **task_options)``;
+    ``env.unwrapped.dt`` is the step in seconds and ``env.unwrapped.core`` the functional
+    environment. ``render_mode="rgb_array"`` returns (height, width, 3) uint8 frames drawn with
+    matplotlib (``width``/``height`` keywords, default 480).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(self, core, render_mode=None, width=480, height=480):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.core = core
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=max(1, round(1.0 / core.dt)))
+        self.observation_space, self.action_space = _spaces(core)
+        self._reset, self._step = jax.jit(core.reset), jax.jit(core.step)
+        self._renderer = _Renderer(core.mech, width, height)
+        self._state = None
+
+    @property
+    def dt(self):
+        """Seconds per step."""
+        return self.core.dt
+
+    @property
+    def state(self):
+        """The current :class:`~dojax.envs.core.EnvState` (None before the first reset)."""
+        return self._state
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._state = self._reset(_episode_key(self.np_random))
+        self._renderer.reset(self._state.sim)
+        obs, info = jax.device_get(self._state.obs), _info(self._state)
+        return np.asarray(obs), info
+
+    def step(self, action):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        a = _check_actions(action, self.action_space.shape)
+        self._state = self._step(self._state, a)
+        obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
+        info = _info(self._state)
+        return np.asarray(obs), float(reward), bool(terminated), bool(info["solver_failed"]), info
+
+    def render(self):
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make")
+            return None
+        if self._state is None:
+            raise RuntimeError("call reset() before render()")
+        return self._renderer(jax.device_get(self._state.sim))
+
+
+class DojaxVectorEnv(VectorEnv):
+    """``num_envs`` copies of a functional environment stepped together by one ``jax.vmap`` call.
+
+    Made by ``gymnasium.make_vec("dojax/<Name>-v0", num_envs, vectorization_mode="vector_entry_point")``.
+    Autoreset is gymnasium's ``NEXT_STEP`` mode: the step after an episode ends resets that
+    environment (its action is ignored, its reward is 0). Episodes are truncated after
+    ``max_episode_steps`` steps or on a solver failure (``infos["solver_failed"]``).
+    ``render()`` returns a tuple of frames, one per environment.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, core, num_envs, max_episode_steps=None, render_mode=None, width=240, height=240):
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.core = core
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.max_episode_steps = max_episode_steps
+        self.metadata = dict(self.metadata, render_fps=max(1, round(1.0 / core.dt)))
+        self.single_observation_space, self.single_action_space = _spaces(core)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._reset = jax.jit(jax.vmap(core.reset))
+
+        def step_or_reset(states, actions, keys, resetting):
+            stepped = jax.vmap(core.step)(states, actions)
+            fresh = jax.vmap(core.reset)(keys)
+            pick = lambda new, old: jax.vmap(lambda r, a, b: jax.numpy.where(r, a, b))(resetting, new, old)
+            return jax.tree.map(pick, fresh, stepped)
+
+        self._step = jax.jit(step_or_reset)
+        self._renderers = [_Renderer(core.mech, width, height) for _ in range(self.num_envs)]
+        self._rngs = None
+        self._state = None
+
+    @property
+    def dt(self):
+        """Seconds per step."""
+        return self.core.dt
+
+    @property
+    def state(self):
+        """The batched :class:`~dojax.envs.core.EnvState` (None before the first reset)."""
+        return self._state
+
+    def reset(self, *, seed=None, options=None):
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
+        if self._rngs is None or seed is not None:
+            self._rngs = [gymnasium.utils.seeding.np_random(s)[0] for s in seeds]
+        keys = jax.numpy.stack([_episode_key(rng) for rng in self._rngs])
+        self._state = self._reset(keys)
+        self._steps = np.zeros(self.num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        if self.render_mode:
+            sims = jax.device_get(self._state.sim)
+            for i, r in enumerate(self._renderers):
+                r.reset(jax.tree.map(lambda a: a[i], sims))
+        return np.asarray(jax.device_get(self._state.obs)), _info(self._state)
+
+    def step(self, actions):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        a = _check_actions(actions, self.action_space.shape)
+        resetting = self._autoreset
+        keys = jax.numpy.stack([_episode_key(rng) if r else jax.random.PRNGKey(0)
+                                for rng, r in zip(self._rngs, resetting)])
+        self._state = self._step(self._state, a, keys, resetting)
+        obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
+        infos = _info(self._state)
+        self._steps = np.where(resetting, 0, self._steps + 1)
+        truncated = infos["solver_failed"].copy()
+        if self.max_episode_steps is not None:
+            truncated |= self._steps >= self.max_episode_steps
+        truncated &= ~resetting
+        terminated = np.asarray(terminated) & ~resetting
+        self._autoreset = terminated | truncated
+        if self.render_mode and resetting.any():
+            sims = jax.device_get(self._state.sim)
+            for i in np.flatnonzero(resetting):
+                self._renderers[i].reset(jax.tree.map(lambda a: a[i], sims))
+        return np.asarray(obs), np.asarray(reward, dtype=np.float64), terminated, truncated, infos
+
+    def render(self):
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make_vec")
+            return None
+        if self._state is None:
+            raise RuntimeError("call reset() before render()")
+        sims = jax.device_get(self._state.sim)
+        return tuple(r(jax.tree.map(lambda a: a[i], sims)) for i, r in enumerate(self._renderers))
