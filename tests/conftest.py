@@ -1,15 +1,42 @@
-"""Test configuration: float64 (enabled by importing dojax) and an opt-in persistent compilation cache.
+"""Test configuration: float64 (enabled by importing dojax), a guard on XLA's memory maps, and an
+opt-in persistent compilation cache.
 
-Set ``DOJAX_TEST_CACHE=/some/dir`` to keep compiled programs between runs. It is off by default: reading
-back very large CPU executables is the least robust path in XLA, and a clean run must not depend on it.
+Every compiled dojax step holds some 2,000 memory mappings of XLA:CPU code; Linux allows a process
+65,530 by default (``vm.max_map_count``), and LLVM aborts the process when it cannot map more. The
+suite compiles far more programs than that allows at once, so compiled programs are dropped
+(``jax.clear_caches()``) whenever the count nears the limit.
+
+Set ``DOJAX_TEST_CACHE=/some/dir`` to keep compiled programs between runs.
 """
 
 import os
 
 import jax
+import pytest
 
 import dojax  # noqa: F401  (enables float64)
 
 if os.environ.get("DOJAX_TEST_CACHE"):
     jax.config.update("jax_compilation_cache_dir", os.environ["DOJAX_TEST_CACHE"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _map_limit():
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except OSError:  # not Linux
+        return None
+
+
+MAP_LIMIT = _map_limit()
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_code_near_the_map_limit():
+    yield
+    if MAP_LIMIT is not None:
+        with open("/proc/self/maps") as f:
+            count = sum(1 for _ in f)
+        if count > MAP_LIMIT // 2:
+            jax.clear_caches()
