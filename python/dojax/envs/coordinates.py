@@ -1,7 +1,10 @@
 """MuJoCo-style ``qpos``/``qvel`` of dojax States of mechanisms imported from MJCF files."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dojax.minimal import joint_coordinates, with_world
 
 _FREE, _BALL = 0, 1
 
@@ -18,7 +21,7 @@ class MujocoCoordinates:
         names = list(mech.joint_names)
         mask = mech.structure.free_mask[: mech.num_bodies]
         offsets = np.concatenate([[0], np.cumsum(2 * mask.sum(axis=1))])
-        self._parts = []  # ("dof", minimal pos index, vel index, qpos0, sign) | ("free", body)
+        self._parts = []  # ("dof", minimal pos index, vel index, qpos0, sign, joint, row) | ("free", body)
         for j in range(m.njnt):
             name = m.joint(j).name
             if m.jnt_type[j] == _FREE:
@@ -29,7 +32,8 @@ class MujocoCoordinates:
                 jname, row, sign = info.dof_map[name]
                 k = names.index(jname)
                 pos = int(offsets[k] + mask[k, :row].sum())
-                self._parts.append(("dof", pos, pos + int(mask[k].sum()), float(m.qpos0[m.jnt_qposadr[j]]), sign))
+                self._parts.append(("dof", pos, pos + int(mask[k].sum()), float(m.qpos0[m.jnt_qposadr[j]]), sign, k,
+                                    row))
         self.nq, self.nv = m.nq, m.nv
 
     def __call__(self, mech, sim, minimal):
@@ -41,7 +45,19 @@ class MujocoCoordinates:
                 qpos += [sim.x[b], sim.q[b]]
                 qvel += [sim.v[b], sim.w[b]]
             else:
-                _, pos, vel, qpos0, sign = part
+                _, pos, vel, qpos0, sign, _, _ = part
                 qpos.append(jnp.atleast_1d(qpos0 + sign * minimal[pos]))
                 qvel.append(jnp.atleast_1d(sign * minimal[vel]))
         return jnp.concatenate(qpos), jnp.concatenate(qvel)
+
+    def first(self, mech, sim):
+        """``qpos[0]`` alone (the root's x), from its own joint: cheaper than the whole vector."""
+        part = self._parts[0]
+        if part[0] == "free":
+            return sim.x[part[1], 0]
+        _, _, _, qpos0, sign, k, row = part
+        s = mech.structure
+        x, q = with_world(sim.x, sim.q)
+        jdata = jax.tree.map(lambda a: a[k: k + 1], mech.joint_data())
+        theta = joint_coordinates(mech, jdata, s.joint_parent[k: k + 1], s.joint_child[k: k + 1], x, q)
+        return qpos0 + sign * theta[0, row]

@@ -87,10 +87,10 @@ class MujocoLocomotion(Env):
             qvel = jnp.clip(qvel, -self.velocity_clip, self.velocity_clip)
         return jnp.concatenate([qpos[self.exclude_positions:], qvel])
 
-    def _forward_position(self, sim, qpos):
+    def _forward_position(self, sim):
         if self.forward_from_center_of_mass:
             return jnp.dot(self._mass, sim.x[:, 0])
-        return qpos[0]
+        return self.coordinates.first(self.mech, sim)
 
     def _health(self, qpos, qvel):
         """(healthy?, smooth distance outside the healthy ranges)."""
@@ -105,9 +105,8 @@ class MujocoLocomotion(Env):
         return healthy, distance
 
     def reward(self, before, after, ctrl, task):
-        qpos0, _ = self.qpos_qvel(before)
         qpos, qvel = self.qpos_qvel(after)
-        x_velocity = (self._forward_position(after, qpos) - self._forward_position(before, qpos0)) / self.mech.timestep
+        x_velocity = (self._forward_position(after) - self._forward_position(before)) / self.mech.timestep
         forward = self.forward_weight * x_velocity
         ctrl_cost = self.ctrl_cost_weight * jnp.sum(ctrl**2)
         healthy, distance = self._health(qpos, qvel)
