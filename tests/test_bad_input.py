@@ -90,3 +90,16 @@ def test_excessive_angular_velocity_is_reported(pendulum):
     fast = state.replace(w=jnp.array([[250.0, 0.0, 0.0]]))  # 2/h = 200 rad/s
     nxt, info = dojax.step(pendulum, fast, jnp.zeros(1))
     assert not bool(info.converged)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(rtol=0.0), "rtol"),
+    (dict(btol=-1e-4), "btol"),
+    (dict(undercut=float("nan")), "undercut"),
+    (dict(no_progress_undercut=0.0), "no_progress_undercut"),
+    (dict(no_progress_max=0), "no_progress_max"),
+    (dict(max_iter=0), "max_iter"),
+])
+def test_bad_solver_options_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        dojax.SolverOptions(**kwargs)

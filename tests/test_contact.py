@@ -285,6 +285,26 @@ def test_convergence_report():
             assert r["converged"] == 1.0, r
 
 
+def test_stalled_solve_lowers_its_target():
+    # Dojo's no-progress heuristic. The first step of a 4-link chain pushed along the ground with
+    # its joints driven stalls for a while (19 iterations at a fixed kappa = btol / undercut = 1e-5).
+    # By default (no_progress_max 3) the stall lowers the target to 1e-6: the solve converges in
+    # fewer iterations at the harder contact, every complementarity product near 1e-6 (centring
+    # within rtol = 1e-6, so below 2e-6 plus rounding); with the heuristic off
+    # (no_progress_max > max_iter) the products stay at 1e-5 (within rtol).
+    mech = dojax.load("chain", links=4, timestep=0.01)
+    state = mech.initial_state().replace(v=jnp.tile(jnp.array([1.0, 0.5, 0.0]), (mech.num_bodies, 1)))
+    action = 2.0 * jnp.sin(jnp.arange(mech.action_size, dtype=float))
+    _, stalled = dojax.step(mech, state, action, dojax.SolverOptions())
+    _, fixed = dojax.step(mech, state, action, dojax.SolverOptions(no_progress_max=1000))
+    assert bool(stalled.converged) and bool(fixed.converged)
+    assert float(fixed.kappa) == pytest.approx(1e-5, rel=1e-12)
+    assert float(stalled.kappa) == pytest.approx(1e-6, rel=1e-12)
+    assert int(stalled.iterations) < int(fixed.iterations)
+    assert float(stalled.complementarity) < 2.1e-6
+    assert 9e-6 < float(fixed.complementarity) < 1.1e-5
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 
 def _one_body():

@@ -1,10 +1,11 @@
 """Derivatives of a step by the implicit function theorem at the solver's solution.
 
 The solver returns unknowns W* with F(W*, theta) = 0, where F is the step residual with every
-complementarity product centred at kappa and theta = (mechanism parameters, state, action). Then
-dW*/dtheta = -(dF/dW)^-1 dF/dtheta. The JVP rule below evaluates dF/dtheta . theta_dot with one
-``jax.jvp`` of the residual and applies the inverse with the solver's structured factorisation
-(tree elimination and local contact blocks), never by differentiating the solver's iterations.
+complementarity product centred at the kappa the solve ended at (``SolveInfo.kappa``) and
+theta = (mechanism parameters, state, action). Then dW*/dtheta = -(dF/dW)^-1 dF/dtheta. The JVP
+rule below evaluates dF/dtheta . theta_dot with one ``jax.jvp`` of the residual and applies the
+inverse with the solver's structured factorisation (tree elimination and local contact blocks),
+never by differentiating the solver's iterations.
 JAX transposes this linear rule for reverse mode, so ``jax.grad`` works too.
 
 Smoothing: with ``SolverOptions(gradient_btol=...)`` the derivative is taken at the central-path
@@ -46,12 +47,10 @@ def _solve_step_jvp(primals, tangents):
     W, info = solve_step(mech, state, action, opts)
     prob = res.make_problem(mech, state, action)
     if opts.gradient_btol is None:
-        grad_opts, Wg, ok = opts, W, info.converged
+        Wg, ok, kappa = W, info.converged, info.kappa
     else:
-        grad_opts = opts.replace(btol=opts.gradient_btol)
-        Wg, ginfo = solver.solve(mech, prob, W, grad_opts)
-        ok = info.converged & ginfo.converged
-    kappa = grad_opts.btol / grad_opts.undercut
+        Wg, ginfo = solver.solve(mech, prob, W, opts.replace(btol=opts.gradient_btol))
+        ok, kappa = info.converged & ginfo.converged, ginfo.kappa
     # a failed step may hold non-finite values: evaluate the (masked-out) derivative at finite
     # stand-ins so that reverse mode multiplies zeros by finite partials, not by NaN
     finite = lambda x: jnp.where(ok | jnp.isfinite(x), x, 0.0) if jnp.issubdtype(x.dtype, jnp.inexact) else x

@@ -32,6 +32,12 @@ class SolverOptions:
         undercut: ratio btol / kappa (Dojo's option). Converging to a fixed kappa, rather than to
             anywhere below btol, makes each step a smooth function of its inputs, consistent from
             step to step and differentiable by the implicit function theorem.
+        no_progress_max: iterations without progress (no unmet violation fell below 0.8 of its
+            previous value) after which the target is lowered (Dojo's heuristic for a stalled
+            solve): kappa is divided by ``no_progress_undercut`` and the count restarts. The
+            target that a solve ends at is reported as ``SolveInfo.kappa``; a solve that never
+            stalls ends at btol / undercut.
+        no_progress_undercut: the factor of that lowering (Dojo's name and default).
         gradient_btol: if set, derivatives of the step (jax.grad, jax.jacfwd, dojax.jacobians) are
             taken at the solution smoothed to this complementarity tolerance instead of ``btol``;
             the step's value still comes from ``btol``. Larger gives smoother gradients through
@@ -48,6 +54,8 @@ class SolverOptions:
     rtol: float = 1e-6
     btol: float = 1e-4
     undercut: float = 10.0
+    no_progress_max: int = 3
+    no_progress_undercut: float = 10.0
     gradient_btol: Optional[float] = None
     max_iter: int = field(default=50, metadata=dict(static=True))
     max_ls: int = field(default=10, metadata=dict(static=True))
@@ -55,10 +63,12 @@ class SolverOptions:
     verbose: bool = field(default=False, metadata=dict(static=True))
 
     def __post_init__(self):
-        for name in ("rtol", "btol", "undercut", "gradient_btol"):
+        for name in ("rtol", "btol", "undercut", "no_progress_undercut", "gradient_btol"):
             value = getattr(self, name)
             if isinstance(value, (int, float)) and not value > 0.0:  # (tracers pass unchecked)
                 raise ValueError(f"SolverOptions.{name} must be positive, got {value}")
+        if isinstance(self.no_progress_max, (int, float)) and not self.no_progress_max >= 1:
+            raise ValueError(f"SolverOptions.no_progress_max must be >= 1, got {self.no_progress_max}")
         if self.max_iter < 1 or self.max_ls < 0:
             raise ValueError("SolverOptions.max_iter must be >= 1 and max_ls >= 0")
 
@@ -71,13 +81,15 @@ class SolveInfo(NamedTuple):
 
     converged: the residual met ``rtol`` with finite values; iterations: Newton iterations used;
     residual: final equality violation (infinity norm); complementarity: final complementarity
-    violation (zero without contact).
+    violation (zero without contact); kappa: the central-path target the solve ended at
+    (btol / undercut unless the no-progress heuristic lowered it).
     """
 
     converged: jax.Array
     iterations: jax.Array
     residual: jax.Array
     complementarity: jax.Array
+    kappa: jax.Array
 
 
 def _violations(prob, R, kappa):
@@ -145,18 +157,19 @@ def solve(mech, prob, W0, opts):
     second-order term, reusing the predictor's factorisation; steps stop short of the cone
     boundaries (fraction-to-boundary) and are then halved while both violations grow. It ends on
     the central-path point y∘z = kappa e, kappa = btol / undercut: equalities and centring both
-    within ``rtol``.
+    within ``rtol``. After ``no_progress_max`` iterations without progress kappa is lowered by
+    ``no_progress_undercut`` (Dojo's heuristic); the final kappa is reported.
     """
     h = mech.timestep
     has_cones = len(prob.groups) > 0
-    kappa = opts.btol / opts.undercut
+    dtype = W0.V.dtype
 
     def keep_going(carry):
-        _, _, rv, cv, _, it = carry
+        _, _, rv, cv, _, _, _, it = carry
         return ((rv >= opts.rtol) | (cv >= opts.rtol)) & (it < opts.max_iter) & jnp.isfinite(rv + cv)
 
     def iterate(carry):
-        W, R0, rv, cv, bv, it = carry
+        W, R0, rv, cv, bv, kappa, stalled, it = carry
         lin = res.linearize(mech, prob, W)
         if has_cones:
             d_aff = res.newton_step(mech, prob, lin, R0)
@@ -174,7 +187,7 @@ def solve(mech, prob, W0, opts):
             alpha0 = jnp.minimum(1.0, tau * _max_step(prob, W, dW))
         else:
             dW = res.newton_step(mech, prob, lin, R0)
-            alpha0 = jnp.asarray(1.0, W.V.dtype)
+            alpha0 = jnp.asarray(1.0, dtype)
 
         def trial(alpha):
             Wt = _clip_angular(_axpy(alpha, dW, W), h)
@@ -195,20 +208,30 @@ def solve(mech, prob, W0, opts):
         finite = jnp.isfinite(rn + cn)  # never step onto a non-finite point
         Wn, Rn = jax.tree.map(lambda new, old: jnp.where(finite, new, old), (Wn, Rn), (W, R0))
         rn, cn, bn = (jnp.where(finite, new, old) for new, old in ((rn, rv), (cn, cv), (bn, bv)))
+        if has_cones:
+            # Dojo's progress rule: some unmet violation fell below 0.8 of its previous value
+            progress = ((rv >= opts.rtol) & (rn < 0.8 * rv)) | ((cv >= opts.rtol) & (cn < 0.8 * cv))
+            stalled = jnp.where(progress, 0, stalled + 1)
+            lower = stalled >= opts.no_progress_max
+            kappa = jnp.where(lower, kappa / opts.no_progress_undercut, kappa)
+            stalled = jnp.where(lower, 0, stalled)
+            rn, cn, bn = jax.tree.map(lambda new, old: jnp.where(lower, new, old), _violations(prob, Rn, kappa),
+                                      (rn, cn, bn))
         if opts.verbose:
-            jax.debug.print("iter {it:3d}  rvio {r:.2e}  bvio {b:.2e}  centring {c:.2e}  step {a:.2e}",
-                            it=it + 1, r=rn, b=bn, c=cn, a=alpha0)
-        return Wn, Rn, rn, cn, bn, it + 1
+            jax.debug.print("iter {it:3d}  rvio {r:.2e}  bvio {b:.2e}  centring {c:.2e}  step {a:.2e}  kappa {k:.1e}",
+                            it=it + 1, r=rn, b=bn, c=cn, a=alpha0, k=kappa)
+        return Wn, Rn, rn, cn, bn, kappa, stalled, it + 1
 
     R0 = res.residual(mech, prob, W0)
-    carry = (W0, R0, *_violations(prob, R0, kappa), jnp.asarray(0))
+    kappa0 = jnp.asarray(opts.btol / opts.undercut, dtype)
+    carry = (W0, R0, *_violations(prob, R0, kappa0), kappa0, jnp.asarray(0), jnp.asarray(0))
     if opts.fixed_iterations:
         def hold_when_done(_, c):
             return jax.tree.map(lambda new, old: jnp.where(keep_going(c), new, old), iterate(c), c)
 
-        W, _, rv, cv, bv, it = jax.lax.fori_loop(0, opts.max_iter, hold_when_done, carry)
+        W, _, rv, cv, bv, kappa, _, it = jax.lax.fori_loop(0, opts.max_iter, hold_when_done, carry)
     else:
-        W, _, rv, cv, bv, it = jax.lax.while_loop(keep_going, iterate, carry)
+        W, _, rv, cv, bv, kappa, _, it = jax.lax.while_loop(keep_going, iterate, carry)
     ok = (rv < opts.rtol) & (cv < opts.rtol) & jnp.isfinite(rv + cv)
-    info = SolveInfo(converged=ok, iterations=it, residual=rv, complementarity=bv)
+    info = SolveInfo(converged=ok, iterations=it, residual=rv, complementarity=bv, kappa=kappa)
     return W, info
