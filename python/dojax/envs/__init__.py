@@ -11,12 +11,12 @@ id                      class                  dt default  episode      actions
 dojax/Pendulum-v0       classic.Pendulum       0.05 s      200 steps    1
 dojax/CartPole-v0       classic.CartPole       0.02 s      500 steps    1
 dojax/InvertedPendulum  classic.InvertedPend.  0.04 s      1000 steps   1
-dojax/Hopper-v0         locomotion.Hopper      (see class) 1000 steps   3
-dojax/HalfCheetah-v0    locomotion.HalfCheetah             1000 steps   6
-dojax/Walker2d-v0       locomotion.Walker2d                1000 steps   6
-dojax/Ant-v0            locomotion.Ant                     1000 steps   8
-dojax/Humanoid-v0       locomotion.Humanoid                1000 steps   17
-dojax/Quadruped-v0      locomotion.Quadruped               1000 steps   12
+dojax/Hopper-v0         locomotion.Hopper      0.02 s      1000 steps   3
+dojax/HalfCheetah-v0    locomotion.HalfCheetah 0.02 s      1000 steps   6
+dojax/Walker2d-v0       locomotion.Walker2d    0.02 s      1000 steps   6
+dojax/Ant-v0            locomotion.Ant         0.02 s      1000 steps   8
+dojax/Humanoid-v0       locomotion.Humanoid    0.02 s      1000 steps   17
+dojax/Quadruped-v0      locomotion.Quadruped   0.02 s      1000 steps   12
 dojax/BlockPush-v0      manipulation.BlockPush 0.05 s      200 steps    2
 ======================  =====================  ==========  ===========  ======
 
