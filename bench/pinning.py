@@ -1,6 +1,15 @@
-"""Single-core setup shared by the benchmarks: call before importing JAX."""
+"""Setup shared by the benchmarks: single-core pinning (call before importing JAX) and an empty
+compilation cache.
+
+Importing this module points dojax's persistent compilation cache at a new empty directory, so
+every compile time a benchmark reports is a cold compile (bench/vs_mujoco.py measures the warm
+start separately, in a second process that shares the directory).
+"""
 
 import os
+import tempfile
+
+os.environ["DOJAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="dojax-bench-cache-")
 
 SINGLE_CORE_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 
@@ -22,5 +31,5 @@ def print_environment(core):
 
     print(f"jax {jax.__version__}, devices {jax.devices()}, "
           f"{'pinned to CPU core ' + str(core) if core is not None else 'not pinned'}, "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, compilation cache {jax.config.jax_compilation_cache_dir}")
     print(f"load average (1, 5, 15 min): {os.getloadavg()}")

@@ -7,8 +7,11 @@ For each robot (--robots, default hopper halfcheetah walker2d ant humanoid) and 
                pinned to one CPU core (dojax: XLA's Eigen threading off too)
   env-steps/s  environment steps per wall second
   sim s/s      simulated seconds per wall second: env-steps/s * dt (dt: one env step)
-  compile_s    dojax: wall time of the first reset + step (tracing and XLA compilation of both);
-               MuJoCo: time to make and reset the environment
+  compile_s    dojax: wall time of the first reset + step (tracing and XLA compilation of both),
+               with an empty compilation cache; MuJoCo: time to make and reset the environment
+  cached_s     dojax: the same in a new process that finds the programs in the persistent
+               compilation cache (tracing and loading only; bench/pinning.py gives each run an
+               empty cache)
   vector N     dojax's native vector env (``gymnasium.make_vec(..., "vector_entry_point")``) with N
                environments (--batches, default 64 1024), stepped with random actions:
                env-steps/s = N * steps / time and sim s/s = that * dt; MuJoCo's row uses
@@ -25,6 +28,7 @@ environments import imageio).
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -33,6 +37,24 @@ from pinning import pin_single_core, print_environment  # noqa: E402
 
 NAMES = {"hopper": ("Hopper", "Hopper-v5"), "halfcheetah": ("HalfCheetah", "HalfCheetah-v5"),
          "walker2d": ("Walker2d", "Walker2d-v5"), "ant": ("Ant", "Ant-v5"), "humanoid": ("Humanoid", "Humanoid-v5")}
+
+
+_FIRST_STEP = """
+import sys, time
+import gymnasium as gym
+import dojax
+env = gym.make(sys.argv[1])
+start = time.perf_counter()
+env.reset(seed=0)
+env.step(env.action_space.sample())
+print(time.perf_counter() - start)
+"""
+
+
+def _first_step_in_new_process(env_id):
+    """Seconds of a new process's first reset + step (it inherits the cache directory and pinning)."""
+    out = subprocess.run([sys.executable, "-c", _FIRST_STEP, env_id], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 def _run_single(env, steps, rng):
@@ -77,7 +99,7 @@ def main():
 
     print_environment(core)
     rng = np.random.default_rng(0)
-    header = f"| robot | engine | dt | compile_s | env-steps/s | sim s/s | fail |" + "".join(
+    header = f"| robot | engine | dt | compile_s | cached_s | env-steps/s | sim s/s | fail |" + "".join(
         f" vec{n} env-steps/s | vec{n} sim s/s |" for n in args.batches)
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -93,7 +115,7 @@ def main():
         vec = gym.make_vec(theirs, num_envs=64, vectorization_mode="sync")
         vrate = _run_vector(vec, args.batch_steps, rng)
         cells = "".join(f" {vrate:.0f} | {vrate * dt:.0f} |" if n == 64 else " - | - |" for n in args.batches)
-        print(f"| {robot} | MuJoCo {theirs} | {dt:g} | {make_s:.2f} | {rate:.0f} | {rate * dt:.1f} | - |{cells}",
+        print(f"| {robot} | MuJoCo {theirs} | {dt:g} | {make_s:.2f} | - | {rate:.0f} | {rate * dt:.1f} | - |{cells}",
               flush=True)
 
         env = gym.make(f"dojax/{ours}-v0")
@@ -102,6 +124,7 @@ def main():
         env.reset(seed=0)
         env.step(env.action_space.sample())
         compile_s = time.perf_counter() - start
+        cached_s = _first_step_in_new_process(f"dojax/{ours}-v0")
         _run_single(env, 20, rng)
         rate, fail = _run_single(env, args.steps, rng)
         cells = ""
@@ -109,7 +132,7 @@ def main():
             vec = gym.make_vec(f"dojax/{ours}-v0", num_envs=n, vectorization_mode="vector_entry_point")
             vrate = _run_vector(vec, args.batch_steps, rng)
             cells += f" {vrate:.0f} | {vrate * dt:.0f} |"
-        print(f"| {robot} | dojax/{ours}-v0 | {dt:g} | {compile_s:.2f} | {rate:.0f} | {rate * dt:.1f} | {fail:.3f} |{cells}",
+        print(f"| {robot} | dojax/{ours}-v0 | {dt:g} | {compile_s:.2f} | {cached_s:.2f} | {rate:.0f} | {rate * dt:.1f} | {fail:.3f} |{cells}",
               flush=True)
 
 

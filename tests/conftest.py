@@ -1,24 +1,16 @@
-"""Test configuration: float64 (enabled by importing dojax), a guard on XLA's memory maps, and an
-opt-in persistent compilation cache.
+"""Test configuration: float64 and the persistent compilation cache (both switched on by importing
+dojax; ``DOJAX_CACHE_DIR`` moves or disables the cache), and a guard on XLA's memory maps.
 
 Every compiled dojax step holds some 2,000 memory mappings of XLA:CPU code; Linux allows a process
 65,530 by default (``vm.max_map_count``), and LLVM aborts the process when it cannot map more. The
 suite compiles far more programs than that allows at once, so compiled programs are dropped
 (``jax.clear_caches()``) whenever the count nears the limit.
-
-Set ``DOJAX_TEST_CACHE=/some/dir`` to keep compiled programs between runs.
 """
-
-import os
 
 import jax
 import pytest
 
-import dojax  # noqa: F401  (enables float64)
-
-if os.environ.get("DOJAX_TEST_CACHE"):
-    jax.config.update("jax_compilation_cache_dir", os.environ["DOJAX_TEST_CACHE"])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+import dojax  # noqa: F401  (float64, compilation cache)
 
 
 def _map_limit():

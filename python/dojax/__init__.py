@@ -1,12 +1,18 @@
 """dojax: a differentiable rigid-body physics engine on JAX, after Dojo's method.
 
 Importing dojax enables JAX's float64 mode (``jax_enable_x64``): the solver's tolerances and
-finite-difference checks need double precision.
+finite-difference checks need double precision. It also switches on JAX's persistent compilation
+cache (see :mod:`dojax.compilation_cache`; ``DOJAX_CACHE_DIR=off`` to opt out), so a robot's step
+compiles once per machine rather than once per process.
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+from dojax import compilation_cache  # noqa: E402
+
+compilation_cache.enable()
 
 from dojax import joints, shapes  # noqa: E402
 from dojax.diagnostics import energy, momentum  # noqa: E402
