@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 
-from pinning import pin_single_core, print_environment  # bench/ is on sys.path
+from pinning import add_pinning_arguments, pin_single_core, print_environment  # bench/ is on sys.path
 
 
 def parse_args(argv=None):
@@ -41,8 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=7, help="timed repeats (median reported)")
     p.add_argument("--timestep", type=float, default=0.01, help="simulation timestep in seconds")
     p.add_argument("--calls", type=int, default=50, help="dojax.step calls per repeat for us/call (0: skip)")
-    p.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: first allowed)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core nor set XLA_FLAGS")
+    add_pinning_arguments(p)
     return p.parse_args(argv)
 
 

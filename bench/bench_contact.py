@@ -55,7 +55,7 @@ import statistics
 import sys
 import time
 
-from pinning import pin_single_core, print_environment  # bench/ is on sys.path
+from pinning import add_pinning_arguments, pin_single_core, print_environment  # bench/ is on sys.path
 
 DEFAULT_CASES = ["block", "sphere", "chain2", "chain4", "chain8", "chain16"]
 DEFAULT_BATCH_CASES = ["block", "sphere", "chain8"]
@@ -79,8 +79,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-repeats", type=int, default=3, help="timed repeats, batches")
     p.add_argument("--timestep", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: first allowed)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core nor set XLA_FLAGS")
+    add_pinning_arguments(p)
     return p.parse_args(argv)
 
 

@@ -61,7 +61,7 @@ as in bench_chain.py; --no-pin turns both off.
 import argparse
 import os
 
-from pinning import pin_single_core, print_environment  # bench/ is on sys.path
+from pinning import add_pinning_arguments, pin_single_core, print_environment  # bench/ is on sys.path
 import statistics
 import sys
 import time
@@ -91,8 +91,7 @@ def parse_args(argv=None):
                             "humanoid"])
     p.add_argument("--mujoco-steps", type=int, default=200, help="mj_step calls per timed repeat")
     p.add_argument("--mujoco-fd", type=int, default=50, help="mjd_transitionFD calls per timed repeat")
-    p.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: first allowed)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core nor set XLA_FLAGS")
+    add_pinning_arguments(p)
     return p.parse_args(argv)
 
 

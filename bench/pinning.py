@@ -14,6 +14,12 @@ os.environ["DOJAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="dojax-bench-cache-")
 SINGLE_CORE_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 
 
+def add_pinning_arguments(parser):
+    """The --core and --no-pin options of every pinned benchmark."""
+    parser.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: first allowed)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core nor set XLA_FLAGS")
+
+
 def pin_single_core(core=None):
     """Pin this process to one CPU (``core``, or the first allowed one); no Eigen multi-threading."""
     flags = os.environ.get("XLA_FLAGS", "")

@@ -33,7 +33,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pinning import pin_single_core, print_environment  # noqa: E402
+from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
 
 NAMES = {"hopper": ("Hopper", "Hopper-v5"), "halfcheetah": ("HalfCheetah", "HalfCheetah-v5"),
          "walker2d": ("Walker2d", "Walker2d-v5"), "ant": ("Ant", "Ant-v5"), "humanoid": ("Humanoid", "Humanoid-v5")}
@@ -88,9 +88,9 @@ def main():
     parser.add_argument("--steps", type=int, default=2000, help="single-env steps timed (default 2000)")
     parser.add_argument("--batches", type=int, nargs="*", default=[64, 1024])
     parser.add_argument("--batch-steps", type=int, default=20, help="vector steps timed (default 20)")
-    parser.add_argument("--no-pin", action="store_true")
+    add_pinning_arguments(parser)
     args = parser.parse_args()
-    core = None if args.no_pin else pin_single_core()
+    core = None if args.no_pin else pin_single_core(args.core)
 
     import gymnasium as gym
     import numpy as np

@@ -65,7 +65,39 @@ class _Renderer:
         return render.render_frame(self.mech, sim, self.width, self.height, camera)
 
 
-class DojaxEnv(gymnasium.Env):
+class _Facade:
+    """What both facades share: the functional core, its ``dt``, the render mode, the state."""
+
+    def _attach(self, core, render_mode):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.core = core
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=max(1, round(1.0 / core.dt)))
+        self._state = None
+
+    def _can_render(self, maker):
+        """Whether render() can draw: warns without a render mode, raises before the first reset."""
+        if self.render_mode is None:
+            gymnasium.logger.warn(f"render() called without a render_mode; pass render_mode='rgb_array' to {maker}")
+            return False
+        if self._state is None:
+            raise RuntimeError("call reset() before render()")
+        return True
+
+    @property
+    def dt(self):
+        """Seconds per step."""
+        return self.core.dt
+
+    @property
+    def state(self):
+        """The current :class:`~dojax.envs.core.EnvState`, batched in the vector env (None before the
+        first reset)."""
+        return self._state
+
+
+class DojaxEnv(_Facade, gymnasium.Env):
     """A functional dojax environment (:class:`dojax.envs.core.Env`) as a ``gymnasium.Env``.
 
     Made by ``gymnasium.make("dojax/<Name>-v0", dt=..., render_mode=..., **task_options)``;
@@ -77,25 +109,10 @@ class DojaxEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     def __init__(self, core, render_mode=None, width=480, height=480):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.core = core
-        self.render_mode = render_mode
-        self.metadata = dict(self.metadata, render_fps=max(1, round(1.0 / core.dt)))
+        self._attach(core, render_mode)
         self.observation_space, self.action_space = _spaces(core)
         self._reset, self._step = jax.jit(core.reset), jax.jit(core.step)
         self._renderer = _Renderer(core.mech, width, height)
-        self._state = None
-
-    @property
-    def dt(self):
-        """Seconds per step."""
-        return self.core.dt
-
-    @property
-    def state(self):
-        """The current :class:`~dojax.envs.core.EnvState` (None before the first reset)."""
-        return self._state
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -114,15 +131,12 @@ class DojaxEnv(gymnasium.Env):
         return np.asarray(obs), float(reward), bool(terminated), bool(info["solver_failed"]), info
 
     def render(self):
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make")
+        if not self._can_render("make"):
             return None
-        if self._state is None:
-            raise RuntimeError("call reset() before render()")
         return self._renderer(jax.device_get(self._state.sim))
 
 
-class DojaxVectorEnv(VectorEnv):
+class DojaxVectorEnv(_Facade, VectorEnv):
     """``num_envs`` copies of a functional environment stepped together by one ``jax.vmap`` call.
 
     Made by ``gymnasium.make_vec("dojax/<Name>-v0", num_envs, vectorization_mode="vector_entry_point")``.
@@ -137,13 +151,9 @@ class DojaxVectorEnv(VectorEnv):
     def __init__(self, core, num_envs, max_episode_steps=None, render_mode=None, width=240, height=240):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.core = core
+        self._attach(core, render_mode)
         self.num_envs = int(num_envs)
-        self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
-        self.metadata = dict(self.metadata, render_fps=max(1, round(1.0 / core.dt)))
         self.single_observation_space, self.single_action_space = _spaces(core)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -158,17 +168,6 @@ class DojaxVectorEnv(VectorEnv):
         self._step = jax.jit(step_or_reset)
         self._renderers = [_Renderer(core.mech, width, height) for _ in range(self.num_envs)]
         self._rngs = None
-        self._state = None
-
-    @property
-    def dt(self):
-        """Seconds per step."""
-        return self.core.dt
-
-    @property
-    def state(self):
-        """The batched :class:`~dojax.envs.core.EnvState` (None before the first reset)."""
-        return self._state
 
     def reset(self, *, seed=None, options=None):
         if seed is None:
@@ -215,10 +214,7 @@ class DojaxVectorEnv(VectorEnv):
         return np.asarray(obs), np.asarray(reward, dtype=np.float64), terminated, truncated, infos
 
     def render(self):
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make_vec")
+        if not self._can_render("make_vec"):
             return None
-        if self._state is None:
-            raise RuntimeError("call reset() before render()")
         sims = jax.device_get(self._state.sim)
         return tuple(r(jax.tree.map(lambda a: a[i], sims)) for i, r in enumerate(self._renderers))
