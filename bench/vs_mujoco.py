@@ -7,11 +7,11 @@ For each robot (--robots, default hopper halfcheetah walker2d ant humanoid) and 
                pinned to one CPU core (dojax: XLA's Eigen threading off too)
   env-steps/s  environment steps per wall second
   sim s/s      simulated seconds per wall second: env-steps/s * dt (dt: one env step)
-  compile_s    dojax: wall time of the first reset + step (tracing and XLA compilation of both),
-               with an empty compilation cache; MuJoCo: time to make and reset the environment
-  cached_s     dojax: the same in a new process that finds the programs in the persistent
-               compilation cache (tracing and loading only; bench/pinning.py gives each run an
-               empty cache)
+  compile_s    dojax: wall time of a new process's first reset + step (tracing and XLA
+               compilation of both) with an empty compilation cache (bench/pinning.py gives each
+               run one); MuJoCo: time to make and reset the environment
+  cached_s     dojax: the same in a second new process, which finds the programs that the first
+               wrote to the persistent compilation cache (tracing and loading only)
   vector N     dojax's native vector env (``gymnasium.make_vec(..., "vector_entry_point")``) with N
                environments (--batches, default 64 1024), stepped with random actions:
                env-steps/s = N * steps / time and sim s/s = that * dt; MuJoCo's row uses
@@ -118,14 +118,11 @@ def main():
         print(f"| {robot} | MuJoCo {theirs} | {dt:g} | {make_s:.2f} | - | {rate:.0f} | {rate * dt:.1f} | - |{cells}",
               flush=True)
 
+        compile_s = _first_step_in_new_process(f"dojax/{ours}-v0")  # the cache holds nothing of it yet
+        cached_s = _first_step_in_new_process(f"dojax/{ours}-v0")
         env = gym.make(f"dojax/{ours}-v0")
         dt = env.unwrapped.dt
-        start = time.perf_counter()
-        env.reset(seed=0)
-        env.step(env.action_space.sample())
-        compile_s = time.perf_counter() - start
-        cached_s = _first_step_in_new_process(f"dojax/{ours}-v0")
-        _run_single(env, 20, rng)
+        _run_single(env, 20, rng)  # warm-up (loads the programs from the cache)
         rate, fail = _run_single(env, args.steps, rng)
         cells = ""
         for n in args.batches:

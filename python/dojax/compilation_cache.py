@@ -8,7 +8,7 @@ tracing only, a few seconds.
 Where: ``$DOJAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/dojax/xla``, else ``~/.cache/dojax/xla``.
 ``DOJAX_CACHE_DIR=off`` (or ``0``, ``none``, empty) leaves the cache off. A cache directory that the
 user has already given JAX (``JAX_COMPILATION_CACHE_DIR`` or ``jax_compilation_cache_dir``) is
-kept, and so is a directory that cannot be created (the cache then stays off). JAX only stores
+kept; if dojax's directory cannot be created, the cache stays off. JAX only stores
 programs that took at least ``jax_persistent_cache_min_compile_time_secs`` (1 s) to compile and
 never evicts entries; deleting the directory clears it.
 """
