@@ -93,11 +93,17 @@ class Env:
         ctrl_low, ctrl_high: actuator commands that the actions -1 and +1 map to, one per action.
         reset_noise: scale of the initial-state noise (see :meth:`initial_minimal`).
         smooth_reward: use the task's smooth reward (no termination; see each environment).
-        solver: :class:`~dojax.solver.SolverOptions` for every step.
+        solver: :class:`~dojax.solver.SolverOptions` for every step; by default the solver's defaults
+            with ``max_iter`` = :attr:`max_iter`.
     """
 
     #: default steps per episode (the gymnasium TimeLimit)
     max_episode_steps = 1000
+    #: default solver iterations at most per step. Under uniformly random actions the steps that
+    #: converge need 7-9 iterations on average and at most 14-18 (one Ant step in 300 needed 39);
+    #: a step that fails runs to the limit, and a batched (vmapped) step waits for its slowest
+    #: lane, so the limit sets the cost of a vector env's failing steps (bench/RESULTS.md).
+    max_iter = 25
 
     def __init__(self, mech, ctrl_low, ctrl_high, reset_noise=0.0, smooth_reward=False, solver=None):
         self.mech = mech
@@ -109,7 +115,7 @@ class Env:
         if not self.reset_noise >= 0.0:
             raise ValueError(f"reset_noise must be >= 0, got {reset_noise}")
         self.smooth_reward = bool(smooth_reward)
-        self.solver = SolverOptions() if solver is None else solver
+        self.solver = SolverOptions(max_iter=self.max_iter) if solver is None else solver
         self._initial = jnp.asarray(mech.structure.initial_minimal, dtype=mech.mass.dtype)
         self._pos, self._vel = _position_indices(mech)
         s = mech.structure
