@@ -31,7 +31,6 @@ from dojax import cones
 from dojax import integrator
 from dojax import joints as joint_lib
 from dojax.collision import GEOMETRIES
-from dojax.linalg import matvec
 
 PYRAMID = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
 
@@ -126,11 +125,11 @@ def contact_terms(model, geometry, pre, h, xa, qa, xb, qb, Va, Vb, y):
     xa3, qa3 = integrator.next_configuration(xa, qa, Va[:3], Va[3:], h)
     xb3, qb3 = integrator.next_configuration(xb, qb, Vb[:3], Vb[3:], h)
     phi = GEOMETRIES[geometry](xa3, qa3, xb3, qb3, pre["params"])[0]
-    v_t = matvec(pre["tangent"].T, matvec(pre["map_a"], Va) - matvec(pre["map_b"], Vb))
+    v_t = pre["tangent"].T @ (pre["map_a"] @ Va - pre["map_b"] @ Vb)
     rows = contact_equalities(model, phi / h, v_t, pre["params"]["friction"], y)
     normal_impulse, tangential = contact_impulse(model, y)
-    force = pre["normal"] * normal_impulse + matvec(pre["tangent"], tangential)
-    return rows, matvec(pre["map_a"].T, force), -matvec(pre["map_b"].T, force)
+    force = pre["normal"] * normal_impulse + pre["tangent"] @ tangential
+    return rows, pre["map_a"].T @ force, -pre["map_b"].T @ force
 
 
 def limit_terms(pre, h, xa, qa, xb, qb, Va, Vb, y):

@@ -19,14 +19,6 @@ import jax
 import jax.numpy as jnp
 
 
-def matvec(a, x):
-    """``a @ x`` over the last axes for stacks of small blocks, written as a product and a sum so
-    that XLA fuses it with its neighbours (a library matrix-vector call per block costs more on a
-    CPU than the arithmetic). Use ``@`` for matrix-matrix products: fused, each output element
-    would recompute its inputs."""
-    return jnp.sum(a * x[..., None, :], axis=-1)
-
-
 class TreeFactors(NamedTuple):
     inverse: jax.Array  # (nb + 1, 12, 12) inverses of the eliminated diagonal blocks
     lower: jax.Array  # (nb + 1, 12, 12) L
@@ -50,26 +42,27 @@ def factor(D, L, U, parent, levels):
 
 def solve(f, b):
     """Solve A x = b with the tree factors; b has shape (nb + 1, 12) or (nb + 1, 12, k)."""
-    mul = matvec if b.ndim == 2 else jnp.matmul
+    matrix_rhs = b.ndim == 3
+    if not matrix_rhs:
+        b = b[..., None]
     pad = b.shape[0] - 1
-    mask = (jnp.arange(b.shape[0]) < pad).reshape((-1,) + (1,) * (b.ndim - 1))
 
     def forward(b, nodes):
-        y = mul(f.inverse[nodes], b[nodes])
-        b = b.at[f.parent[nodes]].add(-mul(f.upper[nodes], y))
+        y = f.inverse[nodes] @ b[nodes]
+        b = b.at[f.parent[nodes]].add(-f.upper[nodes] @ y)
         return b, None
 
     b, _ = jax.lax.scan(forward, b, f.levels)
-    b = b * mask  # (additions and masks only: transposable)
+    b = b * (jnp.arange(b.shape[0]) < pad)[:, None, None]  # (additions and masks only: transposable)
 
     def backward(x, nodes):
         p = f.parent[nodes]
-        xi = mul(f.inverse[nodes], b[nodes] - mul(f.lower[nodes], x[p]))
-        x = x.at[nodes].add(jnp.where(mask[nodes], xi, 0.0))  # each node once
+        xi = f.inverse[nodes] @ (b[nodes] - f.lower[nodes] @ x[p])
+        x = x.at[nodes].add(jnp.where((nodes < pad)[:, None, None], xi, 0.0))  # each node once
         return x, None
 
     x, _ = jax.lax.scan(backward, jnp.zeros_like(b), f.levels[::-1])
-    return x
+    return x if matrix_rhs else x[..., 0]
 
 
 def solve_bordered(f, B, C, E, b, c):

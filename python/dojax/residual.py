@@ -176,8 +176,8 @@ def _joint_terms(jdata, free, damper, Jc, Jt, impulse, h, xp, qp, xc, qc, Vp, Vc
     """One joint: (parent body residual, child body residual, joint residual), each (6,)."""
     xp3, qp3 = integrator.next_configuration(xp, qp, Vp[:3], Vp[3:], h)
     xc3, qc3 = integrator.next_configuration(xc, qc, Vc[:3], Vc[3:], h)
-    damping = -h * damper * free * linalg.matvec(Jt, jnp.concatenate([Vp, Vc]))  # implicit: new velocities
-    generalized = linalg.matvec(Jc.T, (1.0 - free) * lam) + linalg.matvec(Jt.T, impulse + damping)
+    damping = -h * damper * free * (Jt @ jnp.concatenate([Vp, Vc]))  # implicit: new velocities
+    generalized = Jc.T @ ((1.0 - free) * lam) + Jt.T @ (impulse + damping)
     row = (1.0 - free) * joint_lib.constraint(jdata, xp3, qp3, xc3, qc3) / h + free * lam
     return -generalized[:6], -generalized[6:], row
 
@@ -350,8 +350,8 @@ def newton_step(mech, prob, lin, R):
         if loc is None:
             border_rhs.append(-r.reshape(-1))
             continue
-        b = b.at[g.a, :6].add(linalg.matvec(loc.BKa, r))
-        b = b.at[g.b, :6].add(linalg.matvec(loc.BKb, r))
+        b = b.at[g.a, :6].add(jnp.einsum("eij,ej->ei", loc.BKa, r))
+        b = b.at[g.b, :6].add(jnp.einsum("eij,ej->ei", loc.BKb, r))
     b = b * (jnp.arange(nb + 1) < nb)[:, None]  # the padding node's rows stay zero
     if lin.E.shape[0] == 0:
         x = linalg.solve(lin.factors, b)
@@ -368,6 +368,6 @@ def newton_step(mech, prob, lin, R):
         if loc is None:
             dy.append(border[offset: offset + r.size].reshape(r.shape))
         else:
-            dy.append(-linalg.matvec(loc.K, r) - linalg.matvec(loc.Sa, dVw[g.a])
-                      - linalg.matvec(loc.Sb, dVw[g.b]))
+            dy.append(-jnp.einsum("eij,ej->ei", loc.K, r) - jnp.einsum("eij,ej->ei", loc.Sa, dVw[g.a])
+                      - jnp.einsum("eij,ej->ei", loc.Sb, dVw[g.b]))
     return Unknowns(dV, dlam, tuple(dy))
