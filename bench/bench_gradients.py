@@ -62,6 +62,7 @@ import argparse
 import os
 
 from pinning import add_pinning_arguments, pin_single_core, print_environment  # bench/ is on sys.path
+from timing import timed
 import statistics
 import sys
 import time
@@ -138,18 +139,6 @@ def compiled(fn, *args):
     t0 = time.perf_counter()
     c = jax.jit(fn).lower(*args).compile()
     return c, time.perf_counter() - t0
-
-
-def timed(fn, repeats, per=1):
-    import jax
-
-    jax.block_until_ready(fn())  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append((time.perf_counter() - t0) / per)
-    return statistics.median(times), min(times)
 
 
 def bench_dojax(label, name, options, args, breakdown, with_jvp1=False):

@@ -21,20 +21,10 @@ Pinned to one core unless --no-pin; timings are the best of --repeats.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
-
-
-def best_time(fn, repeats):
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import timed  # noqa: E402
 
 
 def main():
@@ -74,14 +64,14 @@ def main():
     print(f"{args.env}, dt {env.dt:g} s, {args.steps} states")
     print(f"iterations: mean {its.mean():.2f}, median {np.median(its):.0f}, p99 {np.percentile(its, 99):.1f}, "
           f"most {its.max()}, most of 64 (mean of 100 draws) {worst64:.1f}")
-    t = best_time(lambda: run(sims, ctrls).block_until_ready(), args.repeats)
+    t = timed(lambda: run(sims, ctrls), args.repeats)[1]
     print(f"us/iter: {t / its.sum() * 1e6:.0f} ({t / args.steps * 1e6:.0f} us/step)")
 
     fixed = opts.replace(max_iter=8, fixed_iterations=True)
     batched = jax.jit(jax.vmap(lambda s, a: _step(mech, s, a, fixed)[0].x))
     for n in (1, 8, 64):
         S, C = jax.tree.map(lambda x: x[np.arange(n) % args.steps], (sims, ctrls))
-        t = best_time(lambda: batched(S, C).block_until_ready(), args.repeats)
+        t = timed(lambda: batched(S, C), args.repeats)[1]
         print(f"vmap {n:3d}: {t / n / 8 * 1e6:.0f} us per environment-iteration")
 
     s0, a0 = jax.tree.map(lambda x: x[0], sims), ctrls[0]
