@@ -102,7 +102,7 @@ class Env:
     #: default solver iterations at most per step. Under uniformly random actions the steps that
     #: converge need 7-9 iterations on average and at most 14-18 (one Ant step in 300 needed 39);
     #: a step that fails runs to the limit, and a batched (vmapped) step waits for its slowest
-    #: lane, so the limit sets the cost of a vector env's failing steps (bench/RESULTS.md).
+    #: lane, so the limit sets the cost of a vector env's failing steps (bench/iteration_tail.py).
     max_iter = 25
 
     def __init__(self, mech, ctrl_low, ctrl_high, reset_noise=0.0, smooth_reward=False, solver=None):
