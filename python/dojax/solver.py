@@ -16,6 +16,10 @@ from functools import partial
 from dojax import elements as el
 from dojax import integrator
 from dojax import residual as res
+from dojax.native import kernel
+
+
+BACKENDS = ("auto", "jax", "native")
 
 
 @jax.tree_util.register_dataclass
@@ -49,6 +53,12 @@ class SolverOptions:
             stopping at convergence: a loop without a data-dependent exit, for batched (vmapped)
             use on accelerators; see bench/RESULTS.md for when it pays.
         verbose: print one line per iteration (via ``jax.debug.print``, also under jit).
+        backend: who runs the iterations. ``"jax"``: the JAX implementation in this module (the
+            reference, and the path on accelerators). ``"native"``: the C++ kernel of
+            :mod:`dojax.native` (CPU only; same algorithm on the same residual, many times
+            faster on a CPU). ``"auto"`` (default): native when it is built and JAX's default
+            device is a CPU, else JAX. Derivatives come from the same JAX implicit-function rule
+            on either path.
     """
 
     rtol: float = 1e-6
@@ -61,6 +71,7 @@ class SolverOptions:
     max_ls: int = field(default=10, metadata=dict(static=True))
     fixed_iterations: bool = field(default=False, metadata=dict(static=True))
     verbose: bool = field(default=False, metadata=dict(static=True))
+    backend: str = field(default="auto", metadata=dict(static=True))
 
     def __post_init__(self):
         for name in ("rtol", "btol", "undercut", "no_progress_undercut", "gradient_btol"):
@@ -71,6 +82,8 @@ class SolverOptions:
             raise ValueError(f"SolverOptions.no_progress_max must be >= 1, got {self.no_progress_max}")
         if self.max_iter < 1 or self.max_ls < 0:
             raise ValueError("SolverOptions.max_iter must be >= 1 and max_ls >= 0")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"SolverOptions.backend must be one of {BACKENDS}, got {self.backend!r}")
 
     def replace(self, **fields):
         return dataclasses.replace(self, **fields)
@@ -148,6 +161,13 @@ def _second_order_shifts(prob, dW):
     return tuple(jax.vmap(partial(el.complementarity, g.layout))(dy) for g, dy in zip(prob.groups, dW.y))
 
 
+def use_native(opts):
+    """Whether ``opts`` sends the iterations to the native kernel."""
+    if opts.backend == "auto":
+        return kernel.available() and jax.default_backend() == "cpu"
+    return opts.backend == "native"
+
+
 def solve(mech, prob, W0, opts):
     """Interior-point iterations from W0; returns (unknowns, SolveInfo).
 
@@ -160,6 +180,8 @@ def solve(mech, prob, W0, opts):
     within ``rtol``. After ``no_progress_max`` iterations without progress kappa is lowered by
     ``no_progress_undercut`` (Dojo's heuristic); the final kappa is reported.
     """
+    if use_native(opts):
+        return kernel.solve(mech, prob, W0, opts)
     h = mech.timestep
     has_cones = len(prob.groups) > 0
     dtype = W0.V.dtype

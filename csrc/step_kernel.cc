@@ -1,0 +1,757 @@
+// dojax's native step kernel: the interior-point solve of one step on the CPU, called through
+// XLA's FFI (jax.ffi).
+//
+// It runs the same algorithm as dojax.solver.solve, on the same residual: the per-element
+// equations and their Jacobians come from elements.inc, which dojax.native.generate writes from
+// the JAX residual. The Newton matrix is factorised as in dojax.residual.linearize and
+// dojax.linalg: each contact and joint limit is eliminated into its bodies' blocks, the kinematic
+// tree is eliminated leaves first, and loop joints and body-body contacts form a border solved by
+// a Schur complement. One call solves a batch of independent problems (the leading dimensions of
+// the buffers), each laid out as dojax.native.kernel packs it.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+struct ElementType {
+  int size, num_equalities;
+  int num_orthant;
+  int orthant[6][2];
+  int num_soc;
+  int soc[1][2][3];
+  int num_params;
+  void (*eval)(const double*, const double*, double*);
+  void (*lin)(const double*, const double*, double*);
+};
+
+#include "elements.inc"
+
+constexpr int kMaxElement = 12;
+
+// ---- small dense linear algebra (row-major) ---------------------------------------------------
+
+// inv = A^-1 (n x n) by Gauss-Jordan elimination with partial pivoting.
+void invert(const double* A, double* inv, int n) {
+  double M[kMaxElement * 2 * kMaxElement];
+  const int w = 2 * n;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) {
+      M[i * w + j] = A[i * n + j];
+      M[i * w + n + j] = i == j ? 1.0 : 0.0;
+    }
+  }
+  for (int c = 0; c < n; ++c) {
+    int piv = c;
+    for (int r = c + 1; r < n; ++r)
+      if (std::fabs(M[r * w + c]) > std::fabs(M[piv * w + c])) piv = r;
+    if (piv != c)
+      for (int j = 0; j < w; ++j) std::swap(M[c * w + j], M[piv * w + j]);
+    const double d = 1.0 / M[c * w + c];
+    for (int j = 0; j < w; ++j) M[c * w + j] *= d;
+    for (int r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double f = M[r * w + c];
+      if (f == 0.0) continue;
+      for (int j = 0; j < w; ++j) M[r * w + j] -= f * M[c * w + j];
+    }
+  }
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) inv[i * n + j] = M[i * w + n + j];
+}
+
+// C (m x n) = A (m x k) B (k x n), with leading dimensions lda, ldb, ldc; C += when accumulate.
+void matmul(const double* A, int lda, const double* B, int ldb, double* C, int ldc, int m, int k, int n,
+            double scale = 1.0, bool accumulate = false) {
+  for (int i = 0; i < m; ++i) {
+    double row[2 * kMaxElement + 64];
+    double* out = n <= 2 * kMaxElement + 64 ? row : nullptr;
+    std::vector<double> big;
+    if (!out) {
+      big.assign(n, 0.0);
+      out = big.data();
+    }
+    for (int j = 0; j < n; ++j) out[j] = 0.0;
+    for (int l = 0; l < k; ++l) {
+      const double a = A[i * lda + l];
+      if (a == 0.0) continue;
+      const double* b = B + l * ldb;
+      for (int j = 0; j < n; ++j) out[j] += a * b[j];
+    }
+    for (int j = 0; j < n; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
+  }
+}
+
+// Solves A x = b in place (n x n, row-major, A overwritten) by LU with partial pivoting.
+void dense_solve(double* A, double* b, int n) {
+  for (int c = 0; c < n; ++c) {
+    int piv = c;
+    for (int r = c + 1; r < n; ++r)
+      if (std::fabs(A[r * n + c]) > std::fabs(A[piv * n + c])) piv = r;
+    if (piv != c) {
+      for (int j = 0; j < n; ++j) std::swap(A[c * n + j], A[piv * n + j]);
+      std::swap(b[c], b[piv]);
+    }
+    const double d = A[c * n + c];
+    for (int r = c + 1; r < n; ++r) {
+      const double f = A[r * n + c] / d;
+      if (f == 0.0) continue;
+      for (int j = c; j < n; ++j) A[r * n + j] -= f * A[c * n + j];
+      b[r] -= f * b[c];
+    }
+  }
+  for (int r = n - 1; r >= 0; --r) {
+    double s = b[r];
+    for (int j = r + 1; j < n; ++j) s -= A[r * n + j] * b[j];
+    b[r] = s / A[r * n + r];
+  }
+}
+
+// NaN-propagating maximum (as jnp.max).
+inline double nanmax(double a, double b) { return (std::isnan(a) || a > b) ? a : b; }
+
+// ---- the problem's static structure -------------------------------------------------------------
+
+struct Group {
+  const ElementType* type;
+  int ne;
+  bool border;
+  std::vector<int> a, b;
+  int param_offset;    // into the parameter vector
+  int unknown_offset;  // into the unknown vector
+  int border_offset;   // into the border unknowns (border groups)
+};
+
+struct Structure {
+  int nb, nj, n_levels, width;
+  std::vector<int> levels, parent, child;
+  std::vector<Group> groups;
+  int num_params, num_unknowns, border_size;
+  int lam_offset() const { return 6 * nb; }
+  bool has_cones() const { return !groups.empty(); }
+};
+
+bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
+  size_t k = 0;
+  auto next = [&]() { return static_cast<int>(s[k++]); };
+  if (s.size() < 4) return false;
+  st.nb = next();
+  st.nj = next();
+  st.n_levels = next();
+  st.width = next();
+  st.levels.resize(st.n_levels * st.width);
+  for (auto& v : st.levels) v = next();
+  st.parent.resize(st.nj);
+  st.child.resize(st.nj);
+  for (auto& v : st.parent) v = next();
+  for (auto& v : st.child) v = next();
+  const int n_groups = next();
+  int params = st.nb * BODY_PARAMS + st.nj * JOINT_PARAMS;
+  int unknowns = 6 * st.nb + 6 * st.nj;
+  int border = 6 * (st.nj - st.nb);
+  for (int g = 0; g < n_groups; ++g) {
+    Group grp;
+    const int type = next();
+    if (type < 0 || type >= NUM_ELEMENT_TYPES) return false;
+    grp.type = &ELEMENT_TYPES[type];
+    grp.ne = next();
+    grp.border = next() != 0;
+    grp.a.resize(grp.ne);
+    grp.b.resize(grp.ne);
+    for (auto& v : grp.a) v = next();
+    for (auto& v : grp.b) v = next();
+    grp.param_offset = params;
+    grp.unknown_offset = unknowns;
+    grp.border_offset = grp.border ? border : -1;
+    params += grp.ne * grp.type->num_params;
+    unknowns += grp.ne * grp.type->size;
+    if (grp.border) border += grp.ne * grp.type->size;
+    st.groups.push_back(std::move(grp));
+  }
+  st.num_params = params;
+  st.num_unknowns = unknowns;
+  st.border_size = border;
+  return k == s.size();
+}
+
+// ---- one step's solve ------------------------------------------------------------------------------
+
+struct Options {
+  double rtol, btol, undercut, no_progress_max, no_progress_undercut;
+  int max_iter, max_ls;
+  bool verbose;
+};
+
+struct LocalElimination {  // per element: dy = -K r - Sa dVa - Sb dVb
+  std::vector<double> K, Sa, Sb, BKa, BKb;
+};
+
+class Solver {
+ public:
+  Solver(const Structure& st, const double* params, double h) : st_(st), p_(params), h_(h) {
+    const int nb = st.nb, m = st.border_size;
+    D_.resize((nb + 1) * 144);
+    L_.resize(nb * 144);
+    U_.resize(nb * 144);
+    inv_.resize(nb * 144);
+    B_.resize(nb * 12 * m);
+    C_.resize(m * nb * 12);
+    E_.resize(m * m);
+    local_.resize(st.groups.size());
+    for (size_t g = 0; g < st.groups.size(); ++g) {
+      const Group& grp = st.groups[g];
+      if (grp.border) continue;
+      const int n = grp.type->size;
+      local_[g].K.resize(grp.ne * n * n);
+      local_[g].Sa.resize(grp.ne * n * 6);
+      local_[g].Sb.resize(grp.ne * n * 6);
+      local_[g].BKa.resize(grp.ne * 6 * n);
+      local_[g].BKb.resize(grp.ne * 6 * n);
+    }
+  }
+
+  // R = residual at W with mu = 0 (complementarity rows y o z).
+  void residual(const double* W, double* R) const {
+    const int nb = st_.nb, nj = st_.nj;
+    std::fill(R, R + st_.num_unknowns, 0.0);
+    double out[kMaxElement + 12 + 6];
+    for (int i = 0; i < nb; ++i) {
+      body_eval(p_ + i * BODY_PARAMS, W + 6 * i, out);
+      for (int r = 0; r < 6; ++r) R[6 * i + r] += out[r];
+    }
+    double u[12 + kMaxElement];
+    for (int j = 0; j < nj; ++j) {
+      const int pa = st_.parent[j], c = st_.child[j];
+      velocities(W, pa, c, u);
+      std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
+      joint_eval(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, out);
+      add_body_rows(R, pa, out);
+      add_body_rows(R, c, out + 6);
+      std::memcpy(R + st_.lam_offset() + 6 * j, out + 12, 6 * sizeof(double));
+    }
+    for (const Group& g : st_.groups) {
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        velocities(W, g.a[e], g.b[e], u);
+        std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
+        g.type->eval(p_ + g.param_offset + e * g.type->num_params, u, out);
+        std::memcpy(R + g.unknown_offset + e * n, out, n * sizeof(double));
+        add_body_rows(R, g.a[e], out + n);
+        add_body_rows(R, g.b[e], out + n + 6);
+      }
+    }
+  }
+
+  // Factorises d residual / d W at W (dojax.residual.linearize).
+  void linearize(const double* W) {
+    const int nb = st_.nb, nj = st_.nj, m = st_.border_size;
+    std::fill(D_.begin(), D_.end(), 0.0);
+    std::fill(L_.begin(), L_.end(), 0.0);
+    std::fill(U_.begin(), U_.end(), 0.0);
+    std::fill(B_.begin(), B_.end(), 0.0);
+    std::fill(C_.begin(), C_.end(), 0.0);
+    std::fill(E_.begin(), E_.end(), 0.0);
+    double out[6 + 36];
+    for (int i = 0; i < nb; ++i) {
+      body_lin(p_ + i * BODY_PARAMS, W + 6 * i, out);
+      for (int r = 0; r < 6; ++r)
+        for (int c = 0; c < 6; ++c) D(i, r, c) += out[6 + 6 * r + c];
+    }
+    double G[18 + 18 * 18], u[12 + kMaxElement];
+    for (int j = 0; j < nj; ++j) {
+      const int pa = st_.parent[j], c = st_.child[j];
+      velocities(W, pa, c, u);
+      std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
+      joint_lin(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, G);
+      const double* J = G + 18;  // rows [parent, child, joint] x columns [Vp, Vc, lam]
+      auto blk = [&](int r, int k, int a, int b) { return J[(6 * r + a) * 18 + 6 * k + b]; };
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          if (pa != nb) D(pa, a, b) += blk(0, 0, a, b);
+          D(c, a, b) += blk(1, 1, a, b);
+        }
+      if (j < nb) {  // tree joint j places body j
+        const bool root = pa == nb;
+        for (int a = 0; a < 6; ++a)
+          for (int b = 0; b < 6; ++b) {
+            D(j, a, 6 + b) = blk(1, 2, a, b);
+            D(j, 6 + a, b) = blk(2, 1, a, b);
+            D(j, 6 + a, 6 + b) = blk(2, 2, a, b);
+            if (!root) {
+              Lm(j, a, b) += blk(1, 0, a, b);
+              Lm(j, 6 + a, b) = blk(2, 0, a, b);
+              Um(j, a, b) += blk(0, 1, a, b);
+              Um(j, a, 6 + b) = blk(0, 2, a, b);
+            }
+          }
+      } else {  // loop joint: a 6-column border
+        const int col = 6 * (j - nb);
+        for (int a = 0; a < 6; ++a)
+          for (int b = 0; b < 6; ++b) {
+            if (pa != nb) Bm(pa, a, col + b) += blk(0, 2, a, b);
+            Bm(c, a, col + b) += blk(1, 2, a, b);
+            if (pa != nb) Cm(col + a, pa, b) += blk(2, 0, a, b);
+            Cm(col + a, c, b) += blk(2, 1, a, b);
+            E_[(col + a) * m + col + b] = blk(2, 2, a, b);
+          }
+      }
+    }
+    double J[(kMaxElement + 12) * (kMaxElement + 12) + kMaxElement + 12];
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size, w = 12 + n;
+      for (int e = 0; e < g.ne; ++e) {
+        const int a = g.a[e], b = g.b[e];
+        velocities(W, a, b, u);
+        std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
+        g.type->lin(p_ + g.param_offset + e * g.type->num_params, u, J);
+        const double* jac = J + n + 12;  // rows [element rows; body a; body b] x [Va, Vb, y]
+        if (g.border) {
+          const int row0 = g.border_offset + e * n;
+          for (int r = 0; r < n; ++r) {
+            for (int k = 0; k < 6; ++k) {
+              if (a != nb) Bm(a, k, row0 + r) += jac[(n + k) * w + 12 + r];
+              if (b != nb) Bm(b, k, row0 + r) += jac[(n + 6 + k) * w + 12 + r];
+              if (a != nb) Cm(row0 + r, a, k) += jac[r * w + k];
+              if (b != nb) Cm(row0 + r, b, k) += jac[r * w + 6 + k];
+            }
+            for (int c = 0; c < n; ++c) E_[(row0 + r) * m + row0 + c] += jac[r * w + 12 + c];
+          }
+          continue;
+        }
+        LocalElimination& le = local_[gi];
+        double Jy[kMaxElement * kMaxElement], Ca[kMaxElement * 6], Cb[kMaxElement * 6];
+        double Ba[6 * kMaxElement], Bb[6 * kMaxElement], scale[kMaxElement];
+        for (int r = 0; r < n; ++r) {
+          double big = 0.0;
+          for (int c = 0; c < n; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
+          scale[r] = 1.0 / big;
+          for (int c = 0; c < n; ++c) Jy[r * n + c] = scale[r] * jac[r * w + 12 + c];
+          for (int k = 0; k < 6; ++k) {
+            Ca[r * 6 + k] = jac[r * w + k];
+            Cb[r * 6 + k] = jac[r * w + 6 + k];
+          }
+        }
+        for (int k = 0; k < 6; ++k)
+          for (int c = 0; c < n; ++c) {
+            Ba[k * n + c] = jac[(n + k) * w + 12 + c];
+            Bb[k * n + c] = jac[(n + 6 + k) * w + 12 + c];
+          }
+        double* K = le.K.data() + e * n * n;
+        double* Sa = le.Sa.data() + e * n * 6;
+        double* Sb = le.Sb.data() + e * n * 6;
+        invert(Jy, K, n);
+        for (int r = 0; r < n; ++r)
+          for (int c = 0; c < n; ++c) K[r * n + c] *= scale[c];
+        matmul(K, n, Ca, 6, Sa, 6, n, n, 6);
+        matmul(K, n, Cb, 6, Sb, 6, n, n, 6);
+        matmul(Ba, n, K, n, le.BKa.data() + e * 6 * n, n, 6, n, n);
+        matmul(Bb, n, K, n, le.BKb.data() + e * 6 * n, n, 6, n, n);
+        double tmp[36];
+        matmul(Ba, n, Sa, 6, tmp, 6, 6, n, 6);
+        sub_block(&D(a, 0, 0), 12, tmp);
+        if (b != nb) {
+          matmul(Bb, n, Sb, 6, tmp, 6, 6, n, 6);
+          sub_block(&D(b, 0, 0), 12, tmp);
+          // b is a's parent (a joint limit): the coupling lives in a's tree blocks
+          matmul(Ba, n, Sb, 6, tmp, 6, 6, n, 6);
+          sub_block(&Lm(a, 0, 0), 12, tmp);
+          matmul(Bb, n, Sa, 6, tmp, 6, 6, n, 6);
+          sub_block(&Um(a, 0, 0), 12, tmp);
+        }
+      }
+    }
+    // tree elimination, deepest level first
+    for (int lv = 0; lv < st_.n_levels; ++lv) {
+      for (int k = 0; k < st_.width; ++k) {
+        const int i = st_.levels[lv * st_.width + k];
+        if (i == nb) continue;
+        invert(&D(i, 0, 0), &inv_[i * 144], 12);
+        const int pa = st_.parent[i];
+        if (pa == nb) continue;
+        double tmp[144], upd[144];
+        matmul(&inv_[i * 144], 12, &Lm(i, 0, 0), 12, tmp, 12, 12, 12, 12);
+        matmul(&Um(i, 0, 0), 12, tmp, 12, upd, 12, 12, 12, 12);
+        for (int r = 0; r < 144; ++r) D_[pa * 144 + r] -= upd[r];
+      }
+    }
+    if (m > 0) {  // Schur complement of the border: S = E - C A^-1 B
+      AinvB_.assign(nb * 12 * m, 0.0);
+      tree_solve(B_.data(), AinvB_.data(), m);
+      S_.assign(E_.begin(), E_.end());
+      matmul(C_.data(), nb * 12, AinvB_.data(), m, S_.data(), m, m, nb * 12, m, -1.0, true);
+    }
+  }
+
+  // dW = solution of (d residual / d W) dW = -R (dojax.residual.newton_step).
+  void newton_step(const double* R, double* dW) {
+    const int nb = st_.nb, m = st_.border_size;
+    rhs_.assign(nb * 12, 0.0);
+    border_rhs_.assign(m, 0.0);
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) {
+        rhs_[12 * i + r] = -R[6 * i + r];
+        rhs_[12 * i + 6 + r] = -R[st_.lam_offset() + 6 * i + r];
+      }
+    for (int k = 0; k < 6 * (st_.nj - nb); ++k) border_rhs_[k] = -R[st_.lam_offset() + 6 * nb + k];
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        const double* r = R + g.unknown_offset + e * n;
+        if (g.border) {
+          for (int k = 0; k < n; ++k) border_rhs_[g.border_offset + e * n + k] = -r[k];
+          continue;
+        }
+        const LocalElimination& le = local_[gi];
+        matmul(le.BKa.data() + e * 6 * n, n, r, 1, &rhs_[12 * g.a[e]], 1, 6, n, 1, 1.0, true);
+        if (g.b[e] != nb) matmul(le.BKb.data() + e * 6 * n, n, r, 1, &rhs_[12 * g.b[e]], 1, 6, n, 1, 1.0, true);
+      }
+    }
+    x_.assign(nb * 12, 0.0);
+    tree_solve(rhs_.data(), x_.data(), 1);
+    if (m > 0) {
+      // y = S^-1 (c - C A^-1 b), x = A^-1 b - A^-1 B y
+      std::vector<double> S(S_), y(border_rhs_);
+      matmul(C_.data(), nb * 12, x_.data(), 1, y.data(), 1, m, nb * 12, 1, -1.0, true);
+      dense_solve(S.data(), y.data(), m);
+      matmul(AinvB_.data(), m, y.data(), 1, x_.data(), 1, nb * 12, m, 1, -1.0, true);
+      border_ = y;
+    }
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) {
+        dW[6 * i + r] = x_[12 * i + r];
+        dW[st_.lam_offset() + 6 * i + r] = x_[12 * i + 6 + r];
+      }
+    for (int k = 0; k < 6 * (st_.nj - nb); ++k) dW[st_.lam_offset() + 6 * nb + k] = border_[k];
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        double* dy = dW + g.unknown_offset + e * n;
+        if (g.border) {
+          for (int k = 0; k < n; ++k) dy[k] = border_[g.border_offset + e * n + k];
+          continue;
+        }
+        const LocalElimination& le = local_[gi];
+        const double* r = R + g.unknown_offset + e * n;
+        matmul(le.K.data() + e * n * n, n, r, 1, dy, 1, n, n, 1, -1.0);
+        matmul(le.Sa.data() + e * n * 6, 6, &x_[12 * g.a[e]], 1, dy, 1, n, 6, 1, -1.0, true);
+        if (g.b[e] != nb) matmul(le.Sb.data() + e * n * 6, 6, &x_[12 * g.b[e]], 1, dy, 1, n, 6, 1, -1.0, true);
+      }
+    }
+  }
+
+ private:
+  double& D(int i, int r, int c) { return D_[i * 144 + r * 12 + c]; }
+  double& Lm(int i, int r, int c) { return L_[i * 144 + r * 12 + c]; }
+  double& Um(int i, int r, int c) { return U_[i * 144 + r * 12 + c]; }
+  double& Bm(int i, int r, int col) { return B_[(i * 12 + r) * st_.border_size + col]; }
+  double& Cm(int row, int i, int c) { return C_[row * st_.nb * 12 + i * 12 + c]; }
+
+  static void sub_block(double* dst, int ld, const double* blk6) {
+    for (int r = 0; r < 6; ++r)
+      for (int c = 0; c < 6; ++c) dst[r * ld + c] -= blk6[r * 6 + c];
+  }
+
+  void velocities(const double* W, int a, int b, double* u) const {
+    for (int k = 0; k < 6; ++k) {
+      u[k] = a == st_.nb ? 0.0 : W[6 * a + k];
+      u[6 + k] = b == st_.nb ? 0.0 : W[6 * b + k];
+    }
+  }
+
+  void add_body_rows(double* R, int body, const double* rows) const {
+    if (body == st_.nb) return;
+    for (int r = 0; r < 6; ++r) R[6 * body + r] += rows[r];
+  }
+
+  // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve).
+  void tree_solve(const double* b_in, double* x, int k) {
+    const int nb = st_.nb;
+    std::vector<double> b(b_in, b_in + nb * 12 * k), y(12 * k), t(12 * k);
+    for (int lv = 0; lv < st_.n_levels; ++lv)
+      for (int q = 0; q < st_.width; ++q) {
+        const int i = st_.levels[lv * st_.width + q];
+        if (i == nb || st_.parent[i] == nb) continue;
+        matmul(&inv_[i * 144], 12, &b[i * 12 * k], k, y.data(), k, 12, 12, k);
+        matmul(&U_[i * 144], 12, y.data(), k, &b[st_.parent[i] * 12 * k], k, 12, 12, k, -1.0, true);
+      }
+    for (int lv = st_.n_levels - 1; lv >= 0; --lv)
+      for (int q = 0; q < st_.width; ++q) {
+        const int i = st_.levels[lv * st_.width + q];
+        if (i == nb) continue;
+        std::copy(&b[i * 12 * k], &b[(i + 1) * 12 * k], t.begin());
+        const int pa = st_.parent[i];
+        if (pa != nb) matmul(&L_[i * 144], 12, &x[pa * 12 * k], k, t.data(), k, 12, 12, k, -1.0, true);
+        matmul(&inv_[i * 144], 12, t.data(), k, &x[i * 12 * k], k, 12, 12, k);
+      }
+  }
+
+  const Structure& st_;
+  const double* p_;
+  double h_;
+  std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;
+  std::vector<LocalElimination> local_;
+  std::vector<double> rhs_, border_rhs_, x_, border_;
+};
+
+// ---- the interior-point iterations (dojax.solver.solve) -------------------------------------------
+
+struct Violations {
+  double eq, centred, comp;
+};
+
+class InteriorPoint {
+ public:
+  InteriorPoint(const Structure& st, const double* params, double h, const Options& o)
+      : st_(st), h_(h), o_(o), lin_(st, params, h) {}
+
+  Violations violations(const double* R, double kappa) const {
+    Violations v{0.0, 0.0, 0.0};
+    for (int k = 0; k < 6 * st_.nb + 6 * st_.nj; ++k) v.eq = nanmax(v.eq, std::fabs(R[k]));
+    for (const Group& g : st_.groups) {
+      const ElementType& t = *g.type;
+      for (int e = 0; e < g.ne; ++e) {
+        const double* r = R + g.unknown_offset + e * t.size;
+        for (int k = 0; k < t.num_equalities; ++k) v.eq = nanmax(v.eq, std::fabs(r[k]));
+        for (int k = t.num_equalities; k < t.size; ++k) {
+          const double ident = identity(t, k - t.num_equalities);
+          v.comp = nanmax(v.comp, std::fabs(r[k]));
+          v.centred = nanmax(v.centred, std::fabs(r[k] - kappa * ident));
+        }
+      }
+    }
+    return v;
+  }
+
+  // complementarity-row identity e (orthant rows, then [1, 0, 0] per SOC pair)
+  static double identity(const ElementType& t, int row) {
+    if (row < t.num_orthant) return 1.0;
+    return (row - t.num_orthant) % 3 == 0 ? 1.0 : 0.0;
+  }
+
+  // Jordan products of the cone pairs of y, in complementarity-row order.
+  static void jordan(const ElementType& t, const double* y, double* out) {
+    for (int k = 0; k < t.num_orthant; ++k) out[k] = y[t.orthant[k][0]] * y[t.orthant[k][1]];
+    for (int s = 0; s < t.num_soc; ++s) {
+      const int* p = t.soc[s][0];
+      const int* d = t.soc[s][1];
+      double* o = out + t.num_orthant + 3 * s;
+      o[0] = y[p[0]] * y[d[0]] + y[p[1]] * y[d[1]] + y[p[2]] * y[d[2]];
+      o[1] = y[p[0]] * y[d[1]] + y[d[0]] * y[p[1]];
+      o[2] = y[p[0]] * y[d[2]] + y[d[0]] * y[p[2]];
+    }
+  }
+
+  static double orthant_step(double y, double dy) { return dy < 0.0 ? -y / dy : INFINITY; }
+
+  static double soc_step(const double* u, const double* du) {
+    const double a = du[0] * du[0] - (du[1] * du[1] + du[2] * du[2]);
+    const double b = u[0] * du[0] - (u[1] * du[1] + u[2] * du[2]);
+    const double c = u[0] * u[0] - (u[1] * u[1] + u[2] * u[2]);
+    const double disc = b * b - a * c;
+    const double root = std::sqrt(std::max(disc, 0.0));
+    const double d1 = -b - root, d2 = -b + root;
+    double r1 = c / (std::fabs(d1) > 0 ? d1 : -1.0);
+    double r2 = c / (std::fabs(d2) > 0 ? d2 : -1.0);
+    r1 = (r1 > 0 && disc >= 0) ? r1 : INFINITY;
+    r2 = (r2 > 0 && disc >= 0) ? r2 : INFINITY;
+    const double head = du[0] < 0.0 ? -u[0] / du[0] : INFINITY;
+    return std::min(std::min(r1, r2), head);
+  }
+
+  double max_step(const double* W, const double* dW) const {
+    double alpha = INFINITY;
+    for (const Group& g : st_.groups) {
+      const ElementType& t = *g.type;
+      for (int e = 0; e < g.ne; ++e) {
+        const double* y = W + g.unknown_offset + e * t.size;
+        const double* dy = dW + g.unknown_offset + e * t.size;
+        for (int k = 0; k < t.num_orthant; ++k)
+          for (int s = 0; s < 2; ++s) alpha = min_nan(alpha, orthant_step(y[t.orthant[k][s]], dy[t.orthant[k][s]]));
+        for (int q = 0; q < t.num_soc; ++q)
+          for (int s = 0; s < 2; ++s) {
+            const int* idx = t.soc[q][s];
+            const double u[3] = {y[idx[0]], y[idx[1]], y[idx[2]]};
+            const double du[3] = {dy[idx[0]], dy[idx[1]], dy[idx[2]]};
+            alpha = min_nan(alpha, soc_step(u, du));
+          }
+      }
+    }
+    return alpha;
+  }
+
+  static double min_nan(double a, double b) { return (std::isnan(a) || a < b) ? a : b; }
+
+  double duality(const double* W) const {
+    double total = 0.0;
+    int count = 0;
+    for (const Group& g : st_.groups) {
+      const ElementType& t = *g.type;
+      double group_total = 0.0;
+      for (int k = 0; k < t.num_orthant; ++k)
+        for (int e = 0; e < g.ne; ++e) {
+          const double* y = W + g.unknown_offset + e * t.size;
+          group_total += y[t.orthant[k][0]] * y[t.orthant[k][1]];
+        }
+      for (int q = 0; q < t.num_soc; ++q)
+        for (int e = 0; e < g.ne; ++e) {
+          const double* y = W + g.unknown_offset + e * t.size;
+          for (int c = 0; c < 3; ++c) group_total += y[t.soc[q][0][c]] * y[t.soc[q][1][c]];
+        }
+      total += group_total;
+      count += (t.num_orthant + t.num_soc) * g.ne;
+    }
+    return total / count;
+  }
+
+  void clip_angular(double* W) const {
+    const double limit = std::sqrt(3.9) / h_;
+    for (int i = 0; i < st_.nb; ++i) {
+      double* w = W + 6 * i + 3;
+      const double speed = std::sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+      if (speed > limit)
+        for (int k = 0; k < 3; ++k) w[k] *= limit / speed;
+    }
+  }
+
+  // Solves from W (in place); info = [converged, iterations, residual, complementarity, kappa].
+  void solve(double* W, double* info) {
+    const int N = st_.num_unknowns;
+    std::vector<double> R(N), Rc(N), d_aff(N), dW(N), Wt(N), Rt(N), Wa(N), shifts(N, 0.0);
+    lin_.residual(W, R.data());
+    double kappa = o_.btol / o_.undercut;
+    Violations v = violations(R.data(), kappa);
+    int stalled = 0, it = 0;
+    const bool cones = st_.has_cones();
+    auto keep_going = [&]() {
+      return (v.eq >= o_.rtol || v.centred >= o_.rtol) && it < o_.max_iter && std::isfinite(v.eq + v.centred);
+    };
+    while (keep_going()) {
+      lin_.linearize(W);
+      double alpha0 = 1.0;
+      if (cones) {
+        lin_.newton_step(R.data(), d_aff.data());
+        const double a_aff = std::min(1.0, max_step(W, d_aff.data()));
+        const double nu = duality(W);
+        for (int k = 0; k < N; ++k) Wa[k] = W[k] + a_aff * d_aff[k];
+        const double nu_aff = duality(Wa.data());
+        const double sigma = std::pow(std::min(std::max(nu_aff / nu, 0.0), 1.0), 3);
+        const bool centring = (sigma * nu <= kappa) || (nu < 10.0 * kappa);
+        const double mu = centring ? kappa : sigma * nu;
+        Rc = R;
+        for (const Group& g : st_.groups) {
+          const ElementType& t = *g.type;
+          const int nc = t.size - t.num_equalities;
+          for (int e = 0; e < g.ne; ++e) {
+            double* r = Rc.data() + g.unknown_offset + e * t.size + t.num_equalities;
+            double second[kMaxElement];
+            jordan(t, d_aff.data() + g.unknown_offset + e * t.size, second);
+            for (int k = 0; k < nc; ++k) r[k] += (centring ? 0.0 : second[k]) - mu * identity(t, k);
+          }
+        }
+        lin_.newton_step(Rc.data(), dW.data());
+        const double worst = std::max(v.eq, v.centred);
+        const double tau = std::min(std::max(1.0 - worst * worst, 0.95), 0.99);
+        alpha0 = std::min(1.0, tau * max_step(W, dW.data()));
+      } else {
+        lin_.newton_step(R.data(), dW.data());
+      }
+      auto trial = [&](double alpha, Violations& vt) {
+        for (int k = 0; k < N; ++k) Wt[k] = W[k] + alpha * dW[k];
+        clip_angular(Wt.data());
+        lin_.residual(Wt.data(), Rt.data());
+        vt = violations(Rt.data(), kappa);
+      };
+      Violations vn;
+      trial(alpha0, vn);
+      int k = 0;
+      auto worse = [&]() {
+        const bool grew = vn.eq >= std::max(v.eq, o_.rtol) && vn.centred >= std::max(v.centred, o_.rtol);
+        return (grew || !std::isfinite(vn.eq + vn.centred)) && k < o_.max_ls;
+      };
+      while (worse()) {
+        ++k;
+        trial(alpha0 * std::pow(0.5, k), vn);
+      }
+      if (std::isfinite(vn.eq + vn.centred)) {  // never step onto a non-finite point
+        std::copy(Wt.begin(), Wt.end(), W);
+        R = Rt;
+      } else {
+        vn = v;
+      }
+      if (cones) {
+        const bool progress = (v.eq >= o_.rtol && vn.eq < 0.8 * v.eq) || (v.centred >= o_.rtol && vn.centred < 0.8 * v.centred);
+        stalled = progress ? 0 : stalled + 1;
+        if (stalled >= o_.no_progress_max) {
+          kappa /= o_.no_progress_undercut;
+          stalled = 0;
+          vn = violations(R.data(), kappa);
+        }
+      }
+      if (o_.verbose)
+        std::printf("iter %3d  rvio %.2e  bvio %.2e  centring %.2e  step %.2e  kappa %.1e\n", it + 1, vn.eq, vn.comp,
+                    vn.centred, alpha0, kappa);
+      v = vn;
+      ++it;
+    }
+    const bool ok = v.eq < o_.rtol && v.centred < o_.rtol && std::isfinite(v.eq + v.centred);
+    info[0] = ok ? 1.0 : 0.0;
+    info[1] = it;
+    info[2] = v.eq;
+    info[3] = v.comp;
+    info[4] = kappa;
+  }
+
+ private:
+  const Structure& st_;
+  double h_;
+  Options o_;
+  Solver lin_;
+};
+
+ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ffi::Buffer<ffi::F64> options,
+                      ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
+                      ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+  Structure st;
+  if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
+  const size_t P = st.num_params, N = st.num_unknowns;
+  if (params.element_count() % P != 0) return ffi::Error::InvalidArgument("dojax kernel: parameter size mismatch");
+  const size_t batch = params.element_count() / P;
+  if (W0.element_count() != batch * N || options.element_count() != batch * 6)
+    return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
+  for (size_t lane = 0; lane < batch; ++lane) {
+    const double* p = params.typed_data() + lane * P;
+    const double* o = options.typed_data() + lane * 6;
+    Options opts{o[0], o[1], o[2], o[3], o[4], static_cast<int>(max_iter), static_cast<int>(max_ls), verbose != 0};
+    const double h = o[5];
+    double* w = W->typed_data() + lane * N;
+    std::copy(W0.typed_data() + lane * N, W0.typed_data() + (lane + 1) * N, w);
+    InteriorPoint solver(st, p, h, opts);
+    solver.solve(w, info->typed_data() + lane * 5);
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("structure")
+                                  .Attr<int64_t>("max_iter")
+                                  .Attr<int64_t>("max_ls")
+                                  .Attr<int64_t>("verbose"));

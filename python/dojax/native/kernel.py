@@ -1,0 +1,121 @@
+"""The native CPU step kernel: packing a step's problem for it, and calling it through XLA's FFI.
+
+The kernel (``csrc/step_kernel.cc``, built into ``dojax/_step_kernel*.so`` by ``pip install``)
+runs :func:`dojax.solver.solve`'s interior-point iterations in C++ on the element equations that
+:mod:`dojax.native.generate` translates from the JAX residual. It is a ``jax.ffi`` custom call, so
+it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane by lane in one call), and
+derivatives keep coming from the JAX implicit-function rule (:mod:`dojax.implicit`) at the
+kernel's solution.
+"""
+
+import ctypes
+import functools
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dojax import residual as res
+
+TARGET = "dojax_step_solve"
+
+
+@functools.lru_cache(maxsize=None)
+def _library():
+    """The compiled kernel, registered with XLA once; None when it was not built."""
+    here = pathlib.Path(__file__).resolve().parent.parent
+    found = sorted(here.glob("_step_kernel*.so")) + sorted(here.glob("_step_kernel*.pyd"))
+    if not found:
+        return None
+    lib = ctypes.cdll.LoadLibrary(str(found[0]))
+    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.DojaxStepSolve), platform="cpu")
+    return lib
+
+
+def available():
+    """Whether the native kernel was built with this installation."""
+    return _library() is not None
+
+
+def element_type(kind, model, geometry):
+    """Index of a group's element type in the kernel's table."""
+    from dojax.native.generate import ELEMENT_TYPES
+
+    return ELEMENT_TYPES.index(("limit", "joint") if kind == "limit" else (model, geometry))
+
+
+@functools.lru_cache(maxsize=64)
+def _structure(structure):
+    """The static int64 description the kernel parses (see ``parse_structure`` in the C++)."""
+    s = structure
+    nb, nj = len(s.body_names), len(s.joint_names)
+    levels = np.asarray(s.level_nodes)
+    parts = [[nb, nj, levels.shape[0], levels.shape[1]], levels.reshape(-1), s.joint_parent, s.joint_child,
+             [len(s.element_groups)]]
+    for (kind, model, geometry, members, border) in s.element_groups:
+        if kind == "limit":
+            a, b = s.joint_child[s.limit_joint], s.joint_parent[s.limit_joint]
+        else:
+            idx = np.asarray(members)
+            a, b = s.contact_body_a[idx], s.contact_body_b[idx]
+        parts += [[element_type(kind, model, geometry), len(a), int(border)], a, b]
+    return np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1) for p in parts])
+
+
+def _pack(args, axes, n):
+    """Leaves of vmapped arguments as an (n, k) float64 block, in the generated code's order."""
+    cols = []
+    for arg, axis in zip(args, axes):
+        for leaf in jax.tree.leaves(arg):
+            leaf = jnp.asarray(leaf, jnp.float64)
+            if axis is None:
+                leaf = jnp.broadcast_to(leaf, (n,) + leaf.shape)
+            cols.append(leaf.reshape(n, -1))
+    return jnp.concatenate(cols, axis=1)
+
+
+def pack_parameters(mech, prob, W):
+    """One flat vector of every body's, joint's and element's parameters at the current configuration."""
+    nb, nj = mech.num_bodies, mech.num_joints
+    body = _pack((mech.mass, mech.inertia, mech.timestep, prob.V15, prob.force, prob.torque),
+                 (0, 0, None, 0, 0, 0), nb)
+    joint = _pack(res._joint_args(mech, prob, W)[:11], res._JOINT_AXES[:11], nj)
+    blocks = [body.reshape(-1), joint.reshape(-1)]
+    for g, y in zip(prob.groups, W.y):
+        args = res._element_args(mech, prob, W, g, y, 0.0, None)
+        blocks.append(_pack(args[:6], res._ELEMENT_AXES[:6], len(g.a)).reshape(-1))
+    return jnp.concatenate(blocks)
+
+
+def pack_unknowns(W):
+    return jnp.concatenate([W.V.reshape(-1), W.lam.reshape(-1)] + [y.reshape(-1) for y in W.y])
+
+
+def unpack_unknowns(w, like):
+    sizes = [like.V.size, like.lam.size] + [y.size for y in like.y]
+    parts = jnp.split(w, np.cumsum(sizes)[:-1])
+    return res.Unknowns(parts[0].reshape(like.V.shape), parts[1].reshape(like.lam.shape),
+                        tuple(p.reshape(y.shape) for p, y in zip(parts[2:], like.y)))
+
+
+def solve(mech, prob, W0, opts):
+    """:func:`dojax.solver.solve` computed by the native kernel; returns (unknowns, SolveInfo)."""
+    from dojax.solver import SolveInfo
+
+    if not available():
+        raise RuntimeError("dojax's native kernel was not built with this installation; "
+                           "reinstall dojax (pip install -e .) or use SolverOptions(backend='jax')")
+    w0 = pack_unknowns(W0)
+    dtype = w0.dtype
+    options = jnp.stack([jnp.asarray(v, dtype) for v in (
+        opts.rtol, opts.btol, opts.undercut, opts.no_progress_max, opts.no_progress_undercut, mech.timestep)])
+    call = jax.ffi.ffi_call(
+        TARGET, (jax.ShapeDtypeStruct(w0.shape, dtype), jax.ShapeDtypeStruct((5,), dtype)),
+        vmap_method="broadcast_all")
+    w, info = call(pack_parameters(mech, prob, W0), w0, options, structure=_structure(mech.structure),
+                   max_iter=np.int64(opts.max_iter), max_ls=np.int64(opts.max_ls), verbose=np.int64(opts.verbose))
+    count = jnp.asarray(0).dtype
+    return unpack_unknowns(w, W0), SolveInfo(
+        converged=info[0] > 0.5, iterations=info[1].astype(count), residual=info[2],
+        complementarity=info[3], kappa=info[4])
