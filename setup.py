@@ -19,7 +19,7 @@ class BuildKernel(build_ext):
 
         include = os.path.join(os.path.dirname(jaxlib.__file__), "include")
         for ext in self.extensions:
-            ext.include_dirs.append(include)
+            ext.extra_compile_args += ["-isystem", include]
         super().build_extensions()
 
 

@@ -39,35 +39,6 @@ constexpr int kMaxElement = 12;
 
 // ---- small dense linear algebra (row-major) ---------------------------------------------------
 
-// inv = A^-1 (n x n) by Gauss-Jordan elimination with partial pivoting.
-void invert(const double* A, double* inv, int n) {
-  double M[kMaxElement * 2 * kMaxElement];
-  const int w = 2 * n;
-  for (int i = 0; i < n; ++i) {
-    for (int j = 0; j < n; ++j) {
-      M[i * w + j] = A[i * n + j];
-      M[i * w + n + j] = i == j ? 1.0 : 0.0;
-    }
-  }
-  for (int c = 0; c < n; ++c) {
-    int piv = c;
-    for (int r = c + 1; r < n; ++r)
-      if (std::fabs(M[r * w + c]) > std::fabs(M[piv * w + c])) piv = r;
-    if (piv != c)
-      for (int j = 0; j < w; ++j) std::swap(M[c * w + j], M[piv * w + j]);
-    const double d = 1.0 / M[c * w + c];
-    for (int j = 0; j < w; ++j) M[c * w + j] *= d;
-    for (int r = 0; r < n; ++r) {
-      if (r == c) continue;
-      const double f = M[r * w + c];
-      if (f == 0.0) continue;
-      for (int j = 0; j < w; ++j) M[r * w + j] -= f * M[c * w + j];
-    }
-  }
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) inv[i * n + j] = M[i * w + n + j];
-}
-
 // C (m x n) = A (m x k) B (k x n), with leading dimensions lda, ldb, ldc; C += when accumulate.
 void matmul(const double* A, int lda, const double* B, int ldb, double* C, int ldc, int m, int k, int n,
             double scale = 1.0, bool accumulate = false) {
@@ -87,6 +58,47 @@ void matmul(const double* A, int lda, const double* B, int ldb, double* C, int l
       for (int j = 0; j < n; ++j) out[j] += a * b[j];
     }
     for (int j = 0; j < n; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
+  }
+}
+
+// inv = A^-1 (N x N) by Gauss-Jordan elimination with partial pivoting.
+template <int N>
+void invert_fixed(const double* A, double* inv) {
+  double M[N][2 * N];
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) {
+      M[i][j] = A[i * N + j];
+      M[i][N + j] = i == j ? 1.0 : 0.0;
+    }
+  for (int c = 0; c < N; ++c) {
+    int piv = c;
+    for (int r = c + 1; r < N; ++r)
+      if (std::fabs(M[r][c]) > std::fabs(M[piv][c])) piv = r;
+    if (piv != c)
+      for (int j = 0; j < 2 * N; ++j) std::swap(M[c][j], M[piv][j]);
+    const double d = 1.0 / M[c][c];
+    for (int j = 0; j < 2 * N; ++j) M[c][j] *= d;
+    for (int r = 0; r < N; ++r) {
+      if (r == c) continue;
+      const double f = M[r][c];
+      for (int j = 0; j < 2 * N; ++j) M[r][j] -= f * M[c][j];
+    }
+  }
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) inv[i * N + j] = M[i][N + j];
+}
+
+// C (M x N) (+)= scale A (M x K) B (K x N), fixed sizes for the hot loops.
+template <int M, int K, int N>
+inline void mm(const double* A, int lda, const double* B, int ldb, double* C, int ldc, double scale = 1.0,
+               bool accumulate = false) {
+  for (int i = 0; i < M; ++i) {
+    double out[N] = {};
+    for (int l = 0; l < K; ++l) {
+      const double a = A[i * lda + l];
+      for (int j = 0; j < N; ++j) out[j] += a * B[l * ldb + j];
+    }
+    for (int j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
   }
 }
 
@@ -162,6 +174,7 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
     const int type = next();
     if (type < 0 || type >= NUM_ELEMENT_TYPES) return false;
     grp.type = &ELEMENT_TYPES[type];
+    if (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12) return false;
     grp.ne = next();
     grp.border = next() != 0;
     grp.a.resize(grp.ne);
@@ -327,45 +340,11 @@ class Solver {
           }
           continue;
         }
-        LocalElimination& le = local_[gi];
-        double Jy[kMaxElement * kMaxElement], Ca[kMaxElement * 6], Cb[kMaxElement * 6];
-        double Ba[6 * kMaxElement], Bb[6 * kMaxElement], scale[kMaxElement];
-        for (int r = 0; r < n; ++r) {
-          double big = 0.0;
-          for (int c = 0; c < n; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
-          scale[r] = 1.0 / big;
-          for (int c = 0; c < n; ++c) Jy[r * n + c] = scale[r] * jac[r * w + 12 + c];
-          for (int k = 0; k < 6; ++k) {
-            Ca[r * 6 + k] = jac[r * w + k];
-            Cb[r * 6 + k] = jac[r * w + 6 + k];
-          }
-        }
-        for (int k = 0; k < 6; ++k)
-          for (int c = 0; c < n; ++c) {
-            Ba[k * n + c] = jac[(n + k) * w + 12 + c];
-            Bb[k * n + c] = jac[(n + 6 + k) * w + 12 + c];
-          }
-        double* K = le.K.data() + e * n * n;
-        double* Sa = le.Sa.data() + e * n * 6;
-        double* Sb = le.Sb.data() + e * n * 6;
-        invert(Jy, K, n);
-        for (int r = 0; r < n; ++r)
-          for (int c = 0; c < n; ++c) K[r * n + c] *= scale[c];
-        matmul(K, n, Ca, 6, Sa, 6, n, n, 6);
-        matmul(K, n, Cb, 6, Sb, 6, n, n, 6);
-        matmul(Ba, n, K, n, le.BKa.data() + e * 6 * n, n, 6, n, n);
-        matmul(Bb, n, K, n, le.BKb.data() + e * 6 * n, n, 6, n, n);
-        double tmp[36];
-        matmul(Ba, n, Sa, 6, tmp, 6, 6, n, 6);
-        sub_block(&D(a, 0, 0), 12, tmp);
-        if (b != nb) {
-          matmul(Bb, n, Sb, 6, tmp, 6, 6, n, 6);
-          sub_block(&D(b, 0, 0), 12, tmp);
-          // b is a's parent (a joint limit): the coupling lives in a's tree blocks
-          matmul(Ba, n, Sb, 6, tmp, 6, 6, n, 6);
-          sub_block(&Lm(a, 0, 0), 12, tmp);
-          matmul(Bb, n, Sa, 6, tmp, 6, 6, n, 6);
-          sub_block(&Um(a, 0, 0), 12, tmp);
+        switch (n) {
+          case 2: eliminate<2>(gi, e, a, b, jac); break;
+          case 8: eliminate<8>(gi, e, a, b, jac); break;
+          case 12: eliminate<12>(gi, e, a, b, jac); break;
+          default: break;  // parse_structure admits no other size
         }
       }
     }
@@ -374,13 +353,14 @@ class Solver {
       for (int k = 0; k < st_.width; ++k) {
         const int i = st_.levels[lv * st_.width + k];
         if (i == nb) continue;
-        invert(&D(i, 0, 0), &inv_[i * 144], 12);
+        invert_fixed<12>(&D(i, 0, 0), &inv_[i * 144]);
         const int pa = st_.parent[i];
         if (pa == nb) continue;
-        double tmp[144], upd[144];
-        matmul(&inv_[i * 144], 12, &Lm(i, 0, 0), 12, tmp, 12, 12, 12, 12);
-        matmul(&Um(i, 0, 0), 12, tmp, 12, upd, 12, 12, 12, 12);
-        for (int r = 0; r < 144; ++r) D_[pa * 144 + r] -= upd[r];
+        // L[i] couples to the parent's velocities only (its first 6 columns) and U[i] to the
+        // parent's body rows only (its first 6 rows): the fill-in is the parent's body block
+        double tmp[72];
+        mm<12, 12, 6>(&inv_[i * 144], 12, &Lm(i, 0, 0), 12, tmp, 6);
+        mm<6, 12, 6>(&Um(i, 0, 0), 12, tmp, 6, &D(pa, 0, 0), 12, -1.0, true);
       }
     }
     if (m > 0) {  // Schur complement of the border: S = E - C A^-1 B
@@ -457,9 +437,46 @@ class Solver {
   double& Bm(int i, int r, int col) { return B_[(i * 12 + r) * st_.border_size + col]; }
   double& Cm(int row, int i, int c) { return C_[row * st_.nb * 12 + i * 12 + c]; }
 
-  static void sub_block(double* dst, int ld, const double* blk6) {
-    for (int r = 0; r < 6; ++r)
-      for (int c = 0; c < 6; ++c) dst[r * ld + c] -= blk6[r * 6 + c];
+  // Eliminates one local element (a contact with the world or a joint limit) into its bodies'
+  // blocks: dy = -K r - Sa dVa - Sb dVb with K the inverse of d rows / d y (rows equilibrated
+  // first: complementarity rows scale with the slacks).
+  template <int N>
+  void eliminate(size_t gi, int e, int a, int b, const double* jac) {
+    const int w = 12 + N, nb = st_.nb;
+    LocalElimination& le = local_[gi];
+    double Jy[N * N], Ca[N * 6], Cb[N * 6], Ba[6 * N], Bb[6 * N], scale[N];
+    for (int r = 0; r < N; ++r) {
+      double big = 0.0;
+      for (int c = 0; c < N; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
+      scale[r] = 1.0 / big;
+      for (int c = 0; c < N; ++c) Jy[r * N + c] = scale[r] * jac[r * w + 12 + c];
+      for (int k = 0; k < 6; ++k) {
+        Ca[r * 6 + k] = jac[r * w + k];
+        Cb[r * 6 + k] = jac[r * w + 6 + k];
+      }
+    }
+    for (int k = 0; k < 6; ++k)
+      for (int c = 0; c < N; ++c) {
+        Ba[k * N + c] = jac[(N + k) * w + 12 + c];
+        Bb[k * N + c] = jac[(N + 6 + k) * w + 12 + c];
+      }
+    double* K = le.K.data() + e * N * N;
+    double* Sa = le.Sa.data() + e * N * 6;
+    double* Sb = le.Sb.data() + e * N * 6;
+    invert_fixed<N>(Jy, K);
+    for (int r = 0; r < N; ++r)
+      for (int c = 0; c < N; ++c) K[r * N + c] *= scale[c];
+    mm<N, N, 6>(K, N, Ca, 6, Sa, 6);
+    mm<6, N, N>(Ba, N, K, N, le.BKa.data() + e * 6 * N, N);
+    mm<6, N, 6>(Ba, N, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
+    if (b != nb) {
+      mm<N, N, 6>(K, N, Cb, 6, Sb, 6);
+      mm<6, N, N>(Bb, N, K, N, le.BKb.data() + e * 6 * N, N);
+      mm<6, N, 6>(Bb, N, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
+      // b is a's parent (a joint limit): the coupling lives in a's tree blocks
+      mm<6, N, 6>(Ba, N, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
+      mm<6, N, 6>(Bb, N, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
+    }
   }
 
   void velocities(const double* W, int a, int b, double* u) const {
@@ -477,6 +494,28 @@ class Solver {
   // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve).
   void tree_solve(const double* b_in, double* x, int k) {
     const int nb = st_.nb;
+    if (k == 1) {
+      work_.assign(b_in, b_in + nb * 12);
+      double* b = work_.data();
+      double y[12], t[12];
+      for (int lv = 0; lv < st_.n_levels; ++lv)
+        for (int q = 0; q < st_.width; ++q) {
+          const int i = st_.levels[lv * st_.width + q];
+          if (i == nb || st_.parent[i] == nb) continue;
+          mm<12, 12, 1>(&inv_[i * 144], 12, b + 12 * i, 1, y, 1);
+          mm<6, 12, 1>(&U_[i * 144], 12, y, 1, b + 12 * st_.parent[i], 1, -1.0, true);
+        }
+      for (int lv = st_.n_levels - 1; lv >= 0; --lv)
+        for (int q = 0; q < st_.width; ++q) {
+          const int i = st_.levels[lv * st_.width + q];
+          if (i == nb) continue;
+          std::copy(b + 12 * i, b + 12 * i + 12, t);
+          const int pa = st_.parent[i];
+          if (pa != nb) mm<12, 6, 1>(&L_[i * 144], 12, x + 12 * pa, 1, t, 1, -1.0, true);
+          mm<12, 12, 1>(&inv_[i * 144], 12, t, 1, x + 12 * i, 1);
+        }
+      return;
+    }
     std::vector<double> b(b_in, b_in + nb * 12 * k), y(12 * k), t(12 * k);
     for (int lv = 0; lv < st_.n_levels; ++lv)
       for (int q = 0; q < st_.width; ++q) {
@@ -501,7 +540,7 @@ class Solver {
   double h_;
   std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;
   std::vector<LocalElimination> local_;
-  std::vector<double> rhs_, border_rhs_, x_, border_;
+  std::vector<double> rhs_, border_rhs_, x_, border_, work_;
 };
 
 // ---- the interior-point iterations (dojax.solver.solve) -------------------------------------------

@@ -15,6 +15,7 @@ error naming the primitive.
 """
 
 import math
+import re
 
 import jax
 import jax.extend
@@ -481,10 +482,24 @@ def translate(fn, example_args, runtime_inputs, outputs_name="out"):
             vals[idx] = em.emit(kind, src if kind == _FLOAT else f"({kind}){src}")
         args.append(vals)
     outs = _eval_jaxpr(em, closed.jaxpr, closed.consts, args)
-    lines = list(em.lines)
-    k = 0
+    stores = []
     for o in outs:
         for v in o.reshape(-1):
-            lines.append(f"{outputs_name}[{k}] = {em.c(v, _FLOAT) if not isinstance(v, bool) else _lit(float(v), _FLOAT)};")
-            k += 1
-    return lines, k
+            value = _lit(float(v), _FLOAT) if isinstance(v, bool) else em.c(v, _FLOAT)
+            stores.append(f"{outputs_name}[{len(stores)}] = {value};")
+    return _live(em.lines, stores) + stores, len(stores)
+
+
+def _live(statements, stores):
+    """The statements that the stores depend on (dead ones dropped), in order."""
+    used = set(_NAME.findall(" ".join(stores)))
+    kept = []
+    for line in reversed(statements):
+        name = line.split()[2]
+        if name in used:
+            used.update(_NAME.findall(line.split("=", 1)[1]))
+            kept.append(line)
+    return kept[::-1]
+
+
+_NAME = re.compile(r"\bt\d+\b")
