@@ -2,10 +2,12 @@
 
 ``data/recorded_steps.npz`` holds steps of every built-in model taken by the JAX step before the
 kernel existed (100 random-action steps of each robot at dt 0.02, 15 of each other model at its
-default timestep); the kernel must reproduce them. Tolerances: 1e-9 on recorded states (both
-paths run the same algorithm on the same equations, so they differ by round-off amplified through
-a handful of Newton iterations), 1e-10 on the solver's unknowns in live comparisons, and 1e-8 on
-derivatives.
+default timestep); the kernel must reproduce them. Tolerances: 1e-9 on the recorded next
+configurations (x, q); on the velocities, which are configuration increments divided by the
+timestep h, 1e-9 / h or 1e-8 relative (both paths run the same algorithm on the same equations and
+differ by round-off amplified through a handful of Newton iterations on stiff contacts: up to
+3.5e-9 relative on the robots' velocities at h = 0.02, e.g. 7e-8 on a 20 rad/s spin), 1e-10 on the solver's unknowns in live comparisons of small models, and
+1e-8 on derivatives.
 """
 
 import pathlib
@@ -50,9 +52,10 @@ def test_native_step_reproduces_recorded_jax_steps(name):
     got, info = step(states, actions)
     np.testing.assert_array_equal(np.asarray(info.converged), converged)
     assert converged.mean() > 0.95
-    for field in ("x", "v", "q", "w"):
+    h = float(mech.timestep)
+    for field, atol, rtol in (("x", 1e-9, 0), ("q", 1e-9, 0), ("v", 1e-9 / h, 1e-8), ("w", 1e-9 / h, 1e-8)):
         np.testing.assert_allclose(np.asarray(getattr(got, field))[converged],
-                                   np.asarray(getattr(expected, field))[converged], rtol=0, atol=1e-9)
+                                   np.asarray(getattr(expected, field))[converged], rtol=rtol, atol=atol)
     jax.clear_caches()
 
 

@@ -99,22 +99,27 @@ def unpack_unknowns(w, like):
                         tuple(p.reshape(y.shape) for p, y in zip(parts[2:], like.y)))
 
 
-def solve(mech, prob, W0, opts):
-    """:func:`dojax.solver.solve` computed by the native kernel; returns (unknowns, SolveInfo)."""
-    from dojax.solver import SolveInfo
-
+def solve_packed(mech, params, w0, opts):
+    """The kernel call on packed parameters and unknowns: (unknowns, [converged, iterations,
+    residual, complementarity, kappa])."""
     if not available():
         raise RuntimeError("dojax's native kernel was not built with this installation; "
                            "reinstall dojax (pip install -e .) or use SolverOptions(backend='jax')")
-    w0 = pack_unknowns(W0)
     dtype = w0.dtype
     options = jnp.stack([jnp.asarray(v, dtype) for v in (
         opts.rtol, opts.btol, opts.undercut, opts.no_progress_max, opts.no_progress_undercut, mech.timestep)])
     call = jax.ffi.ffi_call(
         TARGET, (jax.ShapeDtypeStruct(w0.shape, dtype), jax.ShapeDtypeStruct((5,), dtype)),
         vmap_method="broadcast_all")
-    w, info = call(pack_parameters(mech, prob, W0), w0, options, structure=_structure(mech.structure),
-                   max_iter=np.int64(opts.max_iter), max_ls=np.int64(opts.max_ls), verbose=np.int64(opts.verbose))
+    return call(params, w0, options, structure=_structure(mech.structure), max_iter=np.int64(opts.max_iter),
+                max_ls=np.int64(opts.max_ls), verbose=np.int64(opts.verbose))
+
+
+def solve(mech, prob, W0, opts):
+    """:func:`dojax.solver.solve` computed by the native kernel; returns (unknowns, SolveInfo)."""
+    from dojax.solver import SolveInfo
+
+    w, info = solve_packed(mech, pack_parameters(mech, prob, W0), pack_unknowns(W0), opts)
     count = jnp.asarray(0).dtype
     return unpack_unknowns(w, W0), SolveInfo(
         converged=info[0] > 0.5, iterations=info[1].astype(count), residual=info[2],
