@@ -13,7 +13,9 @@ computed; values outside [-1, 1] are clipped. A step whose solver fails ends the
 
 import gymnasium
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -111,29 +113,68 @@ class DojaxEnv(_Facade, gymnasium.Env):
     def __init__(self, core, render_mode=None, width=480, height=480):
         self._attach(core, render_mode)
         self.observation_space, self.action_space = _spaces(core)
-        self._reset, self._step = jax.jit(core.reset), jax.jit(core.step)
+        # The state stays on the device as one flat array, and each step returns what Python needs
+        # (observation, reward, flags, info) as one more: two arrays in and out of one compiled call
+        # and one transfer, instead of a dispatch and a transfer per field.
+        template = jax.eval_shape(core.reset, jax.random.PRNGKey(0))
+        _, unravel = ravel_pytree(jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), template))
+        self._results = _HostResults(template)
+
+        def flat(state):
+            return ravel_pytree(state)[0], self._results.pack(state)
+
+        self._reset = jax.jit(lambda key: flat(core.reset(key)))
+        self._step = jax.jit(lambda state, action: flat(core.step(unravel(state), action)))
+        self._unravel = jax.jit(unravel)
         self._renderer = _Renderer(core.mech, width, height)
+
+    @property
+    def state(self):
+        """The current :class:`~dojax.envs.core.EnvState` (None before the first reset)."""
+        return None if self._state is None else self._unravel(self._state)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self._state = self._reset(_episode_key(self.np_random))
-        self._renderer.reset(self._state.sim)
-        obs, info = jax.device_get(self._state.obs), _info(self._state)
-        return np.asarray(obs), info
+        self._state, host = self._reset(_episode_key(self.np_random))
+        self._renderer.reset(self.state.sim)
+        obs, _, _, _, info = self._results.unpack(host)
+        return obs, info
 
     def step(self, action):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         a = _check_actions(action, self.action_space.shape)
-        self._state = self._step(self._state, a)
-        obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
-        info = _info(self._state)
-        return np.asarray(obs), float(reward), bool(terminated), bool(info["solver_failed"]), info
+        self._state, host = self._step(self._state, a)
+        obs, reward, terminated, failed, info = self._results.unpack(host)
+        return obs, reward, terminated, failed, info
 
     def render(self):
         if not self._can_render("make"):
             return None
-        return self._renderer(jax.device_get(self._state.sim))
+        return self._renderer(jax.device_get(self.state.sim))
+
+
+class _HostResults:
+    """Packs an EnvState's observation, reward, flags and info into one float64 vector on the
+    device, and unpacks it on the host: info scalars as Python floats, as gymnasium's envs give."""
+
+    def __init__(self, template):
+        self.keys = list(template.info)
+        parts = [template.obs, template.reward, template.terminated, template.solver_failed]
+        parts += [template.info[k] for k in self.keys]
+        self.shapes = [p.shape for p in parts]
+        self.splits = np.cumsum([int(np.prod(sh, dtype=int)) for sh in self.shapes])[:-1]
+
+    def pack(self, state):
+        parts = [state.obs, state.reward, state.terminated, state.solver_failed] + [state.info[k] for k in self.keys]
+        return jnp.concatenate([jnp.ravel(p).astype(jnp.float64) for p in parts])
+
+    def unpack(self, packed):
+        parts = [p.reshape(sh) for p, sh in zip(np.split(np.asarray(packed), self.splits), self.shapes)]
+        obs, reward, terminated, failed = parts[:4]
+        info = {k: float(v) if v.ndim == 0 else v for k, v in zip(self.keys, parts[4:])}
+        info["solver_failed"] = bool(failed)
+        return obs, float(reward), bool(terminated), bool(failed), info
 
 
 class DojaxVectorEnv(_Facade, VectorEnv):
