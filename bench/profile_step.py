@@ -13,6 +13,8 @@ For one robot environment (--env, default Hopper) at its default dt, the states 
                   wall time / the lanes' iterations
   kernel          native backend only: one call of the kernel alone (no problem assembly) on the
                   first state, µs per iteration
+  memory maps     the process's memory mappings added by compiling one step, on each backend (XLA:CPU
+                  keeps mappings per compiled program; Linux caps a process at vm.max_map_count)
   stablehlo       lines of the lowered program of each piece of the step (make_problem, residual,
                   linearize, linearize + one Newton solve, the whole solve, the environment step)
 
@@ -98,6 +100,16 @@ def main():
     def problem(s, a):
         prob = res.make_problem(mech, s, a)
         return prob, res.initial_unknowns(mech, prob)
+
+    def mappings():
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+
+    for backend in ("jax", "native"):
+        before = mappings()
+        compiled = jax.jit(lambda s, a: _step(mech, s, a, opts.replace(backend=backend))[0]).lower(s0, a0).compile()
+        print(f"memory maps of one compiled step, {backend} backend: {mappings() - before}")
+        del compiled
 
     pieces = {
         "make_problem": lambda s, a: [x for x in jax.tree.leaves(problem(s, a)) if isinstance(x, jax.Array)],

@@ -133,7 +133,8 @@ inline double nanmax(double a, double b) { return (std::isnan(a) || a > b) ? a :
 // ---- the problem's static structure -------------------------------------------------------------
 
 struct Group {
-  const ElementType* type;
+  const ElementType* type;  // the layout shared by the group's elements
+  std::vector<void (*)(const double*, const double*, double*)> eval, lin;  // per element
   int ne;
   bool border;
   std::vector<int> a, b;
@@ -171,12 +172,20 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
   int border = 6 * (st.nj - st.nb);
   for (int g = 0; g < n_groups; ++g) {
     Group grp;
-    const int type = next();
-    if (type < 0 || type >= NUM_ELEMENT_TYPES) return false;
-    grp.type = &ELEMENT_TYPES[type];
-    if (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12) return false;
     grp.ne = next();
     grp.border = next() != 0;
+    // one element type per element (joint limits differ by the joint row they bound); the types
+    // of one group share their layout and parameter count
+    for (int e = 0; e < grp.ne; ++e) {
+      const int type = next();
+      if (type < 0 || type >= NUM_ELEMENT_TYPES) return false;
+      const ElementType* t = &ELEMENT_TYPES[type];
+      if (e > 0 && (t->size != grp.type->size || t->num_params != grp.type->num_params)) return false;
+      grp.type = t;
+      grp.eval.push_back(t->eval);
+      grp.lin.push_back(t->lin);
+    }
+    if (grp.ne < 1 || (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12)) return false;
     grp.a.resize(grp.ne);
     grp.b.resize(grp.ne);
     for (auto& v : grp.a) v = next();
@@ -255,7 +264,7 @@ class Solver {
       for (int e = 0; e < g.ne; ++e) {
         velocities(W, g.a[e], g.b[e], u);
         std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
-        g.type->eval(p_ + g.param_offset + e * g.type->num_params, u, out);
+        g.eval[e](p_ + g.param_offset + e * g.type->num_params, u, out);
         std::memcpy(R + g.unknown_offset + e * n, out, n * sizeof(double));
         add_body_rows(R, g.a[e], out + n);
         add_body_rows(R, g.b[e], out + n + 6);
@@ -325,7 +334,7 @@ class Solver {
         const int a = g.a[e], b = g.b[e];
         velocities(W, a, b, u);
         std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
-        g.type->lin(p_ + g.param_offset + e * g.type->num_params, u, J);
+        g.lin[e](p_ + g.param_offset + e * g.type->num_params, u, J);
         const double* jac = J + n + 12;  // rows [element rows; body a; body b] x [Va, Vb, y]
         if (g.border) {
           const int row0 = g.border_offset + e * n;

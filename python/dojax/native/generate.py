@@ -26,8 +26,10 @@ from dojax.native import codegen
 from dojax.shapes import Box
 
 CONTACT_MODELS = ("soc", "linear", "impact")
-# one kernel element type per (model, geometry); joint limits last
-ELEMENT_TYPES = tuple((m, g) for m in CONTACT_MODELS for g in GEOMETRIES) + (("limit", "joint"),)
+# one kernel element type per contact (model, geometry), then one per joint row a limit bounds
+# (the row fixed at generation: the code reads that coordinate alone)
+ELEMENT_TYPES = (tuple((m, g) for m in CONTACT_MODELS for g in GEOMETRIES)
+                 + tuple(("limit", "joint", row) for row in range(6)))
 _PAIRS = {
     "sphere_sphere": (("sphere", (0, 0, 0.1), 0.05), ("sphere", (0, 0, 0), 0.05)),
     "sphere_capsule": (("sphere", (0, 0, 0.1), 0.05), ("capsule", (0, 0, 0), (0.1, 0, 0), 0.05)),
@@ -111,14 +113,19 @@ def source():
     for (kind, model, geometry, _, _), g, y in zip(mech.structure.element_groups, prob.groups, W.y):
         groups[(model, geometry)] = (g, y)
     rows = []
-    for k, key in enumerate(ELEMENT_TYPES):
-        g, y = groups[key]
+    for key in ELEMENT_TYPES:
+        g, y = groups[key[:2]]
         n_comp = g.layout.size - g.layout.num_equalities
         args = res._element_args(mech, prob, W, g, y, 0.0, jnp.zeros((len(g.a), n_comp)))
         one = _first(args, res._ELEMENT_AXES)
         terms = partial(res._element_terms, g.layout, g.terms)
-        fn = lambda s, u, terms=terms, n_comp=n_comp: terms(*s, *u, 0.0, jnp.zeros(n_comp))
-        name = f"element_{key[0]}_{key[1]}"
+        if key[0] == "limit":
+            name = f"element_limit_row{key[2]}"
+            fn = lambda s, u, terms=terms, n_comp=n_comp, row=key[2]: terms(
+                dict(s[0], row=row), *s[1:], *u, 0.0, jnp.zeros(n_comp))
+        else:
+            name = f"element_{key[0]}_{key[1]}"
+            fn = lambda s, u, terms=terms, n_comp=n_comp: terms(*s, *u, 0.0, jnp.zeros(n_comp))
         code, n_params = _function(name, fn, one[:6], one[6:9])
         parts.append(code)
         rows.append(_layout_row(g.layout, name, n_params))

@@ -38,11 +38,13 @@ def available():
     return _library() is not None
 
 
-def element_type(kind, model, geometry):
-    """Index of a group's element type in the kernel's table."""
+def _element_types(structure, kind, model, geometry, members):
+    """The kernel's element type of each member of a group (joint limits: one per bounded row)."""
     from dojax.native.generate import ELEMENT_TYPES
 
-    return ELEMENT_TYPES.index(("limit", "joint") if kind == "limit" else (model, geometry))
+    if kind == "limit":
+        return [ELEMENT_TYPES.index(("limit", "joint", int(row))) for row in structure.limit_row[np.asarray(members)]]
+    return [ELEMENT_TYPES.index((model, geometry))] * len(members)
 
 
 @functools.lru_cache(maxsize=64)
@@ -54,12 +56,12 @@ def _structure(structure):
     parts = [[nb, nj, levels.shape[0], levels.shape[1]], levels.reshape(-1), s.joint_parent, s.joint_child,
              [len(s.element_groups)]]
     for (kind, model, geometry, members, border) in s.element_groups:
+        idx = np.asarray(members)
         if kind == "limit":
-            a, b = s.joint_child[s.limit_joint], s.joint_parent[s.limit_joint]
+            a, b = s.joint_child[s.limit_joint[idx]], s.joint_parent[s.limit_joint[idx]]
         else:
-            idx = np.asarray(members)
             a, b = s.contact_body_a[idx], s.contact_body_b[idx]
-        parts += [[element_type(kind, model, geometry), len(a), int(border)], a, b]
+        parts += [[len(a), int(border)], _element_types(s, kind, model, geometry, members), a, b]
     return np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1) for p in parts])
 
 
