@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from dojax import learn
 from dojax.learn import apg, critic, networks, rollout, shac
 from dojax.learn.lqr import DoubleIntegrator
 from dojax.learn.normalization import init_stats, normalize, update_stats
@@ -278,3 +279,74 @@ def test_shac_on_the_pendulum_runs_with_gradient_smoothing():
     assert np.all(np.isfinite(metrics["grad_norm"])) and int(metrics["skipped_updates"].sum()) == 0
     assert env.solver.gradient_btol is None  # the learner smooths a copy
 
+
+# -- the front: learn, predict, save, load --------------------------------------------------------
+
+FRONT = dict(num_envs=4, horizon=5, hidden_sizes=(8,), episode_length=20)
+
+
+@pytest.mark.parametrize("cls, options", [(learn.APG, {}),
+                                          (learn.SHAC, dict(critic_hidden_sizes=(8,), critic_epochs=1))],
+                         ids=["apg", "shac"])
+def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, options):
+    agent = cls(DoubleIntegrator(), seed=3, **FRONT, **options)
+    seen = []
+    agent.learn(40, progress_bar=False, log_dir=str(tmp_path / "logs"), callback=lambda a, m: seen.append(m))
+    assert agent.num_timesteps == 40 and len(seen) == 2
+    agent.learn(20, progress_bar=False, log_dir=str(tmp_path / "logs"))
+    assert agent.num_timesteps == 60
+    rows = (tmp_path / "logs" / "progress.csv").read_text().splitlines()
+    assert len(rows) == 4 and "grad_norm" in rows[0] and "skipped_updates" in rows[0]
+    # resuming equals training in one go
+    once = cls(DoubleIntegrator(), seed=3, **FRONT, **options).learn(60, progress_bar=False)
+    for a, b in zip(jax.tree.leaves(agent.state.params), jax.tree.leaves(once.state.params)):
+        np.testing.assert_array_equal(a, b)
+
+    path = str(tmp_path / "agent.npz")
+    agent.save(path)
+    loaded = cls.load(path, env=DoubleIntegrator())
+    obs = np.array([[0.3, -0.2], [1.0, 0.5]])
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    assert loaded.predict(obs).shape == (2, 1) and loaded.num_timesteps == 60
+    # the loaded agent continues exactly as the saved one would
+    for a, b in zip(jax.tree.leaves(loaded.learn(20, progress_bar=False).state.params),
+                    jax.tree.leaves(agent.learn(20, progress_bar=False).state.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
+    agent = learn.APG(DoubleIntegrator(), **FRONT).learn(20, progress_bar=False)
+    path = str(tmp_path / "agent.npz")
+    agent.save(path)
+    with pytest.raises(ValueError, match="agent.npz: holds a APG agent, not a SHAC agent"):
+        learn.SHAC.load(path, env=DoubleIntegrator())
+    other = learn.APG(DoubleIntegrator(), **dict(FRONT, hidden_sizes=(16,))).learn(20, progress_bar=False)
+    other_path = str(tmp_path / "other.npz")
+    other.save(other_path)
+    with np.load(other_path) as data:
+        arrays = {name: data[name] for name in data.files}
+    with np.load(path) as data:
+        arrays["meta.json"] = data["meta.json"]  # the first agent's config, the second's arrays
+    mixed = str(tmp_path / "mixed.npz")
+    np.savez(mixed, **arrays)
+    with pytest.raises(ValueError, match=r"mixed.npz: .*Dense_0.*bias.* is float64\[16\] in the checkpoint, "
+                                         r"this agent expects float64\[8\]"):
+        learn.APG.load(mixed, env=DoubleIntegrator())
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip file")
+    with pytest.raises(ValueError, match="corrupt.npz: not a readable dojax.learn checkpoint"):
+        learn.APG.load(str(corrupt), env=DoubleIntegrator())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: learn.APG("dojax/Nope-v0"), "unknown environment id 'dojax/Nope-v0'; valid: dojax/Pendulum-v0, "),
+    (lambda: learn.APG(DoubleIntegrator(), horizon=-4), "horizon must be a positive integer"),
+    (lambda: learn.SHAC(DoubleIntegrator(), learning_rate=-1.0), "learning_rate must be a positive number"),
+    (lambda: learn.APG(DoubleIntegrator(), horizn=4), "unknown option.* horizn for APG; valid: num_iterations, "),
+    (lambda: learn.APG(DoubleIntegrator(), **FRONT).learn(0), "total_timesteps must be a positive integer"),
+    (lambda: learn.APG(object()), "APG needs a functional environment"),
+])
+def test_bad_input_to_the_front_is_a_one_line_error(call, message):
+    with pytest.raises(ValueError, match=message) as error:
+        call()
+    assert "\n" not in str(error.value)
