@@ -4,11 +4,13 @@ derivatives match finite differences, and training is a deterministic function o
 The learning tests measure the exact expected infinite-horizon cost of the learned linear policy
 ``u = G x`` from the reset distribution (a Lyapunov equation, no sampling) against the Riccati
 optimum of the same objective: undiscounted for APG (it maximises the plain mean reward), discounted
-by 0.99 for SHAC (its actor and critic use that discount). The tolerance is the issue's 1%: a cost
-within 1% of the optimum is a gain within a few percent of Riccati's (the cost is flat at its
-minimum). The deterministic part (Riccati, Lyapunov) is exact; what remains is the learners' own
-error: APG's truncation bias (its windows ignore the cost after them; 50-step windows leave
-0.9^50 of the state) and SHAC's critic error.
+by 0.99 for SHAC (its actor and critic use that discount). The deterministic part (Riccati,
+Lyapunov) is exact; what remains is the learners' own error: APG's truncation bias (its windows
+ignore the cost after them; 50-step windows leave 0.9^50 of the state), SHAC's critic error, and
+the noise of the last Adam steps. Measured: APG 1.0000003 of the optimum, SHAC 1.0000002 (seed 0;
+1.00001 for seed 1). The issue asks for 1%; the tests assert 0.1%, which leaves a wide margin for
+other platforms and still fails on a mis-tuned learner (a critic whose step size decayed 32 times
+too fast left SHAC at 1.003). The cost is flat at its minimum: 0.1% of cost is a few percent of gain.
 """
 
 import jax
@@ -66,7 +68,7 @@ def test_apg_reaches_the_riccati_cost():
     params, metrics = jax.jit(apg.make_train(env, APG_LQR))(jax.random.key(0))
     ratio = env.cost(gain(params.policy)) / env.optimal_cost()
     print(f"APG: cost {env.cost(gain(params.policy)):.6f}, optimum {env.optimal_cost():.6f}, ratio {ratio:.7f}")
-    assert ratio < 1.01
+    assert ratio < 1.001
     assert int(metrics["solver_failures"].sum()) == 0 and int(metrics["skipped_updates"].sum()) == 0
 
 
@@ -75,7 +77,7 @@ def test_shac_reaches_the_riccati_cost():
     params, metrics = jax.jit(shac.make_train(env, SHAC_LQR))(jax.random.key(0))
     cost, optimum = env.cost(gain(params.policy), 0.99), env.optimal_cost(0.99)
     print(f"SHAC: discounted cost {cost:.6f}, optimum {optimum:.6f}, ratio {cost / optimum:.7f}")
-    assert cost / optimum < 1.01
+    assert cost / optimum < 1.001
     assert np.all(np.isfinite(metrics["critic_loss"]))
 
 

@@ -1,6 +1,7 @@
 """Options shared by the first-order learners (APG, SHAC), their checks, and the env they apply to."""
 
 import copy
+import numbers
 from dataclasses import dataclass, fields
 from typing import Optional
 
@@ -10,7 +11,7 @@ from dojax.learn.networks import POLICIES
 def check_positive(name, value, integer=False):
     """Raise a one-line ``ValueError`` unless ``value`` is a positive number (an integer if ``integer``)."""
     kind = "integer" if integer else "number"
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real) or not value > 0:
         raise ValueError(f"{name} must be a positive {kind} (> 0), got {value!r}")
 
 
@@ -19,7 +20,7 @@ def check_interval(name, value, interval):
     "[0, 1]", "[0, 1)", "(0, 1]"."""
     low_ok = {"[": lambda v: v >= 0.0, "(": lambda v: v > 0.0}[interval[0]]
     high_ok = {"]": lambda v: v <= 1.0, ")": lambda v: v < 1.0}[interval[-1]]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low_ok(value) and high_ok(value)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (low_ok(value) and high_ok(value)):
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
 
 

@@ -37,7 +37,8 @@ def value_loss(network, params, obs, targets, weights):
 
 def fit(network, optimizer, params, opt_state, obs, targets, weights, key, epochs, minibatches, max_grad_norm):
     """Regress the value network on ``targets`` (weighted squared error) for ``epochs`` passes
-    over ``minibatches`` shuffled minibatches. Returns ``(params, opt_state, mean loss, updates skipped)``."""
+    over ``minibatches`` shuffled minibatches (each pass leaves out a random remainder of fewer
+    than ``minibatches`` samples). Returns ``(params, opt_state, mean loss, updates skipped)``."""
     obs = obs.reshape(-1, obs.shape[-1])
     targets, weights = targets.reshape(-1), weights.reshape(-1).astype(targets.dtype)
     size = targets.shape[0] // minibatches

@@ -129,7 +129,11 @@ def make_learner(env, config):
     value_net = networks.value_network(config.critic_hidden_sizes)
     actor_loss = make_actor_loss(env, config)
     policy_optimizer = adam(config.learning_rate, config.learning_rate_decay, config.adam_b1, config.adam_b2)
-    critic_optimizer = adam(config.critic_learning_rate, config.learning_rate_decay, config.adam_b1, config.adam_b2)
+    # the critic takes critic_epochs * critic_minibatches steps per update; its step size decays
+    # by learning_rate_decay per update, as the policy's does
+    critic_steps = config.critic_epochs * config.critic_minibatches
+    critic_optimizer = adam(config.critic_learning_rate, config.learning_rate_decay ** (1.0 / critic_steps),
+                            config.adam_b1, config.adam_b2)
 
     def init(key):
         key_policy, key_critic, key_env, key = jax.random.split(key, 4)
