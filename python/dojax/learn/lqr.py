@@ -18,7 +18,7 @@ from dojax.envs import EnvState
 
 
 class DoubleIntegrator:
-    """The double-integrator LQR task (no actions clipping, observations are the state).
+    """The double-integrator LQR task (actions are not clipped; the observation is the state).
 
     Args:
         dt: timestep (s): ``A = [[1, dt], [0, 1]]``, ``B = [[dt^2 / 2], [dt]]``.
