@@ -1,0 +1,112 @@
+"""Truncated differentiable rollouts of a batch of functional environments.
+
+A window of ``horizon`` steps starts from the carried environment states with their gradients
+stopped (truncated backpropagation through time); inside the window gradients flow through the
+policy and every environment step. An environment whose episode ends (terminated, truncated by
+the episode length, or its solver failed) is reset in place; the reset state does not depend on
+the policy, so gradients are also cut at episode boundaries. A step whose solver failed is
+marked invalid: learners leave it out of their losses (the physics' derivative there is not
+trustworthy) and count it.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class RolloutState(NamedTuple):
+    """What a rollout carries from one window to the next (batched over environments).
+
+    Attributes:
+        env_state: the environments' ``EnvState``s.
+        steps: steps taken in each environment's current episode.
+        episode_return: sum of the rewards of each environment's current episode.
+    """
+
+    env_state: object
+    steps: jax.Array
+    episode_return: jax.Array
+
+
+class Transition(NamedTuple):
+    """One window of steps, each field shaped ``(horizon, num_envs, ...)``.
+
+    Attributes:
+        obs: the observation the action was chosen at.
+        reward: the step's reward.
+        next_obs: the observation after the step, before any reset (for bootstrapping).
+        terminated: the task ended at this step.
+        truncated: the episode reached its length at this step (and did not terminate).
+        failed: the step's solver failed; the episode ends here.
+        episode_return: the episode's return up to and including this step.
+    """
+
+    obs: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    failed: jax.Array
+    episode_return: jax.Array
+
+    @property
+    def done(self):
+        """The episode ended at this step (and the environment was reset)."""
+        return self.terminated | self.truncated | self.failed
+
+    @property
+    def valid(self):
+        """Steps that enter a loss: those whose solver converged."""
+        return ~self.failed
+
+
+def start(env, key, num_envs):
+    """Fresh episodes in ``num_envs`` environments."""
+    env_state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+    zeros = jnp.zeros(num_envs, env_state.reward.dtype)
+    return RolloutState(env_state, jnp.zeros(num_envs, jnp.int32), zeros)
+
+
+def _select(done, a, b):
+    """Per environment, ``a`` where ``done`` else ``b`` (leaves of any trailing shape)."""
+    return jax.tree.map(lambda x, y: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def unroll(env, policy, state, key, horizon, episode_length):
+    """Step the environments ``horizon`` times under ``policy(obs, key) -> actions`` (batched).
+
+    Returns the final :class:`RolloutState` and the window's :class:`Transition`s; both depend
+    differentiably on the policy's parameters through the window, not on anything before it.
+    """
+    state = jax.lax.stop_gradient(state)
+    num_envs = state.steps.shape[0]
+    key_reset, key_act = jax.random.split(key)
+    # One fresh start per environment and window, used by whichever episodes end in the window.
+    fresh = jax.vmap(env.reset)(jax.random.split(key_reset, num_envs))
+
+    def one_step(state, key):
+        env_state = state.env_state
+        after = jax.vmap(env.step)(env_state, policy(env_state.obs, key))
+        steps = state.steps + 1
+        truncated = (steps >= episode_length) & ~after.terminated
+        episode_return = state.episode_return + after.reward
+        transition = Transition(env_state.obs, after.reward, after.obs, after.terminated, truncated,
+                                after.solver_failed, episode_return)
+        done = transition.done
+        zero = jnp.zeros_like(episode_return)
+        next_state = RolloutState(_select(done, fresh, after), jnp.where(done, 0, steps),
+                                  jnp.where(done, zero, episode_return))
+        return next_state, transition
+
+    return jax.lax.scan(one_step, state, jax.random.split(key_act, horizon))
+
+
+def window_metrics(transitions):
+    """Scalar summaries of a window: mean reward, mean return of the episodes that ended (NaN if
+    none), episodes ended, failed solver steps."""
+    done = transitions.done
+    ended = jnp.sum(done)
+    mean_return = jnp.sum(jnp.where(done, transitions.episode_return, 0.0)) / ended
+    return dict(reward=jnp.mean(transitions.reward), episode_return=mean_return,
+                episodes=ended, solver_failures=jnp.sum(transitions.failed))

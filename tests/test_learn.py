@@ -1,0 +1,354 @@
+"""Learners (dojax.learn): they learn the known optimum of a linear-quadratic regulator, their
+derivatives match finite differences, and training is a deterministic function of the seed.
+
+The learning tests measure the exact expected infinite-horizon cost of the learned linear policy
+``u = G x`` from the reset distribution (a Lyapunov equation, no sampling) against the Riccati
+optimum of the same objective: undiscounted for APG (it maximises the plain mean reward), discounted
+by 0.99 for SHAC (its actor and critic use that discount). The deterministic part (Riccati,
+Lyapunov) is exact; what remains is the learners' own error: APG's truncation bias (its windows
+ignore the cost after them; 50-step windows leave 0.9^50 of the state), SHAC's critic error, and
+the noise of the last Adam steps. Measured: APG 1.0000003 of the optimum, SHAC 1.0000002 (seed 0;
+1.00001 for seed 1). The issue asks for 1%; the tests assert 0.1%, which leaves a wide margin for
+other platforms and still fails on a mis-tuned learner (a critic whose step size decayed 32 times
+too fast left SHAC at 1.003). The cost is flat at its minimum: 0.1% of cost is a few percent of gain.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from dojax import learn
+from dojax.learn import apg, critic, networks, rollout, shac
+from dojax.learn.lqr import DoubleIntegrator
+from dojax.learn.normalization import init_stats, normalize, update_stats
+from dojax.learn.optim import adam, apply_gradients
+
+LQR = dict(num_envs=64, policy="linear", squash_actions=False, normalize_observations=False, max_grad_norm=100.0,
+           learning_rate=0.1, learning_rate_decay=0.995)
+APG_LQR = apg.APGConfig(num_iterations=500, horizon=50, **LQR)
+SHAC_LQR = shac.SHACConfig(num_iterations=500, horizon=32, discount=0.99, critic_hidden_sizes=(32, 32),
+                           critic_epochs=8, critic_learning_rate=0.005, **LQR)
+# small nonlinear settings for the derivative and determinism checks
+MLP = dict(num_envs=4, horizon=5, hidden_sizes=(8,), action_noise=0.3, squash_actions=True,
+           normalize_observations=True, episode_length=7)
+
+
+def gain(policy_params):
+    """``G`` of the linear policy ``u = G x``."""
+    return np.asarray(policy_params["params"]["Dense_0"]["kernel"]).T
+
+
+def central_differences(f, x, eps=1e-6):
+    """Gradient of the scalar ``f`` at the vector ``x`` by central differences."""
+    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(x.size)])
+
+
+def assert_gradient_matches_finite_differences(loss, params):
+    flat, unravel = ravel_pytree(params)
+    f = jax.jit(lambda x: loss(unravel(x)))
+    grad = jax.grad(lambda x: loss(unravel(x)))(flat)
+    np.testing.assert_allclose(grad, central_differences(f, flat), rtol=1e-5, atol=1e-8)
+    assert np.linalg.norm(grad) > 1e-3  # not trivially zero
+
+
+def nonlinear_params(key, env, config):
+    """Random policy parameters and non-trivial observation statistics."""
+    network, _ = networks.make_policy(env.action_size, config)
+    params = network.init(key, jnp.zeros(env.observation_size))
+    stats = update_stats(init_stats(env.observation_size), jax.random.normal(key, (16, env.observation_size)) + 0.3)
+    return params, stats
+
+
+# -- learning a known optimum -------------------------------------------------------------------
+
+def test_apg_reaches_the_riccati_cost():
+    env = DoubleIntegrator()
+    params, metrics = jax.jit(apg.make_train(env, APG_LQR))(jax.random.key(0))
+    ratio = env.cost(gain(params.policy)) / env.optimal_cost()
+    print(f"APG: cost {env.cost(gain(params.policy)):.6f}, optimum {env.optimal_cost():.6f}, ratio {ratio:.7f}")
+    assert ratio < 1.001
+    assert int(metrics["solver_failures"].sum()) == 0 and int(metrics["skipped_updates"].sum()) == 0
+
+
+def test_shac_reaches_the_riccati_cost():
+    env = DoubleIntegrator()
+    params, metrics = jax.jit(shac.make_train(env, SHAC_LQR))(jax.random.key(0))
+    cost, optimum = env.cost(gain(params.policy), 0.99), env.optimal_cost(0.99)
+    print(f"SHAC: discounted cost {cost:.6f}, optimum {optimum:.6f}, ratio {cost / optimum:.7f}")
+    assert cost / optimum < 1.001
+    assert np.all(np.isfinite(metrics["critic_loss"]))
+
+
+def test_the_lqr_optimum_is_optimal():
+    env = DoubleIntegrator()
+    optimal = env.optimal_gain()
+    for scale in (0.9, 1.1):
+        assert env.cost(optimal * scale) > env.optimal_cost()
+    # the expected cost matches the mean cost of long simulated rollouts from the reset distribution
+    keys = jax.random.split(jax.random.key(1), 4000)
+
+    def episode_cost(key):
+        def body(s, _):
+            s = env.step(s, jnp.asarray(optimal) @ s.obs)
+            return s, -s.reward
+        return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=300)[1])
+
+    sampled = float(jnp.mean(jax.vmap(episode_cost)(keys)))
+    assert abs(sampled / env.optimal_cost() - 1.0) < 0.03  # 4000 samples: ~1% standard error
+
+
+# -- derivatives ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_apg_loss_gradient_matches_finite_differences(kind):
+    env = DoubleIntegrator(max_episode_steps=7)
+    config = apg.APGConfig(policy=kind, **MLP)
+    params, stats = nonlinear_params(jax.random.key(2), env, config)
+    if kind == "linear":
+        params = jax.tree.map(lambda p: p + 0.5, params)
+    state = rollout.start(env, jax.random.key(3), config.num_envs)
+    loss = apg.make_loss(env, config)
+    # two windows: the second starts mid-episode and crosses an episode boundary (length 7)
+    state = loss(params, stats, state, jax.random.key(4))[1][0]
+    assert_gradient_matches_finite_differences(lambda p: loss(p, stats, state, jax.random.key(5))[0], params)
+
+
+def test_shac_actor_loss_gradient_matches_finite_differences():
+    env = DoubleIntegrator(max_episode_steps=7)
+    config = shac.SHACConfig(critic_hidden_sizes=(8,), critic_minibatches=2, **MLP)
+    params, stats = nonlinear_params(jax.random.key(2), env, config)
+    critic_params = networks.value_network(config.critic_hidden_sizes).init(jax.random.key(6), jnp.zeros(2))
+    state = rollout.start(env, jax.random.key(3), config.num_envs)
+    loss = shac.make_actor_loss(env, config)
+    state = loss(params, critic_params, stats, state, jax.random.key(4))[1][0]
+    assert_gradient_matches_finite_differences(
+        lambda p: loss(p, critic_params, stats, state, jax.random.key(5))[0], params)
+
+
+def test_critic_loss_gradient_matches_finite_differences():
+    network = networks.value_network((8, 8))
+    obs = jax.random.normal(jax.random.key(0), (12, 3))
+    params = network.init(jax.random.key(1), obs[0])
+    targets = jax.random.normal(jax.random.key(2), (12,))
+    weights = (jnp.arange(12) % 3 != 0).astype(obs.dtype)
+    assert_gradient_matches_finite_differences(lambda p: critic.value_loss(network, p, obs, targets, weights), params)
+
+
+# -- the pieces the losses are made of -------------------------------------------------------------
+
+def transitions_of(reward, terminated=None, truncated=None, failed=None):
+    """A one-environment window of the given rewards and flags (observations unused)."""
+    reward = jnp.asarray(reward, float)[:, None]
+    flag = lambda x: jnp.zeros(reward.shape, bool) if x is None else jnp.asarray(x, bool)[:, None]  # noqa: E731
+    zeros = jnp.zeros(reward.shape + (1,))
+    return rollout.Transition(zeros, reward, zeros, flag(terminated), flag(truncated), flag(failed), reward)
+
+
+def test_window_return_closes_each_episode_piece():
+    g = 0.9
+    v = jnp.array([10.0, 20.0, 30.0, 40.0, 50.0])[:, None]
+    # episode truncated after step 1 (bootstrapped), terminated at step 3 (no value), window ends at 4
+    t = transitions_of([1.0, 2.0, 3.0, 4.0, 5.0], terminated=[0, 0, 0, 1, 0], truncated=[0, 1, 0, 0, 0])
+    expected = (1 + g * 2 + g**2 * 20) + (3 + g * 4) + (5 + g * 50)
+    np.testing.assert_allclose(shac.window_return(t, v, g), expected)
+    # a failed step: its reward is left out and its piece closes without a value
+    t = transitions_of([1.0, 2.0, 3.0], failed=[0, 1, 0])
+    np.testing.assert_allclose(shac.window_return(t, v[:3], g), 1 + (3 + g * 30))
+
+
+def test_td_lambda_targets():
+    g, lam = 0.9, 0.5
+    r = np.array([1.0, 2.0, 3.0, 4.0])
+    v_obs = np.array([5.0, 6.0, 7.0, 8.0])
+    v_next = np.array([6.0, 7.0, 8.0, 9.0])
+    t = transitions_of(r, terminated=[0, 1, 0, 0])
+    targets = critic.td_lambda_targets(t, jnp.asarray(v_obs)[:, None], jnp.asarray(v_next)[:, None], g, lam)[:, 0]
+    G3 = r[3] + g * v_next[3]
+    G2 = r[2] + g * ((1 - lam) * v_next[2] + lam * G3)
+    G1 = r[1]
+    G0 = r[0] + g * ((1 - lam) * v_next[0] + lam * G1)
+    np.testing.assert_allclose(targets, [G0, G1, G2, G3])
+    # lambda = 0: one-step TD targets; a failed step's target is its own value
+    t = transitions_of(r, failed=[0, 0, 1, 0])
+    targets = critic.td_lambda_targets(t, jnp.asarray(v_obs)[:, None], jnp.asarray(v_next)[:, None], g, 0.0)[:, 0]
+    np.testing.assert_allclose(targets, [r[0] + g * v_next[0], r[1] + g * v_next[1], v_obs[2], r[3] + g * v_next[3]])
+
+
+def test_running_statistics_match_numpy():
+    data = np.random.default_rng(0).normal(2.0, 3.0, (3, 50, 4))
+    stats = init_stats(4)
+    for batch in data:
+        stats = update_stats(stats, jnp.asarray(batch))
+    flat = data.reshape(-1, 4)
+    np.testing.assert_allclose(stats.mean, flat.mean(0))
+    np.testing.assert_allclose(stats.var, flat.var(0))
+    np.testing.assert_allclose(normalize(stats, flat).std(0), 1.0, rtol=1e-6)
+
+
+def test_gradients_are_clipped_and_non_finite_ones_skipped():
+    params = dict(w=jnp.ones(3))
+    optimizer = adam(0.1)
+    opt_state = optimizer.init(params)
+    new, _, stats = apply_gradients(optimizer, dict(w=jnp.array([3.0, 4.0, 0.0])), opt_state, params, 1.0)
+    assert float(stats.raw_norm) == pytest.approx(5.0) and float(stats.clipped_norm) == pytest.approx(1.0)
+    assert not bool(stats.skipped) and not np.allclose(new["w"], 1.0)
+    new, new_opt_state, stats = apply_gradients(optimizer, dict(w=jnp.array([np.nan, 1.0, 0.0])), opt_state, params, 1.0)
+    assert bool(stats.skipped) and float(stats.clipped_norm) == 0.0
+    np.testing.assert_array_equal(new["w"], params["w"])
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(new_opt_state), jax.tree.leaves(opt_state)))
+
+
+class FailingDoubleIntegrator(DoubleIntegrator):
+    """The LQR task whose 'solver' fails (as dojax's envs report it: previous state kept, reward 0)
+    whenever the position leaves [-0.8, 0.8], with a non-finite state behind the failure."""
+
+    def step(self, env_state, action):
+        after = super().step(env_state, action)
+        failed = jnp.abs(after.sim[0]) > 0.8
+        poisoned = jnp.where(failed, jnp.nan, after.sim)  # what a failed solve may leave behind
+        sim = jnp.where(failed, env_state.sim, poisoned)
+        return after._replace(sim=sim, obs=sim, reward=jnp.where(failed, 0.0, after.reward), solver_failed=failed)
+
+
+def test_failed_solver_steps_are_masked_and_counted():
+    env = FailingDoubleIntegrator(max_episode_steps=20)
+    config = apg.APGConfig(num_iterations=5, num_envs=8, horizon=10, policy="linear", squash_actions=False,
+                           normalize_observations=False)
+    params, metrics = jax.jit(apg.make_train(env, config))(jax.random.key(0))
+    assert int(metrics["solver_failures"].sum()) > 0
+    assert np.all(np.isfinite(gain(params.policy))) and np.all(np.isfinite(metrics["grad_norm"]))
+    assert int(metrics["skipped_updates"].sum()) == 0
+    # the masked loss's gradient is still the derivative of what it computes
+    loss = apg.make_loss(env, config)
+    state = rollout.start(env, jax.random.key(1), config.num_envs)
+    stats = init_stats(2)
+    policy = jax.tree.map(lambda p: p - 0.5, params.policy)
+    assert int(loss(policy, stats, state, jax.random.key(2))[1][1].failed.sum()) > 0
+    assert_gradient_matches_finite_differences(lambda p: loss(p, stats, state, jax.random.key(2))[0], policy)
+
+
+# -- determinism -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("module, config", [
+    (apg, apg.APGConfig(num_iterations=3, **MLP)),
+    (shac, shac.SHACConfig(num_iterations=3, critic_hidden_sizes=(8,), critic_epochs=2, critic_minibatches=2, **MLP)),
+], ids=["apg", "shac"])
+def test_training_is_a_function_of_the_seed(module, config):
+    train = jax.jit(module.make_train(DoubleIntegrator(), config))
+    keys = jax.random.split(jax.random.key(0), 2)
+    first, again, other = train(keys[0]), train(keys[0]), train(keys[1])
+    batched = jax.jit(jax.vmap(module.make_train(DoubleIntegrator(), config)))(keys)
+    leaves = lambda tree: jax.tree.leaves(tree)  # noqa: E731
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(leaves(first), leaves(again)))
+    assert not all(np.array_equal(a, b) for a, b in zip(leaves(first[0]), leaves(other[0])))
+    for i, single in enumerate((first, other)):
+        for a, b in zip(leaves(single), leaves(batched)):
+            np.testing.assert_allclose(b[i], a, rtol=1e-10, atol=1e-12)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("horizon", 0, "horizon must be a positive integer"),
+    ("num_iterations", -1, "num_iterations must be a positive integer"),
+    ("num_envs", 2.5, "num_envs must be a positive integer"),
+    ("learning_rate", 0.0, "learning_rate must be a positive number"),
+    ("policy", "cnn", "unknown policy 'cnn'; valid: mlp, linear"),
+    ("adam_b1", 1.0, r"adam_b1 must be in \[0, 1\), got 1.0"),
+    ("learning_rate_decay", 0.0, r"learning_rate_decay must be in \(0, 1\], got 0.0"),
+])
+def test_bad_config_is_a_one_line_error(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        apg.APGConfig(**{field: value})
+
+
+def test_gradient_smoothing_needs_solver_options():
+    with pytest.raises(ValueError, match="gradient_btol needs an environment with solver options"):
+        apg.make_train(DoubleIntegrator(), apg.APGConfig(gradient_btol=1e-2))
+
+
+@pytest.mark.slow
+def test_shac_on_the_pendulum_runs_with_gradient_smoothing():
+    import dojax
+
+    env = dojax.envs.make("Pendulum", smooth_reward=True)
+    config = shac.SHACConfig(num_iterations=2, num_envs=2, horizon=4, hidden_sizes=(8,), critic_hidden_sizes=(8,),
+                             critic_epochs=1, critic_minibatches=1, gradient_btol=1e-2)
+    params, metrics = jax.jit(shac.make_train(env, config))(jax.random.key(0))
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
+    assert np.all(np.isfinite(metrics["grad_norm"])) and int(metrics["skipped_updates"].sum()) == 0
+    assert env.solver.gradient_btol is None  # the learner smooths a copy
+
+
+# -- the front: learn, predict, save, load --------------------------------------------------------
+
+FRONT = dict(num_envs=4, horizon=5, hidden_sizes=(8,), episode_length=20)
+
+
+@pytest.mark.parametrize("cls, options", [(learn.APG, {}),
+                                          (learn.SHAC, dict(critic_hidden_sizes=(8,), critic_epochs=1))],
+                         ids=["apg", "shac"])
+def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, options):
+    agent = cls(DoubleIntegrator(), seed=3, **FRONT, **options)
+    seen = []
+    agent.learn(40, progress_bar=False, log_dir=str(tmp_path / "logs"), callback=lambda a, m: seen.append(m))
+    assert agent.num_timesteps == 40 and len(seen) == 2
+    agent.learn(20, progress_bar=False, log_dir=str(tmp_path / "logs"))
+    assert agent.num_timesteps == 60
+    rows = (tmp_path / "logs" / "progress.csv").read_text().splitlines()
+    assert len(rows) == 4 and "grad_norm" in rows[0] and "skipped_updates" in rows[0]
+    # resuming equals training in one go
+    once = cls(DoubleIntegrator(), seed=3, **FRONT, **options).learn(60, progress_bar=False)
+    for a, b in zip(jax.tree.leaves(agent.state.params), jax.tree.leaves(once.state.params)):
+        np.testing.assert_array_equal(a, b)
+
+    path = str(tmp_path / "agent.npz")
+    agent.save(path)
+    loaded = cls.load(path, env=DoubleIntegrator())
+    obs = np.array([[0.3, -0.2], [1.0, 0.5]])
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    assert loaded.predict(obs).shape == (2, 1) and loaded.num_timesteps == 60
+    # the loaded agent continues exactly as the saved one would
+    for a, b in zip(jax.tree.leaves(loaded.learn(20, progress_bar=False).state.params),
+                    jax.tree.leaves(agent.learn(20, progress_bar=False).state.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
+    agent = learn.APG(DoubleIntegrator(), **FRONT).learn(20, progress_bar=False)
+    path = str(tmp_path / "agent.npz")
+    agent.save(path)
+    with pytest.raises(ValueError, match="agent.npz: holds a APG agent, not a SHAC agent"):
+        learn.SHAC.load(path, env=DoubleIntegrator())
+    other = learn.APG(DoubleIntegrator(), **dict(FRONT, hidden_sizes=(16,))).learn(20, progress_bar=False)
+    other_path = str(tmp_path / "other.npz")
+    other.save(other_path)
+    with np.load(other_path) as data:
+        arrays = {name: data[name] for name in data.files}
+    with np.load(path) as data:
+        arrays["meta.json"] = data["meta.json"]  # the first agent's config, the second's arrays
+    mixed = str(tmp_path / "mixed.npz")
+    np.savez(mixed, **arrays)
+    with pytest.raises(ValueError, match=r"mixed.npz: .*Dense_0.*bias.* is float64\[16\] in the checkpoint, "
+                                         r"this agent expects float64\[8\]"):
+        learn.APG.load(mixed, env=DoubleIntegrator())
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip file")
+    with pytest.raises(ValueError, match="corrupt.npz: not a readable dojax.learn checkpoint"):
+        learn.APG.load(str(corrupt), env=DoubleIntegrator())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: learn.APG("dojax/Nope-v0"), "unknown environment id 'dojax/Nope-v0'; valid: dojax/Pendulum-v0, "),
+    (lambda: learn.APG(DoubleIntegrator(), horizon=-4), "horizon must be a positive integer"),
+    (lambda: learn.SHAC(DoubleIntegrator(), learning_rate=-1.0), "learning_rate must be a positive number"),
+    (lambda: learn.APG(DoubleIntegrator(), horizn=4), "unknown option.* horizn for APG; valid: num_iterations, "),
+    (lambda: learn.APG(DoubleIntegrator(), **FRONT).learn(0), "total_timesteps must be a positive integer"),
+    (lambda: learn.APG(object()), "APG needs a functional environment"),
+])
+def test_bad_input_to_the_front_is_a_one_line_error(call, message):
+    with pytest.raises(ValueError, match=message) as error:
+        call()
+    assert "\n" not in str(error.value)
