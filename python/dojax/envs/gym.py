@@ -41,10 +41,14 @@ def _episode_key(rng):
     return jax.random.PRNGKey(int(rng.integers(0, 2**63 - 1)))
 
 
-def _info(env_state):
-    """Python info dict of an (unbatched or batched) EnvState, fetched from the device at once."""
+def _info(env_state, batched):
+    """Info dict of an EnvState, fetched from the device at once: Python floats and a bool (as
+    gymnasium's MuJoCo environments give), or NumPy arrays with one entry per environment if
+    ``batched``."""
     info, failed = jax.device_get((env_state.info, env_state.solver_failed))
-    return {**{k: np.asarray(v) for k, v in info.items()}, "solver_failed": np.asarray(failed)}
+    if batched:
+        return {**{k: np.asarray(v) for k, v in info.items()}, "solver_failed": np.asarray(failed)}
+    return {**{k: float(v) for k, v in info.items()}, "solver_failed": bool(failed)}
 
 
 class _Renderer:
@@ -118,7 +122,7 @@ class DojaxEnv(_Facade, gymnasium.Env):
         super().reset(seed=seed)
         self._state = self._reset(_episode_key(self.np_random))
         self._renderer.reset(self._state.sim)
-        obs, info = jax.device_get(self._state.obs), _info(self._state)
+        obs, info = jax.device_get(self._state.obs), _info(self._state, batched=False)
         return np.asarray(obs), info
 
     def step(self, action):
@@ -127,8 +131,8 @@ class DojaxEnv(_Facade, gymnasium.Env):
         a = _check_actions(action, self.action_space.shape)
         self._state = self._step(self._state, a)
         obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
-        info = _info(self._state)
-        return np.asarray(obs), float(reward), bool(terminated), bool(info["solver_failed"]), info
+        info = _info(self._state, batched=False)
+        return np.asarray(obs), float(reward), bool(terminated), info["solver_failed"], info
 
     def render(self):
         if not self._can_render("make"):
@@ -188,7 +192,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
             sims = jax.device_get(self._state.sim)
             for i, r in enumerate(self._renderers):
                 r.reset(jax.tree.map(lambda a: a[i], sims))
-        return np.asarray(jax.device_get(self._state.obs)), _info(self._state)
+        return np.asarray(jax.device_get(self._state.obs)), _info(self._state, batched=True)
 
     def step(self, actions):
         if self._state is None:
@@ -199,7 +203,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
                                 for rng, r in zip(self._rngs, resetting)])
         self._state = self._step(self._state, a, keys, resetting)
         obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
-        infos = _info(self._state)
+        infos = _info(self._state, batched=True)
         self._steps = np.where(resetting, 0, self._steps + 1)
         truncated = infos["solver_failed"].copy()
         if self.max_episode_steps is not None:
