@@ -16,6 +16,7 @@ body close kinematic loops. Body ``i``'s tree joint is joint ``i``; loop joints 
 import dataclasses
 import hashlib
 import pickle
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dojax import joints as joint_lib
+from dojax.collision import halfspace_gaps
 from dojax import quaternion as quat
 from dojax.shapes import Box, Capsule, Cylinder, Sphere
 
@@ -543,7 +545,7 @@ class MechanismBuilder:
         cf = lambda key, shape: jnp.asarray(np.array([c[key] for c in self._contacts], dtype=float).reshape(shape))
         nc = len(self._contacts)
         f = lambda key: jnp.asarray(np.stack([j[key] for j in all_joints]))
-        return Mechanism(
+        mech = Mechanism(
             mass=jnp.asarray([b["mass"] for b in self._bodies]),
             inertia=jnp.asarray(np.stack([b["inertia"] for b in self._bodies])),
             gravity=jnp.asarray(self.gravity),
@@ -563,6 +565,40 @@ class MechanismBuilder:
             limit=jnp.asarray(np.array([l[2] for l in limits], dtype=float)),
             structure=structure,
         )
+        _warn_of_penetration(mech)
+        return mech
 
 
-__all__ = ["Mechanism", "MechanismBuilder", "Structure", "WORLD", "Box", "Sphere", "Cylinder", "Capsule"]
+class ContactPenetrationWarning(UserWarning):
+    """A contact starts inside its half-space (the ground) in the mechanism's initial configuration:
+    the first step pushes it out violently or fails to converge."""
+
+
+#: penetration (m) of a contact in the initial configuration above which ``build`` warns
+PENETRATION_TOLERANCE = 1e-6
+
+
+@jax.jit
+def _initial_gaps(mech):
+    """(indices, gaps) of the sphere-ground contacts in the initial configuration; compiled once per
+    mechanism structure (run eagerly, placing the bodies costs half a second per build)."""
+    state = mech.initial_state()
+    return halfspace_gaps(mech, state.x, state.q)
+
+
+def _warn_of_penetration(mech):
+    """Warn, naming contact, body and depth, of each sphere-ground contact that starts inside the ground."""
+    if not any(g[0] == "contact" and g[2] == "sphere_halfspace" for g in mech.structure.element_groups):
+        return
+    indices, gaps = _initial_gaps(mech)
+    inside = [(int(k), -float(g)) for k, g in zip(indices, np.asarray(gaps)) if g < -PENETRATION_TOLERANCE]
+    if inside:
+        s = mech.structure
+        listed = ", ".join(f"{s.contact_names[k]!r} on body {s.body_names[s.contact_body_a[k]]!r} {depth:.4g} m deep"
+                           for k, depth in inside)
+        warnings.warn(f"contacts start inside the ground in the initial configuration: {listed}",
+                      ContactPenetrationWarning, stacklevel=3)
+
+
+__all__ = ["Mechanism", "MechanismBuilder", "ContactPenetrationWarning", "Structure", "WORLD", "Box", "Sphere",
+           "Cylinder", "Capsule"]

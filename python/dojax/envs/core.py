@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dojax.quaternion import rotate
+from dojax.collision import halfspace_gaps
 from dojax.minimal import from_minimal, to_minimal
 from dojax.solver import SolverOptions
 from dojax.step import step as physics_step
@@ -70,15 +70,8 @@ def _position_indices(mech):
 
 def ground_clearance(mech, x, q):
     """Smallest signed gap of the mechanism's sphere-ground contacts (+inf without any)."""
-    members = [m for kind, model, geometry, ms, _ in mech.structure.element_groups
-               if kind == "contact" and geometry == "sphere_halfspace" for m in ms]
-    if not members:
-        return jnp.asarray(jnp.inf, x.dtype)
-    k = np.array(sorted(members))
-    a = mech.structure.contact_body_a[k]
-    centre = x[a] + jax.vmap(rotate)(q[a], mech.contact_points[k, 0])
-    gap = jnp.einsum("ij,ij->i", mech.contact_normal[k], centre) - mech.contact_offset[k] - mech.contact_radius[k, 0]
-    return jnp.min(gap)
+    _, gaps = halfspace_gaps(mech, x, q)
+    return jnp.min(gaps, initial=jnp.inf)
 
 
 class Env:
