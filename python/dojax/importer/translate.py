@@ -1,131 +1,15 @@
-"""Model import: MuJoCo MJCF and URDF files to a dojax :class:`~dojax.mechanism.Mechanism`.
-
-MuJoCo (the ``mujoco`` package) parses and compiles the file; the compiled ``MjModel`` is then
-translated. Both formats go through the same path (MuJoCo reads URDF with its own compiler).
-
-Bodies and frames
-    Every MuJoCo body with at least one joint becomes a dojax body. A body without joints is
-    *welded*: it is merged into its jointed ancestor (masses add, the centre of mass and the inertia
-    about it combine exactly); a body welded to the world is part of the world (its plane geoms are
-    the ground, other geoms are ignored with a warning). The dojax body frame is MuJoCo's inertial
-    frame (``xipos``/``ximat``: centre of mass, principal axes), so the inertia is diagonal; for a
-    merged body it is the composite centre of mass with the jointed body's principal axes and a full
-    inertia matrix. Dojax body order is MuJoCo's body order (depth first).
-
-Joints
-    The joints of one MuJoCo body (in MuJoCo's order) become one dojax joint:
-
-    ======================================  ======================  =========================
-    MuJoCo joints of the body               dojax joint             axis
-    ======================================  ======================  =========================
-    free                                    none: a free body       (implicit floating joint)
-    ball                                    spherical               -
-    hinge                                   revolute                the hinge axis
-    slide                                   prismatic               the slide axis
-    2 slides                                planar                  the plane normal
-    3 slides                                fixed_orientation       one slide axis
-    slide + hinge, parallel (either order)  cylindrical             the hinge axis
-    2 slides, then a hinge normal to both   planar_axis             the hinge axis (+-)
-    3 slides, then a hinge                  free_revolute           the hinge axis (+-)
-    ======================================  ======================  =========================
-
-    Slides must line up with the dojax joint frame (the axis and the two normals that
-    :func:`dojax.joints.axis_frame` completes it with), up to sign, so that each MuJoCo coordinate
-    is one dojax coordinate. Any other combination (e.g. the humanoid's two or three hinges about a
-    common point) is split into a chain of single-joint dojax joints through ``k - 1`` *virtual*
-    bodies named ``"<body>/<joint>"``: each carries ``virtual_mass`` (a fraction, default 0.01) of
-    the body's mass and inertia at its centre of mass, taken from the body, so total mass is
-    conserved; only the virtual parts' slightly different motion differs from MuJoCo. With
-    ``virtual_mass=0`` such combinations raise instead.
-
-Coordinates
-    The dojax coordinate of a hinge or slide is ``sign * (qpos - qpos0)`` (MuJoCo measures joints
-    from ``qpos0``, i.e. ``ref``), where ``sign`` is +1 except for slides or hinges that line up
-    with a negative joint-frame axis (e.g. the hopper's ``rootx``/``rootz`` in its planar_axis joint).
-    ``info.dof_map`` lists, per MuJoCo hinge/slide joint, ``(dojax joint, row, sign)`` (row 0-2
-    translational, 3-5 rotational free rows). A free joint becomes a free body whose coordinates are
-    its centre of mass in the world and the rotation vector of its (inertial) frame; a ball joint's
-    are the rotation vector of the relative rotation in the joint frame. The minimal-coordinate
-    vector lists, per dojax body in order, its joint's free rows (translational rows first).
-
-Joint properties
-    ``jnt_range`` of limited hinges/slides -> ``limits`` (in dojax coordinates, lower < upper);
-    ``dof_damping`` -> ``damper``; ``jnt_stiffness`` with ``qpos_spring`` (springref) -> ``spring``
-    and ``spring_offset``. Armature and friction loss have no dojax counterpart and are dropped
-    (reported). A limited ball joint (a cone limit) is not supported.
-
-Actuators
-    Motors (no activation dynamics, fixed gain, no bias) on hinge or slide joints, in MuJoCo's order:
-    dojax actuator ``i`` is MuJoCo's ``ctrl[i]`` with gear ``gear[0] * gainprm[0]`` (times the
-    coordinate's sign). ``ctrlrange`` is not enforced by dojax (see ``info.ctrl_range``). Other
-    actuators (position/velocity servos, tendon or site transmissions) raise.
-
-Contacts (Dojo's approach: spheres against the ground)
-    Plane geoms of the world are the ground (a half-space from the plane's normal and position).
-    Each geom of a moving body that MuJoCo would collide with a ground plane (contype/conaffinity,
-    ``<exclude>``) becomes contact spheres: a sphere one sphere; a capsule one at each end of its
-    segment (its radius); a box its 8 corners (points); a cylinder 8 points on each rim. A sphere or
-    point lying inside another sphere of the same body is dropped. Friction is MuJoCo's combination
-    of the two geoms' first friction coefficients (the higher priority's, else the larger);
-    ``condim`` 1 gives a frictionless ("impact") contact. Mesh, height-field, ellipsoid and SDF geoms
-    that collide with the ground raise (set their contype/conaffinity to 0 to keep them visual).
-    Body-body collisions are not imported (reported).
-
-Not imported (reported by name): equality constraints (raise when active), tendons (raise when
-they have stiffness, damping, limits or actuators, else reported), explicit contact pairs, body-body
-collisions, armature, friction loss, fluid forces and gravity compensation. Sites, sensors, cameras,
-lights and materials have no effect on the dynamics and are ignored. Reports are collected in
-``info.warnings`` and emitted as one :class:`ModelImportWarning` (``warn=False`` suppresses it).
-"""
+"""The translation of a compiled MuJoCo model (``MjModel``) into a dojax Mechanism (the mapping is
+described in :mod:`dojax.importer`)."""
 
 import itertools
-import os
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from dojax.importer.info import ImportInfo, ModelImportWarning
 from dojax.joints import axis_frame, free_mask
 from dojax.mechanism import MechanismBuilder
 from dojax.shapes import Box, Capsule, Cylinder, Sphere
-
-_TOL = 1e-9
-
-
-class ModelImportWarning(UserWarning):
-    """Parts of a model file that dojax does not import (listed by name)."""
-
-
-@dataclass
-class ImportInfo:
-    """What :func:`load_mjcf` / :func:`load_urdf` did (``return_info=True``).
-
-    Attributes:
-        source: the file.
-        model: the compiled ``mujoco.MjModel`` the mechanism was built from (for URDF including
-            the added free joint, motors and ground plane).
-        qpos: the MuJoCo configuration of the initial state (after clamping into joint limits and
-            placing on the ground).
-        body_map: dojax body name -> MuJoCo body names merged into it (empty for virtual bodies).
-        dof_map: MuJoCo hinge/slide joint name -> (dojax joint name, row, sign); the dojax
-            coordinate is ``sign * (qpos - qpos0)``.
-        joint_map: MuJoCo joint name -> dojax joint name (free joints: the implicit floating joint).
-        contact_geoms: dojax contact name -> MuJoCo geom name.
-        ctrl_range: (nu, 2) MuJoCo control ranges (+-inf where not limited), not enforced by dojax.
-        ground_shift: per root body moved onto the ground, the height change applied.
-        warnings: what was dropped or changed, by name.
-    """
-
-    source: str
-    model: object
-    qpos: np.ndarray
-    body_map: dict = field(default_factory=dict)
-    dof_map: dict = field(default_factory=dict)
-    joint_map: dict = field(default_factory=dict)
-    contact_geoms: dict = field(default_factory=dict)
-    ctrl_range: np.ndarray = None
-    ground_shift: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
 
 
 # -- small numpy rotation helpers ------------------------------------------------------------------
@@ -165,124 +49,6 @@ def _rotvec(q):
 
 def _unit(v):
     return np.asarray(v, float) / np.linalg.norm(v)
-
-
-def _mujoco():
-    try:
-        import mujoco
-    except ImportError as err:
-        raise ImportError("dojax model import needs the mujoco package (pip install mujoco)") from err
-    return mujoco
-
-
-# -- errors -------------------------------------------------------------------------------------------
-def _check_file(path, kind):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"{kind} file {path!r} does not exist (or is not a file)")
-    return path
-
-
-def _spec_from_file(path, kind):
-    mujoco = _mujoco()
-    try:
-        return mujoco.MjSpec.from_file(path)
-    except Exception as err:  # MuJoCo raises ValueError with the element and line where it knows them
-        raise ValueError(f"cannot parse {kind} file {path!r}: {err}") from None
-
-
-def _compile(spec, path, kind):
-    """The compiled MjModel and MuJoCo's compiler warnings (reported with the import's)."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = spec.compile()
-    except Exception as err:
-        raise ValueError(f"cannot compile {kind} file {path!r}: {err}") from None
-    return model, [f"MuJoCo: {w.message}" for w in caught]
-
-
-# -- public API ---------------------------------------------------------------------------------------
-def load_mjcf(path, timestep=None, gravity=None, contact_friction=None, contact_model="soc",
-              qpos=None, keyframe=None, on_ground=False, contact_geoms=None, virtual_mass=0.01,
-              input_mode="force", warn=True, return_info=False):
-    """Build a Mechanism from a MuJoCo MJCF file (see the module docstring for the mapping).
-
-    Args:
-        path: the .xml file (includes and assets resolve relative to it, as in MuJoCo).
-        timestep: dojax step in seconds; None uses the file's ``<option timestep>``.
-        gravity: scalar z-component or 3-vector; None uses the file's ``<option gravity>``.
-        contact_friction: one friction coefficient for every contact (None: from the geoms).
-        contact_model: ``"soc"``, ``"linear"`` or ``"impact"`` for frictional contacts.
-        qpos: initial MuJoCo configuration: a length-``nq`` array or ``{joint name: value}``
-            overriding ``qpos0``. Hinge/slide values outside their limits are clamped (reported).
-        keyframe: name or index of a ``<key>`` whose qpos to start from (before ``qpos``).
-        on_ground: move each floating or vertically sliding root so that its lowest contact point
-            touches the ground (MuJoCo's default poses often start above or in it).
-        contact_geoms: names of the geoms to turn into ground contacts (None: every geom that MuJoCo
-            would collide with the ground).
-        virtual_mass: mass fraction of each virtual body of a split joint combination (0: raise).
-        input_mode: dojax input mode, ``"force"`` (actions are MuJoCo's ctrl) or ``"impulse"``.
-        warn: emit one ModelImportWarning listing what was not imported.
-        return_info: also return an :class:`ImportInfo`.
-
-    Returns:
-        the Mechanism, starting at rest; or ``(mechanism, info)``.
-
-    Raises:
-        ValueError: missing or malformed file (MuJoCo's message, naming the element and line where
-            it can), or an element dojax cannot represent (named).
-    """
-    path = _check_file(path, "MJCF")
-    spec = _spec_from_file(path, "MJCF")
-    model, compiler_notes = _compile(spec, path, "MJCF")
-    return _translate(model, compiler_notes, path, timestep, gravity, contact_friction, contact_model, qpos, keyframe,
-                      on_ground, contact_geoms, virtual_mass, input_mode, warn, return_info)
-
-
-def load_urdf(path, floating_base=False, ground=None, actuated=True, timestep=0.01, gravity=-9.81,
-              contact_friction=None, contact_model="soc", qpos=None, on_ground=None, contact_geoms=None,
-              virtual_mass=0.01, input_mode="force", warn=True, return_info=False):
-    """Build a Mechanism from a URDF file (read by MuJoCo's URDF compiler, then as :func:`load_mjcf`).
-
-    URDF carries no actuators, ground or initial pose, so:
-
-    Args:
-        floating_base: give the root link a free joint (a free body); otherwise it is welded to the
-            world (MuJoCo fuses it into the world).
-        ground: add a ground plane z = 0 (default: when ``floating_base``).
-        actuated: one motor (gear 1) per revolute/continuous/prismatic joint, in joint order.
-        timestep, gravity: dojax step and gravity (URDF has no such options).
-        on_ground: move a floating base so that its lowest contact touches the ground (default:
-            when ``floating_base``).
-        qpos: initial joint values, ``{joint name: value}`` or a length-``nq`` array (default 0,
-            clamped into the limits).
-
-    Only ``<collision>`` geometry collides (MuJoCo turns ``<visual>`` geometry into non-colliding
-    geoms when the file sets ``<mujoco><compiler discardvisual="false"/></mujoco>``, else drops it).
-    Other arguments as in :func:`load_mjcf`.
-    """
-    path = _check_file(path, "URDF")
-    mujoco = _mujoco()
-    spec = _spec_from_file(path, "URDF")
-    if floating_base:
-        roots = list(spec.worldbody.bodies)
-        if len(roots) != 1:
-            raise ValueError(f"URDF file {path!r}: floating_base needs one root link, found "
-                             f"{[b.name for b in roots]}")
-        if list(roots[0].joints):
-            raise ValueError(f"URDF file {path!r}: root link {roots[0].name!r} already has a joint")
-        roots[0].add_freejoint(name=f"{roots[0].name}_floating")
-    if ground if ground is not None else floating_base:
-        spec.worldbody.add_geom(name="ground", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0.0, 0.0, 1.0])
-    if actuated:
-        for joint in spec.joints:
-            if joint.type in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
-                spec.add_actuator(name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-    model, compiler_notes = _compile(spec, path, "URDF")
-    on_ground = floating_base if on_ground is None else on_ground
-    return _translate(model, compiler_notes, path, timestep, gravity, contact_friction, contact_model, qpos, None,
-                      on_ground, contact_geoms, virtual_mass, input_mode, warn, return_info)
 
 
 # -- translation ---------------------------------------------------------------------------------------
@@ -374,8 +140,10 @@ def _combine(dofs):
     return None
 
 
-def _translate(model, compiler_notes, path, timestep, gravity, contact_friction, contact_model, qpos, keyframe, on_ground,
+def translate(model, compiler_notes, path, timestep, gravity, contact_friction, contact_model, qpos, keyframe, on_ground,
                contact_geoms, virtual_mass, input_mode, warn, return_info):
+    """The Mechanism (and, with ``return_info``, its ImportInfo) of a compiled MjModel read from ``path``;
+    arguments as documented by :func:`dojax.importer.load_mjcf`."""
     M = _Model(model, path)
     m = model
     notes = list(compiler_notes)
@@ -419,6 +187,9 @@ def _translate(model, compiler_notes, path, timestep, gravity, contact_friction,
             roots.append(b)
         else:
             group_of[b] = group_of[m.body_parentid[b]]
+    if not roots:
+        raise M.error("no moving body: every body is welded to the world (a URDF file's root link is, unless "
+                      "floating_base=True)")
     members = [[b for b in range(nb) if group_of[b] == g] for g in range(len(roots))]
     armature = [M.name("jnt", j) for j in range(m.njnt) if m.jnt_type[j] in (_HINGE, _SLIDE)
                 and m.dof_armature[m.jnt_dofadr[j]] > 0]
@@ -657,6 +428,8 @@ def _translate(model, compiler_notes, path, timestep, gravity, contact_friction,
 
     # ---- place on the ground ----
     ground_shift = {}
+    if on_ground is None:  # floating models start on the ground, whichever the file format
+        on_ground = any(m.jnt_type[j] == _FREE for j in range(m.njnt))
     if on_ground and planes and contacts:
         for _ in range(2):  # second pass only checks
             P = poses(q_init)
@@ -867,5 +640,3 @@ def _shape(M, ref, members, pose):
             best, volume = shape, v
     return best
 
-
-__all__ = ["load_mjcf", "load_urdf", "ImportInfo", "ModelImportWarning"]
