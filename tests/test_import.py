@@ -144,6 +144,27 @@ def test_initial_pose_matches_mujoco(name):
 
 
 @pytest.mark.parametrize("name", ["hopper", "humanoid"])
+def test_drawn_shapes_are_the_geoms_where_mujoco_has_them(name):
+    mech, info = imported(name)
+    m = info.model
+    d = mujoco.MjData(m)
+    d.qpos[:] = info.qpos
+    mujoco.mj_kinematics(m, d)
+    state = mech.initial_state()
+    R = np.asarray(quat.to_matrix(state.q))
+    drawn = 0
+    for b, (name_b, visuals) in enumerate(zip(mech.body_names, mech.structure.visuals)):
+        geoms = [g for g in range(m.ngeom) if m.body(m.geom_bodyid[g]).name in info.body_map[name_b]]
+        assert len(visuals) == len(geoms)  # virtual bodies: neither geoms nor anything drawn
+        for (shape, position, orientation), g in zip(visuals, geoms):
+            np.testing.assert_allclose(np.asarray(state.x[b]) + R[b] @ position, d.geom_xpos[g], atol=1e-9)
+            np.testing.assert_allclose(R[b] @ np.asarray(quat.to_matrix(jnp.asarray(orientation))),
+                                       d.geom_xmat[g].reshape(3, 3), atol=1e-9)
+            drawn += 1
+    assert drawn == m.ngeom - 1  # every geom but the floor
+
+
+@pytest.mark.parametrize("name", ["hopper", "humanoid"])
 def test_coordinates_at_a_random_configuration(name):
     # every joint away from qpos0 (hopper: the planar_axis root; humanoid: a free root and the
     # hinge pairs/triples split through virtual bodies): poses still match MuJoCo and every

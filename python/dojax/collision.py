@@ -118,7 +118,8 @@ def halfspace_gaps(mech, x, q):
     k = np.array(sorted(members), dtype=int)
     a = mech.structure.contact_body_a[k]
     centre = x[a] + jax.vmap(quat.rotate)(q[a], mech.contact_points[k, 0])
-    gap = jnp.einsum("ij,ij->i", mech.contact_normal[k], centre) - mech.contact_offset[k] - mech.contact_radius[k, 0]
+    height = jnp.einsum("ij,ij->i", mech.contact_normal[k], centre)
+    gap = height - mech.contact_offset[k] - mech.contact_radius[k, 0]
     return k, gap
 
 

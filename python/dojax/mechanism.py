@@ -210,18 +210,22 @@ class MechanismBuilder:
 
     # -- bodies --------------------------------------------------------------------------------
     def add_body(self, name, mass, inertia=None, shape=None, position=(0, 0, 0),
-                 orientation=quat.IDENTITY, velocity=(0, 0, 0), angular_velocity=(0, 0, 0), color=None):
+                 orientation=quat.IDENTITY, velocity=(0, 0, 0), angular_velocity=(0, 0, 0), color=None,
+                 visible=True):
         """Add a rigid body.
 
         Args:
             name: unique name.
             mass: kg, > 0.
             inertia: 3x3 body-frame inertia about the centre of mass; defaults to the shape's.
-            shape: a :mod:`dojax.shapes` shape, drawn by the renderer.
+            shape: a :mod:`dojax.shapes` shape centred on the centre of mass, drawn by the
+                renderer (:meth:`add_visual` draws more, anywhere on the body).
             position, orientation: initial pose of a free body (one no joint places).
             velocity, angular_velocity: its initial world linear velocity and rate of its
                 rotation vector (the body-frame angular velocity when starting at identity).
             color: optional matplotlib colour for rendering.
+            visible: False draws nothing for the body (e.g. a small helper body); a visible body
+                without any shape is drawn as the box with its inertia.
         """
         if name == WORLD or any(b["name"] == name for b in self._bodies):
             raise ValueError(f"body name {name!r} is reserved or already used")
@@ -233,13 +237,25 @@ class MechanismBuilder:
                 raise ValueError(f"body {name!r} needs an inertia or a shape")
             inertia = shape.inertia(mass)
         self._bodies.append(dict(
-            name=name, mass=mass, inertia=check_inertia(name, inertia), shape=shape, color=color,
+            name=name, mass=mass, inertia=check_inertia(name, inertia), color=color,
+            visuals=[] if shape is None else [(shape, (0.0, 0.0, 0.0), tuple(quat.IDENTITY))], visible=bool(visible),
             position=_vector(f"position of {name!r}", position, 3),
             orientation=_unit_quaternion(f"orientation of {name!r}", orientation),
             velocity=np.concatenate([_vector(f"velocity of {name!r}", velocity, 3),
                                      _vector(f"angular_velocity of {name!r}", angular_velocity, 3)]),
         ))
         return name
+
+    def add_visual(self, body, shape, position=(0, 0, 0), orientation=quat.IDENTITY):
+        """Draw ``shape`` (a :mod:`dojax.shapes` shape) on ``body`` at a body-frame ``position`` and
+        ``orientation`` (a quaternion); rendering only, no mass and no contact."""
+        found = [b for b in self._bodies if b["name"] == body]
+        if not found:
+            raise ValueError(f"visual on unknown body {body!r}")
+        if not isinstance(shape, (Box, Capsule, Cylinder, Sphere)):
+            raise ValueError(f"visual of body {body!r} must be a dojax.shapes shape, got {shape!r}")
+        found[0]["visuals"].append((shape, tuple(_vector(f"visual position on {body!r}", position, 3).tolist()),
+                                    tuple(_unit_quaternion(f"visual orientation on {body!r}", orientation).tolist())))
 
     # -- joints --------------------------------------------------------------------------------
     def add_joint(self, name, joint_type, parent, child, axis=(1, 0, 0), parent_vertex=(0, 0, 0),
@@ -516,7 +532,8 @@ class MechanismBuilder:
             body_names=body_names,
             joint_names=joint_names,
             joint_types=tuple(j["type"] for j in all_joints),
-            shapes=tuple(b["shape"] for b in self._bodies),
+            # per body its shapes (shape, position, orientation); None: none given, draw the inertia box
+            visuals=tuple(tuple(b["visuals"]) if b["visuals"] or not b["visible"] else None for b in self._bodies),
             colors=tuple(b["color"] for b in self._bodies),
             joint_parent=np.array([index[j["parent"]] for j in all_joints]),
             joint_child=np.array([index[j["child"]] for j in all_joints]),

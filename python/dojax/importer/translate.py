@@ -479,10 +479,11 @@ def translate(model, compiler_notes, path, timestep, gravity, contact_friction, 
     P1 = poses(q_init)
     body_map = {}
     for i, body in enumerate(dojax_bodies):
-        shape = _shape(M, ref, members[body["group"]], P0[i]) if body["real"] else None
         x, _, q = P1[i]
-        builder.add_body(body["name"], mass=body["mass"], inertia=body["inertia"], shape=shape,
-                         position=x, orientation=q)
+        builder.add_body(body["name"], mass=body["mass"], inertia=body["inertia"], position=x, orientation=q,
+                         visible=body["real"])
+        for shape, position, orientation in _visuals(M, ref, members[body["group"]], P0[i]) if body["real"] else ():
+            builder.add_visual(body["name"], shape, position, orientation)
         body_map[body["name"]] = tuple(M.name("body", b) for b in members[body["group"]]) if body["real"] else ()
 
     dof_map, joint_map = {}, {}
@@ -612,31 +613,21 @@ def _coordinates(jd, parent, child):
     return np.concatenate([frame_t @ d, frame_r @ phi])
 
 
-def _shape(M, ref, members, pose):
-    """The body's drawing shape: its largest sphere/capsule/cylinder/box geom centred on the centre of
-    mass and aligned with the body frame, else None (drawn as the inertia box)."""
+def _visuals(M, ref, members, pose):
+    """(shape, position, orientation) in the body frame of each sphere, capsule, cylinder and box geom
+    of the MuJoCo bodies ``members`` (capsules and cylinders along the geom's z axis, as MuJoCo's)."""
     m = M.m
     x, R, _ = pose
-    best, volume = None, -1.0
+    out = []
     for g in range(m.ngeom):
         if m.geom_bodyid[g] not in members or m.geom_type[g] not in (2, 3, 5, 6):
             continue
-        c = R.T @ (ref["geom_xpos"][g] - x)
-        Rg = R.T @ ref["geom_xmat"][g]
-        if np.linalg.norm(c) > 1e-6:
-            continue
-        s = m.geom_size[g]
-        t = m.geom_type[g]
+        s, t = m.geom_size[g], m.geom_type[g]
         if t == 2:
-            shape, v = Sphere(s[0]), s[0] ** 3
-        elif t in (3, 5) and abs(Rg[2, 2]) > 1 - 1e-9:
-            shape = Capsule(s[0], 2 * s[1]) if t == 3 else Cylinder(s[0], 2 * s[1])
-            v = s[0] ** 2 * (s[1] + s[0])
-        elif t == 6 and np.allclose(np.abs(Rg) @ np.abs(Rg).T, np.eye(3), atol=1e-9):  # axes permuted
-            shape, v = Box(*(np.abs(Rg) @ (2 * s[:3]))), s.prod()
+            shape = Sphere(s[0])
+        elif t == 6:
+            shape = Box(*(2 * s[:3]))
         else:
-            continue
-        if v > volume:
-            best, volume = shape, v
-    return best
-
+            shape = (Capsule if t == 3 else Cylinder)(s[0], 2 * s[1])
+        out.append((shape, R.T @ (ref["geom_xpos"][g] - x), _mat2quat(R.T @ ref["geom_xmat"][g])))
+    return out
