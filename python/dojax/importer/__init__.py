@@ -3,10 +3,13 @@
 MuJoCo (the ``mujoco`` package) parses and compiles the file; the compiled ``MjModel`` is then
 translated. Both formats go through the same path (MuJoCo reads URDF with its own compiler):
 
-* :mod:`dojax.importer.files`: the file's format (a loader given the other format says so), the
+* :mod:`~dojax.importer.files`: the file's format (a loader given the other format says so), the
   ``package://`` mesh paths of URDF files, MuJoCo's parse and compile;
-* :mod:`dojax.importer.repair`: massless links merged, invalid inertias balanced (``repair_inertia``);
-* :mod:`dojax.importer.translate`: the compiled model to a Mechanism, as follows.
+* :mod:`~dojax.importer.repair`: massless links merged, invalid inertias balanced (``repair_inertia``);
+* :mod:`~dojax.importer.translate`: the compiled model to a Mechanism, in stages:
+  :mod:`~dojax.importer.unsupported` (what cannot be imported), :mod:`~dojax.importer.bodies`,
+  :mod:`~dojax.importer.configuration` (the initial pose), :mod:`~dojax.importer.joints`,
+  :mod:`~dojax.importer.contacts` and :mod:`~dojax.importer.actuators`, as follows.
 
 Floating models
     A model with a free joint (a URDF file loaded with ``floating_base``, or one with a single link
