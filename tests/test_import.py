@@ -421,15 +421,29 @@ def test_massless_links_merge(tmp_path):
                                                 r"\['j1'\] now move its child 'arm'"):
         mech, info = load_urdf(path, qpos={"j1": 0.4, "j2": -0.7}, return_info=True)
     assert mech.action_size == 2 and set(info.dof_map) == {"j1", "j2"}
-    # the same motion as MuJoCo's chain with a negligible mass on the middle link
+    assert_moves_as_the_chain(path, mech)
+    # the same in MJCF, the child's orientation given as Euler angles
+    path = mjcf(tmp_path, '<body name="cross" pos="0 0 1"><joint name="j1" axis="1 0 0"/><body name="arm" '
+                          'pos="0 .1 -.5" euler="20 10 0"><joint name="j2" axis="0 1 0"/><geom type="capsule" '
+                          'size=".05 .2"/></body></body>')
+    with pytest.warns(ModelImportWarning, match="massless link 'cross' merged"):
+        mech = load_mjcf(path, qpos={"j1": 0.4, "j2": -0.7})
+    assert_moves_as_the_chain(path, mech)
+
+
+def assert_moves_as_the_chain(path, mech):
+    """The arm of a model whose massless middle link was merged is where MuJoCo puts it in the chain
+    with a negligible mass on that link, at j1 = 0.4, j2 = -0.7."""
     spec = mujoco.MjSpec.from_file(str(path))
     spec.compiler.boundmass, spec.compiler.boundinertia = 1e-9, 1e-12
     chain = spec.compile()
     d = mujoco.MjData(chain)
     d.qpos[[chain.joint("j1").qposadr[0], chain.joint("j2").qposadr[0]]] = 0.4, -0.7
     mujoco.mj_kinematics(chain, d)
+    arm = mech.body_names.index("arm")
     state = mech.initial_state()
-    np.testing.assert_allclose(np.asarray(state.x[mech.body_names.index("arm")]), d.xipos[chain.body("arm").id],
+    np.testing.assert_allclose(np.asarray(state.x[arm]), d.xipos[chain.body("arm").id], atol=1e-9)
+    np.testing.assert_allclose(np.asarray(quat.to_matrix(state.q[arm])), d.ximat[chain.body("arm").id].reshape(3, 3),
                                atol=1e-9)
 
 

@@ -63,7 +63,7 @@ def _merge_massless_links(spec, path):
 
 def _move_joints_to_child(spec, body, child):
     """Put ``body``'s joints before ``child``'s, expressed in the child's frame."""
-    R = _rotation(child)
+    R = _rotation(spec, child)
     moved = [_fields(j) for j in body.joints]
     for f in moved:
         f["pos"] = R.T @ (np.asarray(f["pos"]) - np.asarray(child.pos))
@@ -81,13 +81,15 @@ def _fields(joint):
     return {key: getattr(joint, key) for key in _JOINT_FIELDS}
 
 
-def _rotation(body):
-    """Rotation matrix of a body's frame in its parent (its orientation resolved to a quaternion)."""
+def _rotation(spec, body):
+    """Rotation matrix of a body's frame in its parent (an Euler angle or axis orientation resolved as
+    MuJoCo's compiler does)."""
     import mujoco
 
     q = np.asarray(body.quat, float)
     if body.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:
-        raise ValueError(f"body {body.name!r}: merging a massless parent needs its orientation as a quaternion")
+        q = np.asarray(spec.resolve_orientation(degree=spec.compiler.degree, sequence=spec.compiler.eulerseq,
+                                                orientation=body.alt))
     R = np.zeros(9)
     mujoco.mju_quat2Mat(R, q / np.linalg.norm(q))
     return R.reshape(3, 3)
