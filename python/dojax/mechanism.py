@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dojax import joints as joint_lib
-from dojax.collision import halfspace_gaps
 from dojax import quaternion as quat
+from dojax.collision import halfspace_gaps
 from dojax.shapes import Box, Capsule, Cylinder, Sphere
 
 WORLD = "world"
@@ -238,7 +238,7 @@ class MechanismBuilder:
             inertia = shape.inertia(mass)
         self._bodies.append(dict(
             name=name, mass=mass, inertia=check_inertia(name, inertia), color=color,
-            visuals=[] if shape is None else [(shape, (0.0, 0.0, 0.0), tuple(quat.IDENTITY))], visible=bool(visible),
+            visuals=[] if shape is None else [(shape, (0.0, 0.0, 0.0), quat.IDENTITY)], visible=bool(visible),
             position=_vector(f"position of {name!r}", position, 3),
             orientation=_unit_quaternion(f"orientation of {name!r}", orientation),
             velocity=np.concatenate([_vector(f"velocity of {name!r}", velocity, 3),
