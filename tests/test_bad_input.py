@@ -59,6 +59,25 @@ def test_bad_joints_rejected():
         b.add_actuator("j", 0)
 
 
+def test_contact_inside_the_ground_warns_with_its_depth():
+    import warnings
+
+    from dojax.mechanism import ContactPenetrationWarning
+
+    def ball(height):
+        b = dojax.MechanismBuilder()
+        b.add_body("ball", mass=1.0, shape=Box(0.2, 0.2, 0.2), position=(0, 0, height))
+        b.add_contact("ball", radius=0.1, name="foot")
+        return b.build()
+
+    with pytest.warns(ContactPenetrationWarning, match=r"'foot' on body 'ball' 0\.03 m deep"):
+        ball(0.07)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ball(0.1)  # touching
+        ball(0.5)  # above
+
+
 @pytest.mark.parametrize("timestep", [0.0, -0.01, float("nan")])
 def test_bad_timestep_rejected(timestep):
     with pytest.raises(ValueError, match="timestep"):

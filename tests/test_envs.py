@@ -117,6 +117,18 @@ def test_hopper_reward_terms_add_up_and_fall_terminates():
     assert qpos_z <= 0.7 or abs(angle) >= 0.2
 
 
+def test_info_holds_python_floats_and_the_reset_info_matches_the_reset_observation():
+    env = gym.make("dojax/Hopper-v0")
+    obs, info = env.reset(seed=0)
+    assert info["z_position"] == obs[0] > 1.0  # the torso's height, as the observation says
+    assert info["reward_forward"] == info["reward_survive"] == info["reward_ctrl"] == info["x_velocity"] == 0.0
+    obs, reward, terminated, truncated, step_info = env.step(env.action_space.sample())
+    assert step_info["z_position"] == obs[0] and step_info.keys() == info.keys()
+    for i in (info, step_info):
+        assert type(i.pop("solver_failed")) is bool
+        assert all(type(v) is float for v in i.values()), i
+
+
 # -- the vector environment ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("env_id", ["dojax/Pendulum-v0", "dojax/Hopper-v0"])
 def test_vector_env_equals_single_envs(env_id):
@@ -132,6 +144,7 @@ def test_vector_env_equals_single_envs(env_id):
         obs, reward, terminated, truncated, infos = vec.step(actions[t])
         vec_obs.append(obs)
         vec_done.append(terminated | truncated)
+        assert all(np.shape(v) == (n,) for v in infos.values())
     assert np.any(vec_done)
     for i in range(n):
         env = gym.make(env_id, max_episode_steps=limit)

@@ -44,7 +44,7 @@ def imported(name, qpos=None):
         stance = {f"{leg}_{kind}": v for leg in ("front_left", "front_right", "hind_left", "hind_right")
                   for kind, v in robots.QUADRUPED_STANCE.items()}
         return quiet(load_urdf, QUADRUPED, floating_base=True, qpos=stance if q is None else q)
-    return quiet(load_mjcf, gym_asset(f"{name}.xml"), qpos=q)
+    return quiet(load_mjcf, gym_asset(f"{name}.xml"), qpos=q, on_ground=False)  # the pose given
 
 
 def _body_id(model, name):
@@ -141,6 +141,27 @@ def test_initial_pose_matches_mujoco(name):
         if ximat is not None:
             np.testing.assert_allclose(R[i], ximat, atol=1e-9)
     assert float(jnp.abs(state.v).max()) < 1e-12 and float(jnp.abs(state.w).max()) < 1e-12  # at rest
+
+
+@pytest.mark.parametrize("name", ["hopper", "humanoid"])
+def test_drawn_shapes_are_the_geoms_where_mujoco_has_them(name):
+    mech, info = imported(name)
+    m = info.model
+    d = mujoco.MjData(m)
+    d.qpos[:] = info.qpos
+    mujoco.mj_kinematics(m, d)
+    state = mech.initial_state()
+    R = np.asarray(quat.to_matrix(state.q))
+    drawn = 0
+    for b, (name_b, visuals) in enumerate(zip(mech.body_names, mech.structure.visuals)):
+        geoms = [g for g in range(m.ngeom) if m.body(m.geom_bodyid[g]).name in info.body_map[name_b]]
+        assert len(visuals) == len(geoms)  # virtual bodies: neither geoms nor anything drawn
+        for (shape, position, orientation), g in zip(visuals, geoms):
+            np.testing.assert_allclose(np.asarray(state.x[b]) + R[b] @ position, d.geom_xpos[g], atol=1e-9)
+            np.testing.assert_allclose(R[b] @ np.asarray(quat.to_matrix(jnp.asarray(orientation))),
+                                       d.geom_xmat[g].reshape(3, 3), atol=1e-9)
+            drawn += 1
+    assert drawn == m.ngeom - 1  # every geom but the floor
 
 
 @pytest.mark.parametrize("name", ["hopper", "humanoid"])
@@ -317,7 +338,8 @@ def test_malformed_xml(tmp_path):
     with pytest.raises(ValueError, match="broken.xml"):
         load_mjcf(path)
     bad = tmp_path / "bad_attr.xml"
-    bad.write_text('<mujoco><worldbody><body><joint type="hinge" axis="0 0 0"/></body></worldbody></mujoco>')
+    bad.write_text('<mujoco><worldbody><body><joint type="hinge" axis="0 0 0"/><geom size=".1"/></body></worldbody>'
+                   '</mujoco>')
     with pytest.raises(ValueError, match="bad_attr.xml"):
         load_mjcf(bad)
 
@@ -347,3 +369,107 @@ def test_unsupported_elements_are_named(tmp_path):
     path = mjcf(tmp_path, two)
     with pytest.raises(ValueError, match="unknown joint 'nope'"):
         load_mjcf(path, qpos={"nope": 1.0})
+
+
+# -- files as users bring them ---------------------------------------------------------------------------
+
+INERTIAL = '<inertial><mass value="1"/><inertia ixx="{a}" iyy="{b}" izz="{c}" ixy="0" ixz="0" iyz="0"/></inertial>'
+UNIT = INERTIAL.format(a=0.01, b=0.01, c=0.01)
+
+
+def urdf(path, links, joints=()):
+    """A URDF file: links {name: inner xml}, joints (name, type, parent, child, origin xyz, rpy)."""
+    body = "".join(f'<link name="{n}">{inner}</link>' for n, inner in links.items())
+    body += "".join(f'<joint name="{n}" type="{t}"><parent link="{p}"/><child link="{c}"/>'
+                    f'<origin xyz="{xyz}" rpy="{rpy}"/><axis xyz="1 0 0"/>'
+                    '<limit lower="-2" upper="2" effort="1" velocity="1"/></joint>' for n, t, p, c, xyz, rpy in joints)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'<robot name="r">{body}</robot>')
+    return path
+
+
+def test_package_mesh_paths_resolve(tmp_path):
+    package = tmp_path / "src" / "arm_pkg"
+    (package / "meshes").mkdir(parents=True)
+    (package / "meshes" / "tet.obj").write_text("v 0 0 0\nv .1 0 0\nv 0 .1 0\nv 0 0 .1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+    links = {"base": UNIT, "arm": UNIT + '<collision><geometry><mesh filename="package://arm_pkg/meshes/tet.obj"/>'
+                                        '</geometry></collision>'}
+    joints = [("hinge", "revolute", "base", "arm", "0 0 1", "0 0 0")]
+    # found above the file: the package's own folder
+    mech, info = quiet(load_urdf, urdf(package / "urdf" / "arm.urdf", links, joints))
+    assert mech.body_names == ("arm",) and info.model.nmesh == 1
+    # elsewhere: an error naming the mesh and the package, until package_dirs says where
+    outside = urdf(tmp_path / "elsewhere" / "arm.urdf", links, joints)
+    with pytest.raises(ValueError, match=r"arm\.urdf.*package://arm_pkg/meshes/tet\.obj.*package_dirs"):
+        load_urdf(outside)
+    for dirs in (tmp_path / "src", [package]):  # a folder holding the package, or the package itself
+        assert quiet(load_urdf, outside, package_dirs=dirs)[1].model.nmesh == 1
+
+
+def test_massless_links_merge(tmp_path):
+    # a massless leaf moves nothing: welded to its parent, its joint gone
+    path = urdf(tmp_path / "leaf.urdf", {"base": UNIT, "arm": UNIT, "tip": ""},
+                [("j1", "revolute", "base", "arm", "0 0 1", "0 0 0"), ("j2", "revolute", "arm", "tip", "0 0 .5", "0 0 0")])
+    with pytest.warns(ModelImportWarning, match="massless link 'tip' welded to its parent 'arm'"):
+        mech = load_urdf(path)
+    assert mech.body_names == ("arm",) and mech.action_size == 1
+    # a massless middle link (a two-axis joint): its joint moves to its child, in the child's frame
+    links = {"base": UNIT, "cross": "", "arm": UNIT}
+    joints = [("j1", "revolute", "base", "cross", "0 0 1", "0 0 0"), ("j2", "revolute", "cross", "arm", "0 .1 .5", ".3 .2 0")]
+    path = urdf(tmp_path / "middle.urdf", links, joints)
+    with pytest.warns(ModelImportWarning, match="massless link 'cross' merged into its parent 'base'; its joints "
+                                                r"\['j1'\] now move its child 'arm'"):
+        mech, info = load_urdf(path, qpos={"j1": 0.4, "j2": -0.7}, return_info=True)
+    assert mech.action_size == 2 and set(info.dof_map) == {"j1", "j2"}
+    assert_moves_as_the_chain(path, mech)
+    # the same in MJCF, the child's orientation given as Euler angles
+    path = mjcf(tmp_path, '<body name="cross" pos="0 0 1"><joint name="j1" axis="1 0 0"/><body name="arm" '
+                          'pos="0 .1 -.5" euler="20 10 0"><joint name="j2" axis="0 1 0"/><geom type="capsule" '
+                          'size=".05 .2"/></body></body>')
+    with pytest.warns(ModelImportWarning, match="massless link 'cross' merged"):
+        mech = load_mjcf(path, qpos={"j1": 0.4, "j2": -0.7})
+    assert_moves_as_the_chain(path, mech)
+
+
+def assert_moves_as_the_chain(path, mech):
+    """The arm of a model whose massless middle link was merged is where MuJoCo puts it in the chain
+    with a negligible mass on that link, at j1 = 0.4, j2 = -0.7."""
+    spec = mujoco.MjSpec.from_file(str(path))
+    spec.compiler.boundmass, spec.compiler.boundinertia = 1e-9, 1e-12
+    chain = spec.compile()
+    d = mujoco.MjData(chain)
+    d.qpos[[chain.joint("j1").qposadr[0], chain.joint("j2").qposadr[0]]] = 0.4, -0.7
+    mujoco.mj_kinematics(chain, d)
+    arm = mech.body_names.index("arm")
+    state = mech.initial_state()
+    np.testing.assert_allclose(np.asarray(state.x[arm]), d.xipos[chain.body("arm").id], atol=1e-9)
+    np.testing.assert_allclose(np.asarray(quat.to_matrix(state.q[arm])), d.ximat[chain.body("arm").id].reshape(3, 3),
+                               atol=1e-9)
+
+
+def test_invalid_inertia_is_balanced_unless_opted_out(tmp_path):
+    path = urdf(tmp_path / "flat.urdf", {"base": UNIT, "plate": INERTIAL.format(a=0.01, b=0.01, c=0.05)},
+                [("hinge", "revolute", "base", "plate", "0 0 1", "0 0 0")])
+    with pytest.warns(ModelImportWarning, match=r"triangle inequality.*balanced on \['plate'\]"):
+        mech = load_urdf(path)
+    np.testing.assert_allclose(np.asarray(mech.inertia[0]), np.eye(3) * 0.07 / 3, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"(?s)flat\.urdf.*A \+ B >= C.*plate"):
+        load_urdf(path, repair_inertia=False)
+
+
+def test_floating_models_start_on_the_ground_in_both_formats(tmp_path):
+    ball = '<collision><geometry><sphere radius="0.1"/></geometry></collision>'
+    path = urdf(tmp_path / "ball.urdf", {"ball": INERTIAL.format(a=0.004, b=0.004, c=0.004) + ball})
+    from_urdf = load_urdf(path)  # one link, no joint: a free body
+    assert from_urdf.structure.joint_types == ("floating",) and from_urdf.num_contacts == 1
+    from_mjcf = quiet(load_mjcf, mjcf(tmp_path, '<body name="ball" pos="0 0 -0.3"><freejoint/>'
+                                                '<geom type="sphere" size="0.1" mass="1"/></body>'))[0]
+    for mech in (from_urdf, from_mjcf):
+        np.testing.assert_allclose(np.asarray(mech.initial_state().x[0]), [0.0, 0.0, 0.1], atol=1e-12)
+
+
+def test_each_loader_names_the_other_for_the_other_format(tmp_path):
+    with pytest.raises(ValueError, match=r"model\.xml' is an MJCF file.*dojax\.load_mjcf"):
+        load_urdf(mjcf(tmp_path, ""))
+    with pytest.raises(ValueError, match=r"ball\.urdf' is a URDF file.*dojax\.load_urdf"):
+        load_mjcf(urdf(tmp_path / "ball.urdf", {"ball": UNIT}))

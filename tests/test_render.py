@@ -74,3 +74,11 @@ def test_diverged_state_still_renders(pendulum):
     state = pendulum.initial_state()
     nan = state.replace(x=jnp.full_like(state.x, jnp.nan), q=jnp.full_like(state.q, jnp.nan))
     assert render.render_frame(pendulum, nan, 64, 64).shape == (64, 64, 3)
+
+
+def test_only_pivots_on_the_world_are_drawn_as_dots(pendulum):
+    np.testing.assert_allclose(render._world_anchors(pendulum), [[0.0, 0.0, 0.0]])  # its hinge
+    hopper = dojax.load("hopper")  # its root slides in a plane: no fixed point in the world
+    assert render._world_anchors(hopper).shape == (0, 3)
+    image = render.render_frame(hopper, hopper.initial_state(), 64, 64)
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10

@@ -10,7 +10,9 @@ Shapes on a body: a sphere (a point when its radius is 0) at ``points[0]``; a ca
 ``points[0] -> points[1]`` swept by the radius; a box of half extents ``extent`` centred on the body.
 """
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dojax import quaternion as quat
 
@@ -106,6 +108,19 @@ GEOMETRIES = {
     "capsule_capsule": capsule_capsule,
     "sphere_box": sphere_box,
 }
+
+
+def halfspace_gaps(mech, x, q):
+    """(indices, gaps) of a mechanism's sphere-half-space contacts with bodies at positions ``x``
+    and orientations ``q``: each sphere's signed distance to its half-space (negative inside)."""
+    members = [m for kind, model, geometry, ms, _ in mech.structure.element_groups
+               if kind == "contact" and geometry == "sphere_halfspace" for m in ms]
+    k = np.array(sorted(members), dtype=int)
+    a = mech.structure.contact_body_a[k]
+    centre = x[a] + jax.vmap(quat.rotate)(q[a], mech.contact_points[k, 0])
+    height = jnp.einsum("ij,ij->i", mech.contact_normal[k], centre)
+    gap = height - mech.contact_offset[k] - mech.contact_radius[k, 0]
+    return k, gap
 
 
 def tangent_basis(n):

@@ -16,6 +16,7 @@ body close kinematic loops. Body ``i``'s tree joint is joint ``i``; loop joints 
 import dataclasses
 import hashlib
 import pickle
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -24,6 +25,7 @@ import numpy as np
 
 from dojax import joints as joint_lib
 from dojax import quaternion as quat
+from dojax.collision import halfspace_gaps
 from dojax.shapes import Box, Capsule, Cylinder, Sphere
 
 WORLD = "world"
@@ -208,18 +210,22 @@ class MechanismBuilder:
 
     # -- bodies --------------------------------------------------------------------------------
     def add_body(self, name, mass, inertia=None, shape=None, position=(0, 0, 0),
-                 orientation=quat.IDENTITY, velocity=(0, 0, 0), angular_velocity=(0, 0, 0), color=None):
+                 orientation=quat.IDENTITY, velocity=(0, 0, 0), angular_velocity=(0, 0, 0), color=None,
+                 visible=True):
         """Add a rigid body.
 
         Args:
             name: unique name.
             mass: kg, > 0.
             inertia: 3x3 body-frame inertia about the centre of mass; defaults to the shape's.
-            shape: a :mod:`dojax.shapes` shape, drawn by the renderer.
+            shape: a :mod:`dojax.shapes` shape centred on the centre of mass, drawn by the
+                renderer (:meth:`add_visual` draws more, anywhere on the body).
             position, orientation: initial pose of a free body (one no joint places).
             velocity, angular_velocity: its initial world linear velocity and rate of its
                 rotation vector (the body-frame angular velocity when starting at identity).
             color: optional matplotlib colour for rendering.
+            visible: False draws nothing for the body (e.g. a small helper body); a visible body
+                without any shape is drawn as the box with its inertia.
         """
         if name == WORLD or any(b["name"] == name for b in self._bodies):
             raise ValueError(f"body name {name!r} is reserved or already used")
@@ -231,13 +237,25 @@ class MechanismBuilder:
                 raise ValueError(f"body {name!r} needs an inertia or a shape")
             inertia = shape.inertia(mass)
         self._bodies.append(dict(
-            name=name, mass=mass, inertia=check_inertia(name, inertia), shape=shape, color=color,
+            name=name, mass=mass, inertia=check_inertia(name, inertia), color=color,
+            visuals=[] if shape is None else [(shape, (0.0, 0.0, 0.0), quat.IDENTITY)], visible=bool(visible),
             position=_vector(f"position of {name!r}", position, 3),
             orientation=_unit_quaternion(f"orientation of {name!r}", orientation),
             velocity=np.concatenate([_vector(f"velocity of {name!r}", velocity, 3),
                                      _vector(f"angular_velocity of {name!r}", angular_velocity, 3)]),
         ))
         return name
+
+    def add_visual(self, body, shape, position=(0, 0, 0), orientation=quat.IDENTITY):
+        """Draw ``shape`` (a :mod:`dojax.shapes` shape) on ``body`` at a body-frame ``position`` and
+        ``orientation`` (a quaternion); rendering only, no mass and no contact."""
+        found = [b for b in self._bodies if b["name"] == body]
+        if not found:
+            raise ValueError(f"visual on unknown body {body!r}")
+        if not isinstance(shape, (Box, Capsule, Cylinder, Sphere)):
+            raise ValueError(f"visual of body {body!r} must be a dojax.shapes shape, got {shape!r}")
+        found[0]["visuals"].append((shape, tuple(_vector(f"visual position on {body!r}", position, 3).tolist()),
+                                    tuple(_unit_quaternion(f"visual orientation on {body!r}", orientation).tolist())))
 
     # -- joints --------------------------------------------------------------------------------
     def add_joint(self, name, joint_type, parent, child, axis=(1, 0, 0), parent_vertex=(0, 0, 0),
@@ -514,7 +532,8 @@ class MechanismBuilder:
             body_names=body_names,
             joint_names=joint_names,
             joint_types=tuple(j["type"] for j in all_joints),
-            shapes=tuple(b["shape"] for b in self._bodies),
+            # per body its shapes (shape, position, orientation); None: none given, draw the inertia box
+            visuals=tuple(tuple(b["visuals"]) if b["visuals"] or not b["visible"] else None for b in self._bodies),
             colors=tuple(b["color"] for b in self._bodies),
             joint_parent=np.array([index[j["parent"]] for j in all_joints]),
             joint_child=np.array([index[j["child"]] for j in all_joints]),
@@ -543,7 +562,7 @@ class MechanismBuilder:
         cf = lambda key, shape: jnp.asarray(np.array([c[key] for c in self._contacts], dtype=float).reshape(shape))
         nc = len(self._contacts)
         f = lambda key: jnp.asarray(np.stack([j[key] for j in all_joints]))
-        return Mechanism(
+        mech = Mechanism(
             mass=jnp.asarray([b["mass"] for b in self._bodies]),
             inertia=jnp.asarray(np.stack([b["inertia"] for b in self._bodies])),
             gravity=jnp.asarray(self.gravity),
@@ -563,6 +582,40 @@ class MechanismBuilder:
             limit=jnp.asarray(np.array([l[2] for l in limits], dtype=float)),
             structure=structure,
         )
+        _warn_of_penetration(mech)
+        return mech
 
 
-__all__ = ["Mechanism", "MechanismBuilder", "Structure", "WORLD", "Box", "Sphere", "Cylinder", "Capsule"]
+class ContactPenetrationWarning(UserWarning):
+    """A contact starts inside its half-space (the ground) in the mechanism's initial configuration:
+    the first step pushes it out violently or fails to converge."""
+
+
+#: penetration (m) of a contact in the initial configuration above which ``build`` warns
+PENETRATION_TOLERANCE = 1e-6
+
+
+@jax.jit
+def _initial_gaps(mech):
+    """(indices, gaps) of the sphere-ground contacts in the initial configuration; compiled once per
+    mechanism structure (run eagerly, placing the bodies costs half a second per build)."""
+    state = mech.initial_state()
+    return halfspace_gaps(mech, state.x, state.q)
+
+
+def _warn_of_penetration(mech):
+    """Warn, naming contact, body and depth, of each sphere-ground contact that starts inside the ground."""
+    if not any(g[0] == "contact" and g[2] == "sphere_halfspace" for g in mech.structure.element_groups):
+        return
+    indices, gaps = _initial_gaps(mech)
+    inside = [(int(k), -float(g)) for k, g in zip(indices, np.asarray(gaps)) if g < -PENETRATION_TOLERANCE]
+    if inside:
+        s = mech.structure
+        listed = ", ".join(f"{s.contact_names[k]!r} on body {s.body_names[s.contact_body_a[k]]!r} {depth:.4g} m deep"
+                           for k, depth in inside)
+        warnings.warn(f"contacts start inside the ground in the initial configuration: {listed}",
+                      ContactPenetrationWarning, stacklevel=3)
+
+
+__all__ = ["Mechanism", "MechanismBuilder", "ContactPenetrationWarning", "Structure", "WORLD", "Box", "Sphere",
+           "Cylinder", "Capsule"]

@@ -7,9 +7,11 @@ by its own Agg canvas, so rendering works headless and from threads.
     dojax.render.animate(mech, states, "run.gif")
     dojax.render.plot_diagnostics(mech, states, "run_diagnostics.png")
 
-Bodies are drawn as shaded polygon meshes of their shapes (a body without a shape as the box with
-its inertia); pivots on the world are black dots, and a ground grid is drawn across the bottom of
-the view (perpendicular to gravity's largest component) when gravity is non-zero.
+Bodies are drawn as shaded polygon meshes of their shapes, each at its own pose on the body
+(``Structure.visuals``: for imported models their geoms; a visible body without any as the box
+with its inertia); joints that pin a body to a point of the world (no translational freedom) draw
+that pivot as a black dot, and a ground grid is drawn across the bottom of the view (perpendicular
+to gravity's largest component) when gravity is non-zero.
 """
 
 import shutil
@@ -93,26 +95,33 @@ def _shape_mesh(shape, mass, inertia):
 
 
 def _body_meshes(mech):
-    """All bodies' meshes: vertices (N, 3), their body (N,), quads (M, 4), quad colours (M, 3)."""
+    """All bodies' meshes in their body frames: vertices (N, 3), their body (N,), quads (M, 4), quad
+    colours (M, 3)."""
     s = mech.structure
     mass, inertia = np.asarray(mech.mass), np.asarray(mech.inertia)
-    verts, owner, quads, colors = [], [], [], []
+    # (empty first entries: a mechanism of invisible bodies draws nothing)
+    verts, owner = [np.zeros((0, 3))], [np.zeros(0, int)]
+    quads, colors = [np.zeros((0, 4), int)], [np.zeros((0, 3))]
     offset = 0
-    for b, (shape, color) in enumerate(zip(s.shapes, s.colors)):
-        v, f = _shape_mesh(shape, mass[b], inertia[b])
-        verts.append(v)
-        owner.append(np.full(len(v), b))
-        quads.append(f + offset)
-        colors.append(np.tile(to_rgb(color if color is not None else _PALETTE[b % len(_PALETTE)]), (len(f), 1)))
-        offset += len(v)
+    for b, (visuals, color) in enumerate(zip(s.visuals, s.colors)):
+        rgb = to_rgb(color if color is not None else _PALETTE[b % len(_PALETTE)])
+        placed = [(None, (0.0, 0.0, 0.0), quat.IDENTITY)] if visuals is None else visuals
+        for shape, position, orientation in placed:
+            v, f = _shape_mesh(shape, mass[b], inertia[b])
+            verts.append(np.asarray(position) + v @ _rotations(np.asarray(orientation)).T)
+            owner.append(np.full(len(v), b))
+            quads.append(f + offset)
+            colors.append(np.tile(rgb, (len(f), 1)))
+            offset += len(v)
     return np.concatenate(verts), np.concatenate(owner), np.concatenate(quads), np.concatenate(colors)
 
 
 def _world_anchors(mech):
-    """(k, 3) world points where joints other than free bodies' floating ones attach to the world."""
+    """(k, 3) world points where joints pin a body to the world: joints to the world without
+    translational freedom (a sliding or floating joint's anchor is no fixed point)."""
     s = mech.structure
-    on_world = (s.joint_parent == mech.num_bodies) & (np.asarray(s.joint_types) != "floating")
-    return np.asarray(mech.vertex_parent)[on_world].reshape(-1, 3)
+    pinned = (s.joint_parent == mech.num_bodies) & (np.asarray(s.free_mask)[:, :3].sum(axis=1) == 0)
+    return np.asarray(mech.vertex_parent)[pinned].reshape(-1, 3)
 
 
 # -- camera ------------------------------------------------------------------------------------

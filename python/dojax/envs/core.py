@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dojax.quaternion import rotate
+from dojax.collision import halfspace_gaps
 from dojax.minimal import from_minimal, to_minimal
 from dojax.solver import SolverOptions
 from dojax.step import step as physics_step
@@ -33,7 +33,8 @@ class EnvState(NamedTuple):
         reward: the reward of the step that led here (0 after a reset).
         terminated: the task ended (the robot fell, the goal was reached).
         solver_failed: the step's solver did not converge; ``sim`` is the previous state.
-        info: reward terms and task quantities, a dict of scalars (same keys after reset and step).
+        info: reward terms and task quantities, a dict of scalars (same keys after reset and step;
+            after a reset the reward terms are 0 and the quantities those of the reset state).
         task: task parameters drawn at reset and carried unchanged (e.g. a goal); ``()`` if none.
     """
 
@@ -69,15 +70,8 @@ def _position_indices(mech):
 
 def ground_clearance(mech, x, q):
     """Smallest signed gap of the mechanism's sphere-ground contacts (+inf without any)."""
-    members = [m for kind, model, geometry, ms, _ in mech.structure.element_groups
-               if kind == "contact" and geometry == "sphere_halfspace" for m in ms]
-    if not members:
-        return jnp.asarray(jnp.inf, x.dtype)
-    k = np.array(sorted(members))
-    a = mech.structure.contact_body_a[k]
-    centre = x[a] + jax.vmap(rotate)(q[a], mech.contact_points[k, 0])
-    gap = jnp.einsum("ij,ij->i", mech.contact_normal[k], centre) - mech.contact_offset[k] - mech.contact_radius[k, 0]
-    return jnp.min(gap)
+    _, gaps = halfspace_gaps(mech, x, q)
+    return jnp.min(gaps, initial=jnp.inf)
 
 
 class Env:
@@ -143,7 +137,10 @@ class Env:
         raise NotImplementedError
 
     def reward(self, before, after, ctrl, task):
-        """(reward, dict of reward terms and task quantities) of the step before -> after."""
+        """(reward, dict of reward terms and task quantities) of the step before -> after.
+
+        Keys of reward terms start with ``reward_``: they are 0 in the info of a reset, whose other
+        entries are the task quantities of the reset state."""
         raise NotImplementedError
 
     def is_terminated(self, sim, task):
@@ -167,8 +164,10 @@ class Env:
         task = self.sample_task(k_task)
         sim = self._place(self.initial_minimal(k_state))
         zero = jnp.zeros((), self._initial.dtype)
-        _, info = self.reward(sim, sim, self.control(jnp.zeros(self.action_size)), task)
-        info = jax.tree.map(jnp.zeros_like, info)
+        # The info of a step of zero length without actuation: the task quantities of the reset state,
+        # and no reward earned yet.
+        _, info = self.reward(sim, sim, jnp.zeros_like(self.ctrl_low), task)
+        info = {k: jnp.zeros_like(v) if k.startswith("reward_") else v for k, v in info.items()}
         return EnvState(sim=sim, obs=self.observe(sim, task), reward=zero, terminated=jnp.asarray(False),
                         solver_failed=jnp.asarray(False), info=info, task=task)
 

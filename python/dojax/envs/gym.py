@@ -43,8 +43,9 @@ def _episode_key(rng):
     return jax.random.PRNGKey(int(rng.integers(0, 2**63 - 1)))
 
 
-def _info(env_state):
-    """Python info dict of an (unbatched or batched) EnvState, fetched from the device at once."""
+def _batched_info(env_state):
+    """Info dict of a batched EnvState, fetched from the device at once: one NumPy array per key,
+    one entry per environment."""
     info, failed = jax.device_get((env_state.info, env_state.solver_failed))
     return {**{k: np.asarray(v) for k, v in info.items()}, "solver_failed": np.asarray(failed)}
 
@@ -229,7 +230,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
             sims = jax.device_get(self._state.sim)
             for i, r in enumerate(self._renderers):
                 r.reset(jax.tree.map(lambda a: a[i], sims))
-        return np.asarray(jax.device_get(self._state.obs)), _info(self._state)
+        return np.asarray(jax.device_get(self._state.obs)), _batched_info(self._state)
 
     def step(self, actions):
         if self._state is None:
@@ -240,7 +241,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
                                 for rng, r in zip(self._rngs, resetting)])
         self._state = self._step(self._state, a, keys, resetting)
         obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
-        infos = _info(self._state)
+        infos = _batched_info(self._state)
         self._steps = np.where(resetting, 0, self._steps + 1)
         truncated = infos["solver_failed"].copy()
         if self.max_episode_steps is not None:

@@ -30,11 +30,13 @@ def block(timestep=0.01, gravity=-9.81, friction=0.8, side=0.5, mass=1.0, contac
 
 def block2d(timestep=0.01, gravity=-9.81, friction=0.8, side=0.5, mass=1.0, contact_model="soc"):
     """A cube confined to the y-z plane (a planar joint that also turns about x), with 4 edge
-    contacts, at rest on the ground. Actions: forces along y and z and a torque about x."""
+    contacts, at rest on the ground. Actions: forces along z and -y and a torque about x (the
+    planar joint's free coordinates, in its frame)."""
     b = MechanismBuilder(timestep=timestep, gravity=gravity)
     b.add_body("box", mass=mass, shape=Box(side, side, side))
+    # free coordinates: translation along z and along -y (the joint frame of axis x), rotation about x
     b.add_joint("plane", "planar_axis", "world", "box", axis=(1.0, 0.0, 0.0),
-                initial_position=(0.0, 0.5 * side, 0.0), actuated=True)
+                initial_position=(0.5 * side, 0.0, 0.0), actuated=True)
     h = 0.5 * side
     for k, (y, z) in enumerate(itertools.product((-h, h), repeat=2)):
         b.add_contact("box", origin=(0.0, y, z), friction=friction, model=contact_model, name=f"edge{k + 1}")

@@ -1,0 +1,34 @@
+"""Every Python block of README.md runs as written (each on its own) and converges where it claims to."""
+
+import pathlib
+import re
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+
+
+def test_the_readme_has_python_blocks():
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.slow) if "jax.grad" in block else i
+                                   for i, block in enumerate(BLOCKS)])  # gradients compile for minutes
+def test_readme_block_runs_and_converges(index):
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a README example must not warn (e.g. start inside the ground)
+        exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), namespace)
+    if "infos" in namespace:
+        assert bool(namespace["infos"].converged.all())
+    if isinstance(namespace.get("info"), dict):
+        assert not namespace["info"]["solver_failed"]
+    for name in ("grad_mech", "jac"):
+        if name in namespace:
+            leaves = jax.tree.leaves(namespace[name])
+            assert all(np.all(np.isfinite(leaf)) for leaf in leaves)
+            assert any(np.any(leaf != 0) for leaf in leaves)
