@@ -38,9 +38,14 @@ def _check_actions(action, shape):
     return a
 
 
+def _episode_seed(rng):
+    """An episode's seed drawn from a NumPy generator (one draw per episode)."""
+    return np.int64(rng.integers(0, 2**63 - 1))
+
+
 def _episode_key(rng):
     """A JAX key drawn from a NumPy generator (one draw per episode)."""
-    return jax.random.PRNGKey(int(rng.integers(0, 2**63 - 1)))
+    return jax.random.PRNGKey(_episode_seed(rng))
 
 
 def _batched_info(env_state):
@@ -124,7 +129,7 @@ class DojaxEnv(_Facade, gymnasium.Env):
         def flat(state):
             return ravel_pytree(state)[0], self._results.pack(state)
 
-        self._reset = jax.jit(lambda key: flat(core.reset(key)))
+        self._reset = jax.jit(lambda seed: flat(core.reset(jax.random.PRNGKey(seed))))
         self._step = jax.jit(lambda state, action: flat(core.step(unravel(state), action)))
         self._unravel = jax.jit(unravel)
         self._renderer = _Renderer(core.mech, width, height)
@@ -136,8 +141,9 @@ class DojaxEnv(_Facade, gymnasium.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self._state, host = self._reset(_episode_key(self.np_random))
-        self._renderer.reset(self.state.sim)
+        self._state, host = self._reset(_episode_seed(self.np_random))
+        if self.render_mode is not None:
+            self._renderer.reset(self.state.sim)
         obs, _, _, _, info = self._results.unpack(host)
         return obs, info
 
