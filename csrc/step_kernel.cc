@@ -400,9 +400,12 @@ class Solver {
           for (int k = 0; k < n; ++k) border_rhs_[g.border_offset + e * n + k] = -r[k];
           continue;
         }
-        const LocalElimination& le = local_[gi];
-        matmul(le.BKa.data() + e * 6 * n, n, r, 1, &rhs_[12 * g.a[e]], 1, 6, n, 1, 1.0, true);
-        if (g.b[e] != nb) matmul(le.BKb.data() + e * 6 * n, n, r, 1, &rhs_[12 * g.b[e]], 1, 6, n, 1, 1.0, true);
+        switch (n) {
+          case 2: eliminated_rhs<2>(gi, e, r); break;
+          case 8: eliminated_rhs<8>(gi, e, r); break;
+          case 12: eliminated_rhs<12>(gi, e, r); break;
+          default: break;
+        }
       }
     }
     x_.assign(nb * 12, 0.0);
@@ -430,11 +433,13 @@ class Solver {
           for (int k = 0; k < n; ++k) dy[k] = border_[g.border_offset + e * n + k];
           continue;
         }
-        const LocalElimination& le = local_[gi];
         const double* r = R + g.unknown_offset + e * n;
-        matmul(le.K.data() + e * n * n, n, r, 1, dy, 1, n, n, 1, -1.0);
-        matmul(le.Sa.data() + e * n * 6, 6, &x_[12 * g.a[e]], 1, dy, 1, n, 6, 1, -1.0, true);
-        if (g.b[e] != nb) matmul(le.Sb.data() + e * n * 6, 6, &x_[12 * g.b[e]], 1, dy, 1, n, 6, 1, -1.0, true);
+        switch (n) {
+          case 2: eliminated_step<2>(gi, e, r, dy); break;
+          case 8: eliminated_step<8>(gi, e, r, dy); break;
+          case 12: eliminated_step<12>(gi, e, r, dy); break;
+          default: break;
+        }
       }
     }
   }
@@ -486,6 +491,25 @@ class Solver {
       mm<6, N, 6>(Ba, N, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
       mm<6, N, 6>(Bb, N, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
     }
+  }
+
+  // A local element's share of the reduced right-hand side: b_a += BKa r, b_b += BKb r.
+  template <int N>
+  void eliminated_rhs(size_t gi, int e, const double* r) {
+    const LocalElimination& le = local_[gi];
+    const Group& g = st_.groups[gi];
+    mm<6, N, 1>(le.BKa.data() + e * 6 * N, N, r, 1, &rhs_[12 * g.a[e]], 1, 1.0, true);
+    if (g.b[e] != st_.nb) mm<6, N, 1>(le.BKb.data() + e * 6 * N, N, r, 1, &rhs_[12 * g.b[e]], 1, 1.0, true);
+  }
+
+  // A local element's variables from its bodies' steps: dy = -K r - Sa dVa - Sb dVb.
+  template <int N>
+  void eliminated_step(size_t gi, int e, const double* r, double* dy) {
+    const LocalElimination& le = local_[gi];
+    const Group& g = st_.groups[gi];
+    mm<N, N, 1>(le.K.data() + e * N * N, N, r, 1, dy, 1, -1.0);
+    mm<N, 6, 1>(le.Sa.data() + e * N * 6, 6, &x_[12 * g.a[e]], 1, dy, 1, -1.0, true);
+    if (g.b[e] != st_.nb) mm<N, 6, 1>(le.Sb.data() + e * N * 6, 6, &x_[12 * g.b[e]], 1, dy, 1, -1.0, true);
   }
 
   void velocities(const double* W, int a, int b, double* u) const {
