@@ -29,7 +29,8 @@ kernel = Extension(
     sources=["csrc/step_kernel.cc"],
     depends=["csrc/elements.inc"],
     language="c++",
-    extra_compile_args=["-std=c++17", "-fno-math-errno"] + flags,
+    extra_compile_args=["-std=c++17", "-fno-math-errno", "-fopenmp"] + flags,
+    extra_link_args=["-fopenmp"],
 )
 
 setup(ext_modules=[kernel], cmdclass={"build_ext": BuildKernel})

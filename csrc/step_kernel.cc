@@ -7,7 +7,7 @@
 // dojax.linalg: each contact and joint limit is eliminated into its bodies' blocks, the kinematic
 // tree is eliminated leaves first, and loop joints and body-body contacts form a border solved by
 // a Schur complement. One call solves a batch of independent problems (the leading dimensions of
-// the buffers), each laid out as dojax.native.kernel packs it.
+// the buffers), each laid out as dojax.native.kernel packs it, in parallel over the CPU's cores.
 
 #include <algorithm>
 #include <cmath>
@@ -801,6 +801,9 @@ ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ff
   const size_t batch = params.element_count() / P;
   if (W0.element_count() != batch * N || options.element_count() != batch * 6)
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
+  // lanes are independent: spread over the cores this process may use (OpenMP; OMP_NUM_THREADS
+  // limits them); each lane's result does not depend on the thread that solves it
+#pragma omp parallel for schedule(dynamic) if (batch > 1)
   for (size_t lane = 0; lane < batch; ++lane) {
     const double* p = params.typed_data() + lane * P;
     const double* o = options.typed_data() + lane * 6;

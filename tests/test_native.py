@@ -116,6 +116,21 @@ def test_native_derivatives_match_jax_backend():
     jax.clear_caches()
 
 
+def test_batched_lanes_equal_single_steps():
+    """A vmapped batch (solved in parallel lanes) gives each lane exactly its unbatched step."""
+    mech = dojax.load("hopper", timestep=0.02)
+    states, actions, _, _ = _recorded("hopper")
+    states, actions = jax.tree.map(lambda a: a[:6], (states, actions))
+    step = jax.jit(lambda s, a: dojax.step(mech, s, a, NATIVE))
+    batched, info = jax.vmap(step)(states, actions)
+    for k in range(6):
+        single, single_info = step(jax.tree.map(lambda a: a[k], states), actions[k])
+        assert int(info.iterations[k]) == int(single_info.iterations)
+        for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
+            np.testing.assert_array_equal(a, b[k])
+    jax.clear_caches()
+
+
 def test_backend_option():
     assert dojax.SolverOptions().backend == "auto"
     assert solver.use_native(dojax.SolverOptions()) == (jax.default_backend() == "cpu")
