@@ -4,7 +4,7 @@ Everything else about the package is in pyproject.toml. The kernel is a plain sh
 dojax loads with ctypes and registers with XLA's FFI; its headers come from jaxlib (a build
 requirement). Set DOJAX_NATIVE_FLAGS to replace the optimisation flags (default: -O3
 -march=native -funroll-loops: the kernel is built on the machine that runs it; -march=native was
-worth 1.8x and -funroll-loops 3.5% on the humanoid's iteration, bench/RESULTS.md).
+worth 18% and -funroll-loops 3.5% on the humanoid's iteration, bench/RESULTS.md).
 """
 
 import os
