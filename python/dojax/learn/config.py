@@ -1,4 +1,5 @@
-"""Options shared by the first-order learners (APG, SHAC), their checks, and the env they apply to."""
+"""Options shared by the learners (those of the first-order ones, APG and SHAC), their checks, and
+the env they apply to."""
 
 import copy
 import numbers
@@ -85,6 +86,10 @@ class FirstOrderConfig:
     def field_names(cls):
         """Names of the options (the keyword arguments the config accepts)."""
         return tuple(f.name for f in fields(cls))
+
+    def steps_per_update(self, env):
+        """Environment steps one update takes: one window in each environment."""
+        return self.num_envs * self.horizon
 
 
 def episode_length(env, config):
