@@ -438,3 +438,48 @@ def test_bad_input_to_the_front_is_a_one_line_error(call, message):
     with pytest.raises(ValueError, match=message) as error:
         call()
     assert "\n" not in str(error.value)
+
+
+# -- evaluate_policy -------------------------------------------------------------------------------
+
+class GymDoubleIntegrator(gymnasium.Env):
+    """The LQR task as a plain NumPy gymnasium env (episodes truncated after ``steps`` steps)."""
+
+    def __init__(self, steps=100):
+        self.task, self.steps = DoubleIntegrator(max_episode_steps=steps), steps
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (2,))
+        self.action_space = gymnasium.spaces.Box(-np.inf, np.inf, (1,))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = self.np_random.uniform(-1.0, 1.0, 2), 0
+        return self.x.copy(), {}
+
+    def step(self, action):
+        u = np.asarray(action, float).reshape(1)
+        reward = -(self.x @ self.task.Q @ self.x + u @ self.task.R @ u)
+        self.x, self.t = self.task.A @ self.x + self.task.B @ u, self.t + 1
+        return self.x.copy(), float(reward), False, self.t >= self.steps, {}
+
+
+def test_evaluate_policy_measures_the_expected_return():
+    env = GymDoubleIntegrator(steps=30)
+    G = np.array([[-1.0, -1.5]])
+    mean, std = learn.evaluate_policy(lambda obs: G @ obs, env, n_episodes=400)
+    expected = -env.task.episode_cost(G)
+    assert abs(mean - expected) < 3 * std / np.sqrt(400)  # within three standard errors
+    assert std > 0 and learn.evaluate_policy(lambda obs: G @ obs, env, 400) == (mean, std)  # seeded
+    assert learn.evaluate_policy(lambda obs: G @ obs, env, 400, seed=1) != (mean, std)
+
+
+def test_evaluate_policy_takes_a_learner():
+    agent = learn.ARS(DoubleIntegrator(max_episode_steps=30), seed=0, **ARS_LQR.__dict__).learn(
+        10 * ARS_LQR.steps_per_update(DoubleIntegrator(max_episode_steps=30)), progress_bar=False)
+    env = GymDoubleIntegrator(steps=30)
+    trained = learn.evaluate_policy(agent, env, n_episodes=20)
+    G = gain(agent.state.params.policy)  # no normalisation: the learner's policy is u = G x
+    # (to the normaliser's epsilon: its identity statistics divide by sqrt(1 + 1e-8))
+    np.testing.assert_allclose(trained, learn.evaluate_policy(lambda obs: G @ obs, env, n_episodes=20), rtol=1e-7)
+    assert trained[0] > 0.5 * learn.evaluate_policy(lambda obs: np.zeros(1), env, n_episodes=20)[0]
+    with pytest.raises(ValueError, match="n_episodes must be a positive integer"):
+        learn.evaluate_policy(agent, env, n_episodes=0)
