@@ -23,20 +23,20 @@ Functional core::
 """
 
 import math
-from dataclasses import dataclass, fields
-from typing import ClassVar, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from dojax.learn.ars import finish_update, make_episode, make_init
+from dojax.learn.ars import LinearSearchOptions, finish_update, make_episode, make_init
 from dojax.learn.config import check_positive, configured_env, episode_length
 from dojax.learn.train_loop import make_train_fn
 
 
 @dataclass(frozen=True)
-class AGSConfig:
+class AGSConfig(LinearSearchOptions):
     """AGS's options.
 
     Attributes:
@@ -61,10 +61,6 @@ class AGSConfig:
     normalize_observations: bool = True
     squash_actions: bool = True
     gradient_btol: Optional[float] = None
-    # the policy is linear and deterministic (what dojax.learn.networks.make_policy reads)
-    policy: ClassVar[str] = "linear"
-    hidden_sizes: ClassVar[tuple] = ()
-    action_noise: ClassVar[float] = 0.0
 
     def __post_init__(self):
         for name in ("num_iterations", "num_episodes"):
@@ -80,11 +76,6 @@ class AGSConfig:
             raise ValueError(f"exploration_noise must be >= 0, got {self.exploration_noise!r}")
         if self.gradient_btol is not None:
             check_positive("gradient_btol", self.gradient_btol)
-
-    @classmethod
-    def field_names(cls):
-        """Names of the options (the keyword arguments the config accepts)."""
-        return tuple(f.name for f in fields(cls))
 
     def steps_per_update(self, env):
         """Environment steps one update takes (episodes counted at their full length)."""

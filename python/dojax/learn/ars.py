@@ -23,8 +23,8 @@ Functional core (PureJaxRL style)::
 pieces both use (parameters, state, episodes, the end of an update) are defined here.
 """
 
-from dataclasses import dataclass, fields
-from typing import ClassVar, NamedTuple, Optional
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -32,15 +32,24 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from dojax.learn import rollout
-from dojax.learn.config import check_positive, episode_length
+from dojax.learn.config import Options, check_positive, episode_length
 from dojax.learn.networks import make_policy
 from dojax.learn.normalization import init_stats, update_stats
 from dojax.learn.optim import apply_gradients
 from dojax.learn.train_loop import make_train_fn
 
 
+class LinearSearchOptions(Options):
+    """Base of ARS's and AGS's configs: the policy is linear and deterministic (what
+    :func:`dojax.learn.networks.make_policy` reads)."""
+
+    policy = "linear"
+    hidden_sizes = ()
+    action_noise = 0.0
+
+
 @dataclass(frozen=True)
-class ARSConfig:
+class ARSConfig(LinearSearchOptions):
     """ARS's options (defaults: Dojo.jl's ARS).
 
     Attributes:
@@ -62,10 +71,6 @@ class ARSConfig:
     episode_length: Optional[int] = None
     normalize_observations: bool = True
     squash_actions: bool = True
-    # the policy is linear and deterministic (what dojax.learn.networks.make_policy reads)
-    policy: ClassVar[str] = "linear"
-    hidden_sizes: ClassVar[tuple] = ()
-    action_noise: ClassVar[float] = 0.0
 
     def __post_init__(self):
         for name in ("num_iterations", "num_directions", "top_directions"):
@@ -77,11 +82,6 @@ class ARSConfig:
         if self.top_directions > self.num_directions:
             raise ValueError(f"top_directions must be at most num_directions = {self.num_directions}, "
                              f"got {self.top_directions}")
-
-    @classmethod
-    def field_names(cls):
-        """Names of the options (the keyword arguments the config accepts)."""
-        return tuple(f.name for f in fields(cls))
 
     def steps_per_update(self, env):
         """Environment steps one update takes (episodes counted at their full length)."""

@@ -27,7 +27,8 @@ def evaluate_policy(policy, env, n_episodes, deterministic=True, seed=0):
     elif callable(policy):
         act = policy
     else:
-        raise ValueError(f"policy must be a dojax.learn learner or a callable obs -> action, got {type(policy).__name__}")
+        raise ValueError(f"policy must be a dojax.learn learner or a callable obs -> action, "
+                         f"got {type(policy).__name__}")
     made = isinstance(env, str)
     if made:
         env = gymnasium.make(env)
