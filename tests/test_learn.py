@@ -11,8 +11,17 @@ the noise of the last Adam steps. Measured: APG 1.0000003 of the optimum, SHAC 1
 1.00001 for seed 1). The issue asks for 1%; the tests assert 0.1%, which leaves a wide margin for
 other platforms and still fails on a mis-tuned learner (a critic whose step size decayed 32 times
 too fast left SHAC at 1.003). The cost is flat at its minimum: 0.1% of cost is a few percent of gain.
+
+ARS and AGS (random search, and its gradient version) are asked to improve the cost monotonically
+on average: the exact expected cost of a 100-step episode (what they maximise minus) of the gain
+after 5, 10 and 20 updates, averaged over 4 seeds, must decrease, and after 20 updates be below 2%
+of the zero policy's (1161). Measured means: ARS 16.6, 12.2, 8.8; AGS 14.5, 13.3, 11.9 (the
+finite-horizon cost of the Riccati gain is 5.97).
 """
 
+import dataclasses
+
+import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,7 +29,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dojax import learn
-from dojax.learn import apg, critic, networks, rollout, shac
+from dojax.learn import ags, apg, ars, critic, networks, rollout, shac
 from dojax.learn.lqr import DoubleIntegrator
 from dojax.learn.normalization import init_stats, normalize, update_stats
 from dojax.learn.optim import adam, apply_gradients
@@ -81,6 +90,42 @@ def test_shac_reaches_the_riccati_cost():
     assert np.all(np.isfinite(metrics["critic_loss"]))
 
 
+ARS_LQR = ars.ARSConfig(num_directions=8, top_directions=4, exploration_noise=0.05, learning_rate=0.2,
+                        squash_actions=False, normalize_observations=False)
+AGS_LQR = ags.AGSConfig(num_episodes=8, learning_rate=0.5, squash_actions=False, normalize_observations=False)
+
+
+@pytest.mark.parametrize("module, config", [(ars, ARS_LQR), (ags, AGS_LQR)], ids=["ars", "ags"])
+def test_random_search_improves_the_lqr_cost_monotonically_on_average(module, config):
+    env = DoubleIntegrator()
+    keys = jax.random.split(jax.random.key(0), 4)
+    initial = env.episode_cost(np.zeros((1, 2)))
+    means = []
+    for updates in (5, 10, 20):  # the same seeds: each run continues the shorter one's updates
+        train = jax.jit(jax.vmap(module.make_train(env, dataclasses.replace(config, num_iterations=updates))))
+        params, metrics = train(keys)
+        assert int(metrics["skipped_updates"].sum()) == 0
+        means.append(np.mean([env.episode_cost(gain(jax.tree.map(lambda a: a[i], params.policy))) for i in range(4)]))
+    print(f"{module.__name__}: mean episode cost after 5, 10, 20 updates {np.round(means, 2)}, zero policy "
+          f"{initial:.0f}, Riccati gain {env.episode_cost(env.optimal_gain()):.2f}")
+    assert means[0] > means[1] > means[2]
+    assert means[2] < 0.02 * initial
+
+
+def test_lqr_episode_cost_matches_simulation():
+    env = DoubleIntegrator(max_episode_steps=30)
+    G = np.array([[-1.0, -1.5]])
+
+    def episode_cost(key):
+        def body(s, _):
+            s = env.step(s, jnp.asarray(G) @ s.obs)
+            return s, -s.reward
+        return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=30)[1])
+
+    sampled = float(jnp.mean(jax.vmap(episode_cost)(jax.random.split(jax.random.key(1), 4000))))
+    assert abs(sampled / env.episode_cost(G) - 1.0) < 0.03
+
+
 def test_the_lqr_optimum_is_optimal():
     env = DoubleIntegrator()
     optimal = env.optimal_gain()
@@ -125,6 +170,19 @@ def test_shac_actor_loss_gradient_matches_finite_differences():
     state = loss(params, critic_params, stats, state, jax.random.key(4))[1][0]
     assert_gradient_matches_finite_differences(
         lambda p: loss(p, critic_params, stats, state, jax.random.key(5))[0], params)
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["smooth", "solver-failure"])
+def test_ags_return_gradient_matches_finite_differences(failing):
+    env = (FailingDoubleIntegrator if failing else DoubleIntegrator)(max_episode_steps=7)
+    config = ags.AGSConfig(normalize_observations=True, squash_actions=True)
+    params, stats = nonlinear_params(jax.random.key(2), env, config)
+    params = jax.tree.map(lambda p: p + 0.5, params)
+    episode_return = ags.make_return(env, config)
+    key = jax.random.key(4 if failing else 0)  # 4: the solver fails at the fourth step
+    episode = episode_return(params, stats, key)[1]
+    assert bool(episode.failed.any()) == failing and int(episode.taken.sum()) >= 3
+    assert_gradient_matches_finite_differences(lambda p: episode_return(p, stats, key)[0], params)
 
 
 def test_critic_loss_gradient_matches_finite_differences():
@@ -187,6 +245,19 @@ def test_running_statistics_match_numpy():
     np.testing.assert_allclose(normalize(stats, flat).std(0), 1.0, rtol=1e-6)
 
 
+def test_running_statistics_of_masked_observations():
+    data = np.random.default_rng(1).normal(1.0, 2.0, (2, 30, 3))
+    mask = np.random.default_rng(2).random((2, 30)) < 0.6
+    stats = update_stats(update_stats(init_stats(3), jnp.asarray(data[0]), jnp.asarray(mask[0])),
+                         jnp.asarray(data[1]), jnp.asarray(mask[1]))
+    kept = data[mask]
+    np.testing.assert_allclose(stats.mean, kept.mean(0))
+    np.testing.assert_allclose(stats.var, kept.var(0))
+    assert float(stats.count) == mask.sum()
+    unchanged = update_stats(stats, jnp.asarray(data[0]), jnp.zeros(30, bool))  # nothing seen
+    assert all(np.array_equal(a, b) for a, b in zip(unchanged, stats))
+
+
 def test_gradients_are_clipped_and_non_finite_ones_skipped():
     params = dict(w=jnp.ones(3))
     optimizer = adam(0.1)
@@ -234,7 +305,9 @@ def test_failed_solver_steps_are_masked_and_counted():
 @pytest.mark.parametrize("module, config", [
     (apg, apg.APGConfig(num_iterations=3, **MLP)),
     (shac, shac.SHACConfig(num_iterations=3, critic_hidden_sizes=(8,), critic_epochs=2, critic_minibatches=2, **MLP)),
-], ids=["apg", "shac"])
+    (ars, ars.ARSConfig(num_iterations=3, num_directions=4, top_directions=2, episode_length=7)),
+    (ags, ags.AGSConfig(num_iterations=3, num_episodes=4, exploration_noise=0.1, episode_length=7)),
+], ids=["apg", "shac", "ars", "ags"])
 def test_training_is_a_function_of_the_seed(module, config):
     train = jax.jit(module.make_train(DoubleIntegrator(), config))
     keys = jax.random.split(jax.random.key(0), 2)
@@ -264,6 +337,17 @@ def test_bad_config_is_a_one_line_error(field, value, message):
         apg.APGConfig(**{field: value})
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: ars.ARSConfig(num_directions=4, top_directions=5), "top_directions must be at most num_directions = 4"),
+    (lambda: ars.ARSConfig(exploration_noise=0.0), "exploration_noise must be a positive number"),
+    (lambda: ags.AGSConfig(num_episodes=1), "num_episodes must be at least 2"),
+    (lambda: ags.AGSConfig(exploration_noise=-0.1), "exploration_noise must be >= 0"),
+])
+def test_bad_random_search_config_is_a_one_line_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
 def test_gradient_smoothing_needs_solver_options():
     with pytest.raises(ValueError, match="gradient_btol needs an environment with solver options"):
         apg.make_train(DoubleIntegrator(), apg.APGConfig(gradient_btol=1e-2))
@@ -287,11 +371,13 @@ def test_shac_on_the_pendulum_runs_with_gradient_smoothing():
 FRONT = dict(num_envs=4, horizon=5, hidden_sizes=(8,), episode_length=20)
 
 
-@pytest.mark.parametrize("cls, options", [(learn.APG, {}),
-                                          (learn.SHAC, dict(critic_hidden_sizes=(8,), critic_epochs=1))],
-                         ids=["apg", "shac"])
+@pytest.mark.parametrize("cls, options", [(learn.APG, FRONT),
+                                          (learn.SHAC, dict(FRONT, critic_hidden_sizes=(8,), critic_epochs=1)),
+                                          (learn.ARS, dict(num_directions=2, top_directions=1, episode_length=5)),
+                                          (learn.AGS, dict(num_episodes=4, episode_length=5))],
+                         ids=["apg", "shac", "ars", "ags"])
 def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, options):
-    agent = cls(DoubleIntegrator(), seed=3, **FRONT, **options)
+    agent = cls(DoubleIntegrator(), seed=3, **options)
     seen = []
     agent.learn(40, progress_bar=False, log_dir=str(tmp_path / "logs"), callback=lambda a, m: seen.append(m))
     assert agent.num_timesteps == 40 and len(seen) == 2
@@ -300,7 +386,7 @@ def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, opti
     rows = (tmp_path / "logs" / "progress.csv").read_text().splitlines()
     assert len(rows) == 4 and "grad_norm" in rows[0] and "skipped_updates" in rows[0]
     # resuming equals training in one go
-    once = cls(DoubleIntegrator(), seed=3, **FRONT, **options).learn(60, progress_bar=False)
+    once = cls(DoubleIntegrator(), seed=3, **options).learn(60, progress_bar=False)
     for a, b in zip(jax.tree.leaves(agent.state.params), jax.tree.leaves(once.state.params)):
         np.testing.assert_array_equal(a, b)
 
@@ -352,3 +438,48 @@ def test_bad_input_to_the_front_is_a_one_line_error(call, message):
     with pytest.raises(ValueError, match=message) as error:
         call()
     assert "\n" not in str(error.value)
+
+
+# -- evaluate_policy -------------------------------------------------------------------------------
+
+class GymDoubleIntegrator(gymnasium.Env):
+    """The LQR task as a plain NumPy gymnasium env (episodes truncated after ``steps`` steps)."""
+
+    def __init__(self, steps=100):
+        self.task, self.steps = DoubleIntegrator(max_episode_steps=steps), steps
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (2,))
+        self.action_space = gymnasium.spaces.Box(-np.inf, np.inf, (1,))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = self.np_random.uniform(-1.0, 1.0, 2), 0
+        return self.x.copy(), {}
+
+    def step(self, action):
+        u = np.asarray(action, float).reshape(1)
+        reward = -(self.x @ self.task.Q @ self.x + u @ self.task.R @ u)
+        self.x, self.t = self.task.A @ self.x + self.task.B @ u, self.t + 1
+        return self.x.copy(), float(reward), False, self.t >= self.steps, {}
+
+
+def test_evaluate_policy_measures_the_expected_return():
+    env = GymDoubleIntegrator(steps=30)
+    G = np.array([[-1.0, -1.5]])
+    mean, std = learn.evaluate_policy(lambda obs: G @ obs, env, n_episodes=400)
+    expected = -env.task.episode_cost(G)
+    assert abs(mean - expected) < 3 * std / np.sqrt(400)  # within three standard errors
+    assert std > 0 and learn.evaluate_policy(lambda obs: G @ obs, env, 400) == (mean, std)  # seeded
+    assert learn.evaluate_policy(lambda obs: G @ obs, env, 400, seed=1) != (mean, std)
+
+
+def test_evaluate_policy_takes_a_learner():
+    agent = learn.ARS(DoubleIntegrator(max_episode_steps=30), seed=0, **ARS_LQR.__dict__).learn(
+        10 * ARS_LQR.steps_per_update(DoubleIntegrator(max_episode_steps=30)), progress_bar=False)
+    env = GymDoubleIntegrator(steps=30)
+    trained = learn.evaluate_policy(agent, env, n_episodes=20)
+    G = gain(agent.state.params.policy)  # no normalisation: the learner's policy is u = G x
+    # (to the normaliser's epsilon: its identity statistics divide by sqrt(1 + 1e-8))
+    np.testing.assert_allclose(trained, learn.evaluate_policy(lambda obs: G @ obs, env, n_episodes=20), rtol=1e-7)
+    assert trained[0] > 0.5 * learn.evaluate_policy(lambda obs: np.zeros(1), env, n_episodes=20)[0]
+    with pytest.raises(ValueError, match="n_episodes must be a positive integer"):
+        learn.evaluate_policy(agent, env, n_episodes=0)

@@ -1,21 +1,27 @@
-"""Policy learners that use the engine's gradients.
+"""Policy learners that use the engine's gradients, and the random-search baseline.
 
-``dojax.learn.APG`` and ``dojax.learn.SHAC`` are the user-facing learners (``learn``, ``predict``,
-``save``, ``load``; :mod:`~dojax.learn.agent`, logs by :mod:`~dojax.learn.logger`), a thin layer
-over functional cores. Each learner is one module with a config dataclass and ``make_train(env,
-config) -> train(key)`` returning ``(params, metrics)``, the whole loop one compiled function
-(``jax.vmap(train)(keys)`` trains several seeds at once): :mod:`~dojax.learn.apg` (truncated
-backpropagation through time) and :mod:`~dojax.learn.shac` (APG closed by a learned critic). Shared
-pieces beside them: :mod:`~dojax.learn.networks`, :mod:`~dojax.learn.normalization`,
+``dojax.learn.APG``, ``SHAC``, ``ARS`` and ``AGS`` are the user-facing learners (``learn``,
+``predict``, ``save``, ``load``; :mod:`~dojax.learn.agent`, logs by :mod:`~dojax.learn.logger`), a
+thin layer over functional cores; :func:`evaluate_policy` measures a policy on a gymnasium env.
+Each learner is one module with a config dataclass and ``make_train(env, config) -> train(key)``
+returning ``(params, metrics)``, the whole loop one compiled function (``jax.vmap(train)(keys)``
+trains several seeds at once): :mod:`~dojax.learn.apg` (truncated backpropagation through time),
+:mod:`~dojax.learn.shac` (APG closed by a learned critic), :mod:`~dojax.learn.ars` (random search
+over linear policies) and :mod:`~dojax.learn.ags` (ARS with the engine's gradient). Shared pieces
+beside them: :mod:`~dojax.learn.networks`, :mod:`~dojax.learn.normalization`,
 :mod:`~dojax.learn.rollout`, :mod:`~dojax.learn.critic`, :mod:`~dojax.learn.optim`,
-:mod:`~dojax.learn.train_loop`, and :mod:`~dojax.learn.lqr` (a task with a known optimum).
-Environments are functional: dojax's (``dojax.envs.make(name)``) or any object with the same
-``reset``/``step``.
+:mod:`~dojax.learn.train_loop`, :mod:`~dojax.learn.evaluation`, and :mod:`~dojax.learn.lqr` (a
+task with a known optimum). Environments are functional: dojax's (``dojax.envs.make(name)``) or
+any object with the same ``reset``/``step``.
 """
 
-from dojax.learn.agent import APG, SHAC
+from dojax.learn.agent import AGS, APG, ARS, SHAC
+from dojax.learn.ags import AGSConfig
 from dojax.learn.apg import APGConfig
+from dojax.learn.ars import ARSConfig
+from dojax.learn.evaluation import evaluate_policy
 from dojax.learn.lqr import DoubleIntegrator
 from dojax.learn.shac import SHACConfig
 
-__all__ = ["APG", "SHAC", "APGConfig", "SHACConfig", "DoubleIntegrator"]
+__all__ = ["APG", "SHAC", "ARS", "AGS", "APGConfig", "SHACConfig", "ARSConfig", "AGSConfig", "evaluate_policy",
+           "DoubleIntegrator"]

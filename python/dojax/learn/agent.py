@@ -1,6 +1,6 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)`` and ``SHAC(env, seed=0, **config)`` (``env`` a registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``ARS`` and ``AGS`` (``env`` a registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and
@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import apg, shac
+from dojax.learn import ags, apg, ars, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
 from dojax.learn.networks import make_policy
@@ -108,11 +108,12 @@ class Learner:
     @property
     def num_timesteps(self):
         """Environment steps taken in training so far."""
-        return 0 if self.state is None else int(self.state.iteration) * self.config.num_envs * self.config.horizon
+        return 0 if self.state is None else int(self.state.iteration) * self.config.steps_per_update(self.env)
 
     def learn(self, total_timesteps, callback=None, progress_bar=True, log_dir=None, tensorboard=True):
-        """Train for at least ``total_timesteps`` more environment steps (whole windows of
-        ``num_envs * horizon`` steps), continuing from any earlier call.
+        """Train for at least ``total_timesteps`` more environment steps (whole updates: windows of
+        ``num_envs * horizon`` steps, or the episodes of a random-search update), continuing from
+        any earlier call.
 
         Args:
             callback: ``callback(learner, metrics) -> bool`` after each update (``metrics`` a dict of
@@ -124,7 +125,7 @@ class Learner:
             ``self``.
         """
         check_positive("total_timesteps", total_timesteps, integer=True)
-        per_update = self.config.num_envs * self.config.horizon
+        per_update = self.config.steps_per_update(self.env)
         if self.state is None:
             self.state = self._init(jax.random.key(self.seed))
         logger = Logger(log_dir, tensorboard) if log_dir is not None else None
@@ -202,3 +203,17 @@ class SHAC(Learner):
 
     algorithm = shac
     config_class = shac.SHACConfig
+
+
+class ARS(Learner):
+    """Augmented random search (:mod:`dojax.learn.ars`) behind ``learn``/``predict``/``save``/``load``."""
+
+    algorithm = ars
+    config_class = ars.ARSConfig
+
+
+class AGS(Learner):
+    """Augmented gradient search (:mod:`dojax.learn.ags`) behind ``learn``/``predict``/``save``/``load``."""
+
+    algorithm = ags
+    config_class = ags.AGSConfig

@@ -1,4 +1,5 @@
-"""Options shared by the first-order learners (APG, SHAC), their checks, and the env they apply to."""
+"""Options shared by the learners (those of the first-order ones, APG and SHAC), their checks, and
+the env they apply to."""
 
 import copy
 import numbers
@@ -24,8 +25,17 @@ def check_interval(name, value, interval):
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
 
 
+class Options:
+    """Base of the learners' config dataclasses."""
+
+    @classmethod
+    def field_names(cls):
+        """Names of the options (the keyword arguments the config accepts)."""
+        return tuple(f.name for f in fields(cls))
+
+
 @dataclass(frozen=True)
-class FirstOrderConfig:
+class FirstOrderConfig(Options):
     """Options of a learner that backpropagates through windows of the environment.
 
     Attributes:
@@ -81,10 +91,9 @@ class FirstOrderConfig:
             check_positive("gradient_btol", self.gradient_btol)
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
 
-    @classmethod
-    def field_names(cls):
-        """Names of the options (the keyword arguments the config accepts)."""
-        return tuple(f.name for f in fields(cls))
+    def steps_per_update(self, env):
+        """Environment steps one update takes: one window in each environment."""
+        return self.num_envs * self.horizon
 
 
 def episode_length(env, config):

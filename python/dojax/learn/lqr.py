@@ -79,6 +79,18 @@ class DoubleIntegrator:
         P = scipy.linalg.solve_discrete_lyapunov(closed.T, self.Q + gain.T @ self.R @ gain)
         return float(np.trace(P @ self.initial_second_moment()))
 
+    def episode_cost(self, gain, steps=None):
+        """Exact expected cost of an episode of ``steps`` steps (default ``max_episode_steps``),
+        ``E[sum_{t<steps} x'Qx + u'Ru]``, of the policy ``u = gain @ x`` from the reset distribution
+        (minus the expected episode return)."""
+        gain = np.asarray(gain, float).reshape(1, 2)
+        closed, weight = self.A + self.B @ gain, self.Q + gain.T @ self.R @ gain
+        moment, total = self.initial_second_moment(), 0.0
+        for _ in range(self.max_episode_steps if steps is None else steps):
+            total += float(np.trace(weight @ moment))
+            moment = closed @ moment @ closed.T
+        return total
+
     def optimal_cost(self, discount=1.0):
         """:meth:`cost` of the optimal policy."""
         return self.cost(self.optimal_gain(discount), discount)

@@ -1,4 +1,5 @@
-"""Truncated differentiable rollouts of a batch of functional environments.
+"""Differentiable rollouts of functional environments: truncated windows of a batch (first-order
+learners) and whole episodes (the episode returns of random search).
 
 A window of ``horizon`` steps starts from the carried environment states with their gradients
 stopped (truncated backpropagation through time); inside the window gradients flow through the
@@ -100,6 +101,48 @@ def unroll(env, policy, state, key, horizon, episode_length):
         return next_state, transition
 
     return jax.lax.scan(one_step, state, jax.random.split(key_act, horizon))
+
+
+class Episode(NamedTuple):
+    """One episode from a reset, each per-step field shaped ``(episode_length, ...)``.
+
+    Attributes:
+        episode_return: the sum of the rewards of the steps taken (a scalar).
+        obs: the observation each step's action was chosen at.
+        reward: the step's reward (0 once the episode has ended, and for a failed step).
+        taken: the step belongs to the episode (before it terminated or its solver failed).
+        failed: the step's solver failed (the episode ends there).
+    """
+
+    episode_return: jax.Array
+    obs: jax.Array
+    reward: jax.Array
+    taken: jax.Array
+    failed: jax.Array
+
+
+def episode(env, policy, key, episode_length):
+    """One episode of at most ``episode_length`` steps from ``env.reset(key)`` under the (unbatched)
+    ``policy(obs) -> action``, differentiable in the policy's parameters.
+
+    The episode ends at the step where the task terminates or the solver fails; the failed step's
+    reward is left out. Later steps are still computed (fixed shapes), from the last state of the
+    episode, and contribute nothing. Returns an :class:`Episode`.
+    """
+
+    def one_step(carry, _):
+        env_state, running = carry
+        after = env.step(env_state, policy(env_state.obs))
+        failed = running & after.solver_failed
+        reward = jnp.where(running & ~after.solver_failed, after.reward, 0.0)
+        still = running & ~after.solver_failed & ~after.terminated
+        next_state = jax.tree.map(lambda a, b: jnp.where(still, a, b), after, env_state)
+        return (next_state, still), (env_state.obs, reward, running, failed)
+
+    start_state = env.reset(key)
+    _, (obs, reward, taken, failed) = jax.lax.scan(one_step, (start_state, jnp.asarray(True)), None,
+                                                   length=episode_length)
+    return Episode(jnp.sum(reward), obs, reward, taken, failed)
 
 
 def window_metrics(transitions):

@@ -1,0 +1,50 @@
+"""Evaluating a policy on a gymnasium environment, as Stable-Baselines3's ``evaluate_policy`` does."""
+
+import gymnasium
+import numpy as np
+
+from dojax.learn.config import check_positive
+
+
+def evaluate_policy(policy, env, n_episodes, deterministic=True, seed=0):
+    """Mean and standard deviation of the returns of ``n_episodes`` episodes of ``policy`` on ``env``.
+
+    Args:
+        policy: a learner of :mod:`dojax.learn` (its ``predict(obs, deterministic)`` acts) or a
+            callable ``obs -> action``.
+        env: a ``gymnasium.Env`` or a registered id (made with ``gymnasium.make(env)`` and closed
+            after; an id's reward is the task's default one, not the ``smooth_reward`` the
+            learners train on unless given ``gymnasium.make(id, smooth_reward=True)``).
+        n_episodes: episodes to run, each until it terminates or is truncated.
+        deterministic: act without the policy's training noise (learners only).
+        seed: episode ``i`` starts from ``env.reset(seed=seed + i)``.
+    Returns:
+        ``(mean return, standard deviation of the returns)`` as floats.
+    """
+    check_positive("n_episodes", n_episodes, integer=True)
+    if hasattr(policy, "predict"):
+        act = lambda obs: policy.predict(obs, deterministic=deterministic)  # noqa: E731
+    elif callable(policy):
+        act = policy
+    else:
+        raise ValueError(f"policy must be a dojax.learn learner or a callable obs -> action, "
+                         f"got {type(policy).__name__}")
+    made = isinstance(env, str)
+    if made:
+        env = gymnasium.make(env)
+    try:
+        returns = [_episode_return(env, act, seed + i) for i in range(n_episodes)]
+    finally:
+        if made:
+            env.close()
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def _episode_return(env, act, seed):
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(np.asarray(act(obs)))
+        total += float(reward)
+        done = terminated or truncated
+    return total
