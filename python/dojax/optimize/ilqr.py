@@ -374,7 +374,8 @@ def ilqr(mech, initial_state, initial_actions, cost, final_cost=None, *, equalit
     sizes = {name: _check_output(fn, name, (x_spec, u_spec), 1)[0] for name, fn in stage.items()}
     sizes.update({name: _check_output(fn, name, (x_spec,), 1)[0] for name, fn in final.items()})
     problem = _Problem(cost=cost, final_cost=final_cost, **stage, **final, max_line_search=int(max_line_search),
-                       cost_tolerance=float(cost_tolerance), line_search_decrease=1e-4, reg_factor=10.0, reg_min=1e-6, reg_max=1e10)
+                       cost_tolerance=float(cost_tolerance), line_search_decrease=1e-4, reg_factor=10.0,
+                       reg_min=1e-6, reg_max=1e10)
 
     T = U0.shape[0]
     duals = {name: jnp.zeros((T, sizes[name])) for name in stage}
