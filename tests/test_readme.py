@@ -16,8 +16,11 @@ def test_the_readme_has_python_blocks():
     assert len(BLOCKS) >= 4
 
 
-@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.slow) if "jax.grad" in block else i
-                                   for i, block in enumerate(BLOCKS)])  # gradients compile for minutes
+SLOW = ("jax.grad", "ilqr(")  # gradients and an iLQR iteration compile for minutes
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.slow) if any(s in block for s in SLOW) else i
+                                   for i, block in enumerate(BLOCKS)])
 def test_readme_block_runs_and_converges(index):
     namespace = {}
     with warnings.catch_warnings():
@@ -25,6 +28,8 @@ def test_readme_block_runs_and_converges(index):
         exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), namespace)
     if "infos" in namespace:
         assert bool(namespace["infos"].converged.all())
+    if hasattr(namespace.get("result"), "converged"):  # an optimiser's result
+        assert namespace["result"].converged, namespace["result"].status
     if isinstance(namespace.get("info"), dict):
         assert not namespace["info"]["solver_failed"]
     for name in ("grad_mech", "jac"):
