@@ -111,9 +111,7 @@ class Emitter:
     def select(self, pred, if_true, if_false, kind):
         if not isinstance(pred, str):
             return if_true if pred else if_false
-        if not isinstance(if_true, str) and not isinstance(if_false, str) and if_true == if_false:
-            return if_true
-        if if_true is if_false or (isinstance(if_true, str) and if_true == if_false):
+        if if_true == if_false:
             return if_true
         return self.emit(kind, f"({pred} ? {self.c(if_true, kind)} : {self.c(if_false, kind)})")
 
@@ -146,8 +144,7 @@ _FOLD = {
 }
 _CALL_FOLD = {
     "sqrt": math.sqrt, "sin": math.sin, "cos": math.cos, "atan2": math.atan2, "exp": math.exp,
-    "log": math.log, "tanh": math.tanh, "fabs": abs, "fmax": max, "fmin": min, "fmod": math.fmod,
-    "floor": math.floor,
+    "log": math.log, "tanh": math.tanh, "fabs": abs, "fmod": math.fmod, "floor": math.floor,
 }
 
 
@@ -186,7 +183,7 @@ def _elementwise(fn, *arrays):
     return out
 
 
-def _reduce(em, arr, axes, op, kind):
+def _reduce(arr, axes, op):
     moved = np.moveaxis(arr, axes, range(arr.ndim - len(axes), arr.ndim)) if axes else arr
     keep = moved.shape[: arr.ndim - len(axes)]
     flat = moved.reshape(keep + (-1,))
@@ -308,15 +305,7 @@ def _primitive(em, eqn, ins, kinds_in):
         return [_elementwise(lambda a, b: em.call("pow", a, b) if isinstance(a, str) or isinstance(b, str)
                              else a ** b, *ins)]
     if name in ("max", "min"):
-        def pick(a, b, op=">" if name == "max" else "<"):
-            # NaN-propagating like XLA: a NaN on either side gives NaN
-            if not isinstance(a, str) and not isinstance(b, str):
-                return max(a, b) if name == "max" else min(a, b)
-            return em.emit(out_kind, f"(({em.c(a, out_kind)} {op} {em.c(b, out_kind)}) || "
-                                     f"({em.c(a, out_kind)} != {em.c(a, out_kind)}) ? {em.c(a, out_kind)} : {em.c(b, out_kind)})"
-                           if out_kind == _FLOAT else
-                           f"(({em.c(a, out_kind)} {op} {em.c(b, out_kind)}) ? {em.c(a, out_kind)} : {em.c(b, out_kind)})")
-        return [_elementwise(pick, *ins)]
+        return [_elementwise(lambda a, b: _extremum(em, name, a, b, out_kind), *ins)]
     if name == "atan2":
         return [_elementwise(lambda a, b: em.call("atan2", a, b), *ins)]
     if name == "rem":
@@ -343,8 +332,8 @@ def _primitive(em, eqn, ins, kinds_in):
         return [_elementwise(choose, pred, *cases)]
     if name == "clamp":
         lo, x, hi = ins
-        mx = _elementwise(lambda a, b: _primitive_max(em, a, b), x, lo)
-        return [_elementwise(lambda a, b: _primitive_min(em, a, b), mx, hi)]
+        mx = _elementwise(lambda a, b: _extremum(em, "max", a, b, out_kind), x, lo)
+        return [_elementwise(lambda a, b: _extremum(em, "min", a, b, out_kind), mx, hi)]
     if name == "convert_element_type":
         return [_elementwise(lambda a: _convert(em, a, kinds_in[0], out_kind), ins[0])]
     if name in ("copy", "copy_p", "optimization_barrier", "stop_gradient"):
@@ -379,13 +368,12 @@ def _primitive(em, eqn, ins, kinds_in):
             p["shape"])
         return [np.vectorize(_py, otypes=[object])(full.astype(eqn.outvars[0].aval.dtype))]
     if name == "reduce_sum":
-        return [_reduce(em, ins[0], p["axes"], lambda a, b: em.binary("+", a, b, out_kind), out_kind)]
+        return [_reduce(ins[0], p["axes"], lambda a, b: em.binary("+", a, b, out_kind))]
     if name in ("reduce_max", "reduce_min"):
-        fn = _primitive_max if name == "reduce_max" else _primitive_min
-        return [_reduce(em, ins[0], p["axes"], lambda a, b: fn(em, a, b), out_kind)]
+        return [_reduce(ins[0], p["axes"], lambda a, b: _extremum(em, name[-3:], a, b, out_kind))]
     if name in ("reduce_and", "reduce_or"):
         op = "&&" if name == "reduce_and" else "||"
-        return [_reduce(em, ins[0], p["axes"], lambda a, b: em.logical(op, a, b), out_kind)]
+        return [_reduce(ins[0], p["axes"], lambda a, b: em.logical(op, a, b))]
     if name in ("argmin", "argmax"):
         (axis,) = p["axes"]
         x = np.moveaxis(ins[0], axis, -1)
@@ -416,24 +404,26 @@ def _primitive(em, eqn, ins, kinds_in):
     raise NotImplementedError(f"primitive {name!r} is not supported by the C generator")
 
 
-def _primitive_max(em, a, b):
+def _extremum(em, name, a, b, kind):
+    """max or min of two scalars; for floats NaN-propagating like XLA (a NaN on either side gives NaN)."""
     if not isinstance(a, str) and not isinstance(b, str):
-        return max(a, b)
-    return em.emit(_FLOAT, f"(({em.c(a)} > {em.c(b)}) || ({em.c(a)} != {em.c(a)}) ? {em.c(a)} : {em.c(b)})")
+        return max(a, b) if name == "max" else min(a, b)
+    op = ">" if name == "max" else "<"
+    a, b = em.c(a, kind), em.c(b, kind)
+    nan = f" || ({a} != {a})" if kind == _FLOAT else ""
+    return em.emit(kind, f"(({a} {op} {b}){nan} ? {a} : {b})")
 
 
-def _primitive_min(em, a, b):
-    if not isinstance(a, str) and not isinstance(b, str):
-        return min(a, b)
-    return em.emit(_FLOAT, f"(({em.c(a)} < {em.c(b)}) || ({em.c(a)} != {em.c(a)}) ? {em.c(a)} : {em.c(b)})")
+def _by_ids(values, ids):
+    """values.flat[ids] as an object array of ids' shape."""
+    flat = values.reshape(-1)
+    return np.array([flat[i] for i in ids.reshape(-1)], dtype=object).reshape(ids.shape)
 
 
 def _take(prim, operand, index_arrays, params):
     """A gather/dynamic_slice with constant indices, on the element ids of ``operand``."""
     ids = np.arange(operand.size, dtype=np.int64).reshape(operand.shape)
-    out = np.asarray(prim.bind(ids, *[np.asarray(i) for i in index_arrays], **params))
-    flat = operand.reshape(-1)
-    return np.array([flat[i] for i in out.reshape(-1)], dtype=object).reshape(out.shape)
+    return _by_ids(operand, np.asarray(prim.bind(ids, *[np.asarray(i) for i in index_arrays], **params)))
 
 
 def _scatter(em, eqn, ins, kind):
@@ -453,10 +443,8 @@ def _scatter(em, eqn, ins, kind):
 
     def apply(*idx):
         if name == "dynamic_update_slice":
-            placed = np.asarray(lax.dynamic_update_slice(ids, upd_ids, [int(i) for i in idx]))
-            return np.array([flat[i] for i in placed.reshape(-1)], dtype=object).reshape(operand.shape)
-        placed = np.asarray(eqn.primitive.bind(ids, np.asarray(idx[0]), upd_ids, **p))
-        return np.array([flat[i] for i in placed.reshape(-1)], dtype=object).reshape(operand.shape)
+            return _by_ids(flat, np.asarray(lax.dynamic_update_slice(ids, upd_ids, [int(i) for i in idx])))
+        return _by_ids(flat, np.asarray(eqn.primitive.bind(ids, np.asarray(idx[0]), upd_ids, **p)))
 
     bound = max(operand.shape)
     return _with_runtime_index(apply, index_arrays, bound, em, kind)
