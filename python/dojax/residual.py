@@ -182,7 +182,7 @@ def _joint_terms(jdata, free, damper, Jc, Jt, impulse, h, xp, qp, xc, qc, Vp, Vc
     return -generalized[:6], -generalized[6:], row
 
 
-def _body_terms(mass, inertia, h, V15, V, force, torque):
+def _body_terms(mass, inertia, h, V15, force, torque, V):
     return integrator.body_dynamics(mass, inertia, h, V15[:3], V15[3:], V[:3], V[3:], force, torque)
 
 
@@ -225,6 +225,10 @@ _JOINT_AXES = (0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
 _BODY_AXES = (0, 0, None, 0, 0, 0, 0)
 
 
+def _body_args(mech, prob, W):
+    return (mech.mass, mech.inertia, mech.timestep, prob.V15, prob.force, prob.torque, W.V)
+
+
 def residual(mech, prob, W, mu=0.0, shifts=None):
     """Residual pytree Unknowns(body rows (nb, 6), joint rows (nj, 6), element rows per group).
 
@@ -233,8 +237,7 @@ def residual(mech, prob, W, mu=0.0, shifts=None):
     """
     s = mech.structure
     nb = mech.num_bodies
-    body = jax.vmap(_body_terms, _BODY_AXES)(
-        mech.mass, mech.inertia, mech.timestep, prob.V15, W.V, prob.force, prob.torque)
+    body = jax.vmap(_body_terms, _BODY_AXES)(*_body_args(mech, prob, W))
     rp, rc, rj = jax.vmap(_joint_terms, _JOINT_AXES)(*_joint_args(mech, prob, W))
     body = _with_world_velocity(body).at[s.joint_parent].add(rp).at[s.joint_child].add(rc)
     rows = []
@@ -278,8 +281,7 @@ def linearize(mech, prob, W):
     """Factorised Newton matrix d residual / d unknowns at W (tree blocks, local eliminations, border)."""
     s = mech.structure
     nb, nj = mech.num_bodies, mech.num_joints
-    body_jac = jax.vmap(jax.jacfwd(_body_terms, argnums=4), _BODY_AXES)(
-        mech.mass, mech.inertia, mech.timestep, prob.V15, W.V, prob.force, prob.torque)
+    body_jac = jax.vmap(jax.jacfwd(_body_terms, argnums=6), _BODY_AXES)(*_body_args(mech, prob, W))
     # (nj, 18, 18): rows [parent body, child body, joint], columns [Vp, Vc, lam]
     G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(11, 12, 13)),
                  _JOINT_AXES)(*_joint_args(mech, prob, W))

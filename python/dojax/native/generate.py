@@ -98,10 +98,8 @@ def source():
     W = res.initial_unknowns(mech, prob)
     parts = [HEADER]
 
-    body_args = (mech.mass, mech.inertia, mech.timestep, prob.V15, prob.force, prob.torque)
-    body = _first(body_args, (0, 0, None, 0, 0, 0))
-    body_fn = lambda s, u: res._body_terms(*s[:4], u[0], *s[4:])
-    code, n_body = _function("body", body_fn, body, (W.V[0],))
+    body = _first(res._body_args(mech, prob, W), res._BODY_AXES)
+    code, n_body = _function("body", lambda s, u: res._body_terms(*s, *u), body[:6], body[6:])
     parts.append(code)
 
     joint_args = res._joint_args(mech, prob, W)

@@ -25,7 +25,7 @@ TARGET = "dojax_step_solve"
 def _library():
     """The compiled kernel, registered with XLA once; None when it was not built."""
     here = pathlib.Path(__file__).resolve().parent.parent
-    found = sorted(here.glob("_step_kernel*.so")) + sorted(here.glob("_step_kernel*.pyd"))
+    found = sorted(here.glob("_step_kernel*.so"))
     if not found:
         return None
     lib = ctypes.cdll.LoadLibrary(str(found[0]))
@@ -80,8 +80,7 @@ def _pack(args, axes, n):
 def pack_parameters(mech, prob, W):
     """One flat vector of every body's, joint's and element's parameters at the current configuration."""
     nb, nj = mech.num_bodies, mech.num_joints
-    body = _pack((mech.mass, mech.inertia, mech.timestep, prob.V15, prob.force, prob.torque),
-                 (0, 0, None, 0, 0, 0), nb)
+    body = _pack(res._body_args(mech, prob, W)[:6], res._BODY_AXES[:6], nb)
     joint = _pack(res._joint_args(mech, prob, W)[:11], res._JOINT_AXES[:11], nj)
     blocks = [body.reshape(-1), joint.reshape(-1)]
     for g, y in zip(prob.groups, W.y):
