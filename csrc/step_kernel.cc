@@ -40,17 +40,12 @@ constexpr int kMaxElement = 12;
 // ---- small dense linear algebra (row-major) ---------------------------------------------------
 
 // C (m x n) = A (m x k) B (k x n), with leading dimensions lda, ldb, ldc; C += when accumulate.
+// (For the border's sizes, known only at run time; zero entries of A are skipped.)
 void matmul(const double* A, int lda, const double* B, int ldb, double* C, int ldc, int m, int k, int n,
             double scale = 1.0, bool accumulate = false) {
+  std::vector<double> out(n);
   for (int i = 0; i < m; ++i) {
-    double row[2 * kMaxElement + 64];
-    double* out = n <= 2 * kMaxElement + 64 ? row : nullptr;
-    std::vector<double> big;
-    if (!out) {
-      big.assign(n, 0.0);
-      out = big.data();
-    }
-    for (int j = 0; j < n; ++j) out[j] = 0.0;
+    std::fill(out.begin(), out.end(), 0.0);
     for (int l = 0; l < k; ++l) {
       const double a = A[i * lda + l];
       if (a == 0.0) continue;
@@ -102,33 +97,41 @@ inline void mm(const double* A, int lda, const double* B, int ldb, double* C, in
   }
 }
 
-// Solves A x = b in place (n x n, row-major, A overwritten) by LU with partial pivoting.
-void dense_solve(double* A, double* b, int n) {
+// LU factorisation with partial pivoting of the n x n A in place (the row swapped into row c is
+// piv[c]), and the solve of A x = b in place with those factors.
+void dense_factor(double* A, int* piv, int n) {
   for (int c = 0; c < n; ++c) {
-    int piv = c;
+    int p = c;
     for (int r = c + 1; r < n; ++r)
-      if (std::fabs(A[r * n + c]) > std::fabs(A[piv * n + c])) piv = r;
-    if (piv != c) {
-      for (int j = 0; j < n; ++j) std::swap(A[c * n + j], A[piv * n + j]);
-      std::swap(b[c], b[piv]);
-    }
+      if (std::fabs(A[r * n + c]) > std::fabs(A[p * n + c])) p = r;
+    piv[c] = p;
+    if (p != c)
+      for (int j = 0; j < n; ++j) std::swap(A[c * n + j], A[p * n + j]);
     const double d = A[c * n + c];
     for (int r = c + 1; r < n; ++r) {
       const double f = A[r * n + c] / d;
+      A[r * n + c] = f;
       if (f == 0.0) continue;
-      for (int j = c; j < n; ++j) A[r * n + j] -= f * A[c * n + j];
-      b[r] -= f * b[c];
+      for (int j = c + 1; j < n; ++j) A[r * n + j] -= f * A[c * n + j];
     }
   }
+}
+
+void dense_solve(const double* LU, const int* piv, double* b, int n) {
+  for (int c = 0; c < n; ++c)
+    if (piv[c] != c) std::swap(b[c], b[piv[c]]);
+  for (int c = 0; c < n; ++c)
+    for (int r = c + 1; r < n; ++r) b[r] -= LU[r * n + c] * b[c];
   for (int r = n - 1; r >= 0; --r) {
     double s = b[r];
-    for (int j = r + 1; j < n; ++j) s -= A[r * n + j] * b[j];
-    b[r] = s / A[r * n + r];
+    for (int j = r + 1; j < n; ++j) s -= LU[r * n + j] * b[j];
+    b[r] = s / LU[r * n + r];
   }
 }
 
 // NaN-propagating maximum (as jnp.max).
 inline double nanmax(double a, double b) { return (std::isnan(a) || a > b) ? a : b; }
+inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a : b; }
 
 // ---- the problem's static structure -------------------------------------------------------------
 
@@ -218,7 +221,7 @@ struct LocalElimination {  // per element: dy = -K r - Sa dVa - Sb dVb
 
 class Solver {
  public:
-  Solver(const Structure& st, const double* params, double h) : st_(st), p_(params), h_(h) {
+  Solver(const Structure& st, const double* params) : st_(st), p_(params) {
     const int nb = st.nb, m = st.border_size;
     D_.resize((nb + 1) * 144);
     L_.resize(nb * 144);
@@ -377,6 +380,8 @@ class Solver {
       tree_solve(B_.data(), AinvB_.data(), m);
       S_.assign(E_.begin(), E_.end());
       matmul(C_.data(), nb * 12, AinvB_.data(), m, S_.data(), m, m, nb * 12, m, -1.0, true);
+      S_pivots_.resize(m);
+      dense_factor(S_.data(), S_pivots_.data(), m);
     }
   }
 
@@ -412,9 +417,9 @@ class Solver {
     tree_solve(rhs_.data(), x_.data(), 1);
     if (m > 0) {
       // y = S^-1 (c - C A^-1 b), x = A^-1 b - A^-1 B y
-      std::vector<double> S(S_), y(border_rhs_);
+      std::vector<double> y(border_rhs_);
       matmul(C_.data(), nb * 12, x_.data(), 1, y.data(), 1, m, nb * 12, 1, -1.0, true);
-      dense_solve(S.data(), y.data(), m);
+      dense_solve(S_.data(), S_pivots_.data(), y.data(), m);
       matmul(AinvB_.data(), m, y.data(), 1, x_.data(), 1, nb * 12, m, 1, -1.0, true);
       border_ = y;
     }
@@ -570,8 +575,8 @@ class Solver {
 
   const Structure& st_;
   const double* p_;
-  double h_;
-  std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;
+  std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;  // S_: the border's Schur complement, LU-factored
+  std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
   std::vector<double> rhs_, border_rhs_, x_, border_, work_;
 };
@@ -585,7 +590,7 @@ struct Violations {
 class InteriorPoint {
  public:
   InteriorPoint(const Structure& st, const double* params, double h, const Options& o)
-      : st_(st), h_(h), o_(o), lin_(st, params, h) {}
+      : st_(st), h_(h), o_(o), lin_(st, params) {}
 
   Violations violations(const double* R, double kappa) const {
     Violations v{0.0, 0.0, 0.0};
@@ -649,20 +654,18 @@ class InteriorPoint {
         const double* y = W + g.unknown_offset + e * t.size;
         const double* dy = dW + g.unknown_offset + e * t.size;
         for (int k = 0; k < t.num_orthant; ++k)
-          for (int s = 0; s < 2; ++s) alpha = min_nan(alpha, orthant_step(y[t.orthant[k][s]], dy[t.orthant[k][s]]));
+          for (int s = 0; s < 2; ++s) alpha = nanmin(alpha, orthant_step(y[t.orthant[k][s]], dy[t.orthant[k][s]]));
         for (int q = 0; q < t.num_soc; ++q)
           for (int s = 0; s < 2; ++s) {
             const int* idx = t.soc[q][s];
             const double u[3] = {y[idx[0]], y[idx[1]], y[idx[2]]};
             const double du[3] = {dy[idx[0]], dy[idx[1]], dy[idx[2]]};
-            alpha = min_nan(alpha, soc_step(u, du));
+            alpha = nanmin(alpha, soc_step(u, du));
           }
       }
     }
     return alpha;
   }
-
-  static double min_nan(double a, double b) { return (std::isnan(a) || a < b) ? a : b; }
 
   double duality(const double* W) const {
     double total = 0.0;
@@ -699,7 +702,7 @@ class InteriorPoint {
   // Solves from W (in place); info = [converged, iterations, residual, complementarity, kappa].
   void solve(double* W, double* info) {
     const int N = st_.num_unknowns;
-    std::vector<double> R(N), Rc(N), d_aff(N), dW(N), Wt(N), Rt(N), Wa(N), shifts(N, 0.0);
+    std::vector<double> R(N), Rc(N), d_aff(N), dW(N), Wt(N), Rt(N), Wa(N);
     lin_.residual(W, R.data());
     double kappa = o_.btol / o_.undercut;
     Violations v = violations(R.data(), kappa);
