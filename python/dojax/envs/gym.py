@@ -152,8 +152,7 @@ class DojaxEnv(_Facade, gymnasium.Env):
             raise RuntimeError("call reset() before step()")
         a = _check_actions(action, self.action_space.shape)
         self._state, host = self._step(self._state, a)
-        obs, reward, terminated, failed, info = self._results.unpack(host)
-        return obs, reward, terminated, failed, info
+        return self._results.unpack(host)
 
     def render(self):
         if not self._can_render("make"):
@@ -167,14 +166,14 @@ class _HostResults:
 
     def __init__(self, template):
         self.keys = list(template.info)
-        parts = [template.obs, template.reward, template.terminated, template.solver_failed]
-        parts += [template.info[k] for k in self.keys]
-        self.shapes = [p.shape for p in parts]
+        self.shapes = [p.shape for p in self._parts(template)]
         self.splits = np.cumsum([int(np.prod(sh, dtype=int)) for sh in self.shapes])[:-1]
 
+    def _parts(self, state):
+        return [state.obs, state.reward, state.terminated, state.solver_failed] + [state.info[k] for k in self.keys]
+
     def pack(self, state):
-        parts = [state.obs, state.reward, state.terminated, state.solver_failed] + [state.info[k] for k in self.keys]
-        return jnp.concatenate([jnp.ravel(p).astype(jnp.float64) for p in parts])
+        return jnp.concatenate([jnp.ravel(p).astype(jnp.float64) for p in self._parts(state)])
 
     def unpack(self, packed):
         parts = [p.reshape(sh) for p, sh in zip(np.split(np.asarray(packed), self.splits), self.shapes)]
