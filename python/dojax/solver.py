@@ -51,8 +51,10 @@ class SolverOptions:
         max_ls: backtracking halvings of the step at most per iteration.
         fixed_iterations: run exactly ``max_iter`` iterations (converged lanes hold still) instead of
             stopping at convergence: a loop without a data-dependent exit, for batched (vmapped)
-            use on accelerators; see bench/RESULTS.md for when it pays.
-        verbose: print one line per iteration (via ``jax.debug.print``, also under jit).
+            use on accelerators; see bench/RESULTS.md for when it pays. The native kernel always
+            stops each lane at convergence, which gives the same result.
+        verbose: print one line per iteration (via ``jax.debug.print``, also under jit; the native
+            kernel prints from C).
         backend: who runs the iterations. ``"jax"``: the JAX implementation in this module (the
             reference, and the path on accelerators). ``"native"``: the C++ kernel of
             :mod:`dojax.native` (CPU only; same algorithm on the same residual, many times
