@@ -69,8 +69,8 @@ def main():
     data = json.load(open(store)) if os.path.exists(store) else {}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!results"], capture_output=True, text=True,
+                           cwd=HERE).stdout.strip()  # the benchmark's code differs from the commit
     for part in args.parts:
         module = modules[part]
         steps = module.study_steps(args.quick) if hasattr(module, "study_steps") else module.STUDY_STEPS

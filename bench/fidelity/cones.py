@@ -48,8 +48,6 @@ def _path_mujoco(model, theta):
 def study(quick, progress):
     import jax.numpy as jnp
 
-    import dojax  # noqa: F401
-
     distance = SPEED**2 / (2 * MU * G)
     mechs = {}
     for label, model in (("dojax SOC", "soc"), ("dojax pyramid", "linear")):

@@ -20,8 +20,6 @@ _STAND = 0.31  # m, the torso's centre-of-mass height standing (for the went-thr
 
 
 def _setup():
-    import dojax  # noqa: F401
-
     path = models.quadruped_xml()
     mech, info, model = models.load_pair(path, qpos=models.stance_qpos(), on_ground=True)
     return mech, info, model

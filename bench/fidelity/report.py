@@ -90,7 +90,15 @@ def _cones(entry):
             cells.append(f"{row['direction_error_deg']:+.2f}, {100 * row['distance_error']:+.1f}%"
                          + ("" if row["ok"] else " (failed)"))
         out.append(f"| {a:g} | " + " | ".join(cells) + " |")
-    out.append("\n![paths](fidelity_cones.png)\n")
+    h = r["dt"]
+    out.append(f"\nAlong an axis every cone gives about {-100 * r['speed'] * h / 2 / r['analytic_distance']:.1f}%: "
+               "that is the timestep, not the cone (with velocities on step midpoints the discrete distance is "
+               f"v0²/(2 mu g) - v0 h/2, h = {h:g} s). Both pyramids (|f_x| + |f_y| <= mu N) have their corners on "
+               "the x and y axes: friction acts along the axis nearest the motion, so the path bends away from "
+               "that axis, and the friction "
+               "opposing the motion falls to mu N / sqrt(2) at 45 degrees, where the box slides sqrt(2) times "
+               "as far as Coulomb's law allows.\n")
+    out.append("![paths](fidelity_cones.png)\n")
     return out
 
 
@@ -150,6 +158,14 @@ def _losses(data):
                 if m["dp"] is not None and m["dp"] < d["dp"]:
                     out.append(f"- **Momentum at dt {row['dt']:g}**: {engine} drifts {_g(m['dp'])} against "
                                f"dojax's {_g(d['dp'])}.")
+            default = row["dojax (rtol 1e-6, default)"]
+            rk4 = row["MuJoCo RK4"]
+            if not rk4["failed"] and rk4["dL"] < default["dL"]:
+                out.append(f"- **Angular momentum at dt {row['dt']:g}, default solver tolerance**: dojax drifts "
+                           f"{_g(default['dL'])} against MuJoCo RK4's {_g(rk4['dL'])}. The integrator conserves "
+                           "momentum exactly only where each step's equations are solved exactly: with rtol 1e-6 "
+                           "the residual left in each step accumulates; rtol 1e-10 brings the drift to "
+                           f"{_g(d['dL'])}.")
     if "cones" in data:
         rows = data["cones"]["result"]["rows"]
         for e, other in (("dojax SOC", "MuJoCo elliptic"), ("dojax pyramid", "MuJoCo pyramidal")):
