@@ -161,7 +161,7 @@ def figure(result, path):
     """Simulated seconds per wall second against deviation, one panel per model."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(MODELS), figsize=(12, 3.6))
+    fig, axes = plt.subplots(1, len(MODELS), figsize=(12, 4.2))
     for ax, name in zip(axes, MODELS):
         count = {"dojax": 0, "MuJoCo": 0}
         for curve in result["curves"]:
@@ -184,9 +184,10 @@ def figure(result, path):
         ax.tick_params(labelsize=7)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("simulated s per wall s (1 core)", fontsize=8)
-    axes[-1].legend(fontsize=6, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Speed against accuracy over timesteps (labels: largest dt) and solver settings; "
                  "up and left is better; x: a failed run", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
