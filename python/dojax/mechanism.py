@@ -479,9 +479,9 @@ class MechanismBuilder:
             else:
                 loops.append(j)
         for j in loops:
-            for key in ("damper", "armature"):
+            for key, article in (("damper", "a"), ("armature", "an")):
                 if np.any(j[key] > 0):
-                    raise ValueError(f"loop-closing joint {j['name']!r} cannot have a {key}")
+                    raise ValueError(f"loop-closing joint {j['name']!r} cannot have {article} {key}")
         for i, b in enumerate(self._bodies):
             if tree_joint[i] is None:  # free body: implicit floating joint placing it in the world
                 rot = np.asarray(quat.to_rotation_vector(np.asarray(b["orientation"])))
