@@ -7,9 +7,10 @@ and every part's Jacobian is a diagonal block of the zoo's (the parts do not int
 off-diagonal blocks are zero). Each parametrized case checks its own block.
 
 * JOINTS zoo: a 2-link twister (floating base + one joint with armature) for each of the 16 joint
-  types, a pendulum with spring and damper, a double pendulum with armature, a four-bar (loop joint), a pendulum resting on
-  its joint limit, a sliding block (soc contact), a resting block, a rolling and a sliding sphere.
-  Checked with ``dojax.jacobians`` (maximal coordinates) against central differences of ``dojax.step``.
+  types, a pendulum with spring and damper, a double pendulum with armature, a four-bar (loop
+  joint), a pendulum resting on its joint limit, a sliding block (soc contact), a resting block,
+  a rolling and a sliding sphere. Checked with ``dojax.jacobians`` (maximal coordinates) against
+  central differences of ``dojax.step``.
 * CONTACTS zoo: blocks sliding on linear (pyramid) and impact (frictionless) contacts, and the
   body-body collision pairs sphere-sphere, sphere-capsule, capsule-capsule (two free bodies) and
   sphere-box (box on a fixed joint). Checked column by column with ``jax.jvp`` of the step (the same

@@ -2,12 +2,13 @@
 
 ``data/recorded_steps.npz`` holds steps of every built-in model taken by the JAX step before the
 kernel existed (100 random-action steps of each robot at dt 0.02, 15 of each other model at its
-default timestep, on models without armature: the test zeroes it); the kernel must reproduce them. Tolerances: 1e-9 on the recorded next
-configurations (x, q); on the velocities, which are configuration increments divided by the
-timestep h, 1e-9 / h or 1e-8 relative (both paths run the same algorithm on the same equations and
-differ by round-off amplified through a handful of Newton iterations on stiff contacts: up to
-3.5e-9 relative on the robots' velocities at h = 0.02, e.g. 7e-8 on a 20 rad/s spin), 1e-10 on the solver's unknowns in live comparisons of small models, and
-1e-8 on derivatives.
+default timestep, on models without armature: the test zeroes it); the kernel must reproduce them.
+Tolerances: 1e-9 on the recorded next configurations (x, q); on the velocities, which are
+configuration increments divided by the timestep h, 1e-9 / h or 1e-8 relative (both paths run the
+same algorithm on the same equations and differ by round-off amplified through a handful of Newton
+iterations on stiff contacts: up to 3.5e-9 relative on the robots' velocities at h = 0.02, e.g. 7e-8
+on a 20 rad/s spin), 1e-10 on the solver's unknowns in live comparisons of small models, and 1e-8 on
+derivatives.
 """
 
 import pathlib

@@ -89,9 +89,10 @@ Contacts (Dojo's approach: spheres against the ground)
 
 Not imported (reported by name): equality constraints (raise when active), tendons (raise when
 they have stiffness, damping, limits or actuators, else reported), explicit contact pairs, body-body
-collisions, friction loss, free joints' damping and armature, fluid forces and gravity compensation. Sites, sensors, cameras,
-lights and materials have no effect on the dynamics and are ignored. Reports are collected in
-``info.warnings`` and emitted as one :class:`ModelImportWarning` (``warn=False`` suppresses it).
+collisions, friction loss, free joints' damping and armature, fluid forces and gravity compensation.
+Sites, sensors, cameras, lights and materials have no effect on the dynamics and are ignored.
+Reports are collected in ``info.warnings`` and emitted as one :class:`ModelImportWarning`
+(``warn=False`` suppresses it).
 """
 
 from dojax.importer.files import check_file, compile_spec, mujoco_module, resolve_packages, spec_from_file
