@@ -8,7 +8,13 @@ Joint forces act through Jacobians taken at the current configuration (Dojo's co
 that makes the integrator a discrete Euler-Lagrange equation with holonomic constraints): constraint
 impulses through the constraint's Jacobian, inputs, springs and dampers through the Jacobian of the
 joint coordinates. Constraints are imposed at the next configuration. Dampers act on the joint
-rates of the new velocities (implicit), springs on the current configuration. Contacts and limits
+rates of the new velocities (implicit), springs on the current configuration. Armature (joint-space
+inertia a) adds the kinetic energy 0.5 a thetadot^2 of each free coordinate to the discrete
+Lagrangian, with thetadot the coordinate's finite difference over the step; its discrete
+Euler-Lagrange term is the change of joint momentum a (theta3 - theta2) / h - a (theta2 - theta1) / h
+through the coordinate Jacobian at the current configuration. Being variational, it keeps the
+integrator's exact momentum conservation (a coordinate invariant under rigid motions of the whole
+system exerts no net wrench) and its bounded energy error. Contacts and limits
 follow the same rule: impulse maps at the current configuration, gaps at the next.
 
 The residual is one JAX function of (unknowns, problem, central-path target mu); its Newton matrix is
@@ -31,6 +37,7 @@ from dojax import joints as joint_lib
 from dojax import linalg
 from dojax import quaternion as quat
 from dojax.minimal import with_world
+from dojax.state import State, previous_configuration
 
 
 class Unknowns(NamedTuple):
@@ -76,7 +83,8 @@ class Problem(NamedTuple):
     jdata: dict  # per-joint arrays
     constraint_jacobian: jax.Array  # (nj, 6, 12) d constraint / d (parent, child) perturbation
     coordinate_jacobian: jax.Array  # (nj, 6, 12) d coordinates / d (parent, child) perturbation
-    joint_impulse: jax.Array  # (nj, 6) input + spring impulses on free rows
+    coordinates: jax.Array  # (nj, 6) joint coordinates at the current configuration
+    joint_impulse: jax.Array  # (nj, 6) input + spring impulses and armature momentum on free rows
     groups: tuple  # Group per element group
 
 
@@ -159,6 +167,14 @@ def problem_at(mech, config, V15, action):
     J = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(both, jdata, *config.joints)
     Jc, Jt = J[:, :6], J[:, 6:]
     theta2 = jax.vmap(joint_lib.coordinates)(jdata, *config.joints)
+    V15w = _with_world_velocity(V15)
+    xp, qp, xc, qc = config.joints
+    p, c = s.joint_parent, s.joint_child
+    x1p, q1p = previous_configuration(State(x=xp, v=V15w[p, :3], q=qp, w=V15w[p, 3:]), h)
+    x1c, q1c = previous_configuration(State(x=xc, v=V15w[c, :3], q=qc, w=V15w[c, 3:]), h)
+    theta1 = jax.vmap(joint_lib.coordinates)(jdata, x1p, q1p, x1c, q1c)
+    # armature momentum of the last step, a (theta2 - theta1) / h
+    momentum = mech.armature * jax.vmap(joint_lib.coordinate_difference)(jdata, theta2, theta1) / h
 
     free = jnp.asarray(s.free_mask)
     # actions are forces (held over the step) or impulses; either way h * force = impulse
@@ -176,8 +192,8 @@ def problem_at(mech, config, V15, action):
     return Problem(
         joint_config=config.joints, V15=V15,
         force=mech.mass[:, None] * mech.gravity + force, torque=torque,
-        jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt,
-        joint_impulse=free * (inputs + spring), groups=groups,
+        jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt, coordinates=theta2,
+        joint_impulse=free * (inputs + spring + momentum), groups=groups,
     )
 
 
@@ -212,12 +228,14 @@ def _actuator_wrenches(mech, q, u):
 
 # -- per-element equations --------------------------------------------------------------------------
 
-def _joint_terms(jdata, free, damper, Jc, Jt, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
+def _joint_terms(jdata, free, damper, armature, Jc, Jt, theta2, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
     """One joint: (parent body residual, child body residual, joint residual), each (6,)."""
     xp3, qp3 = integrator.next_configuration(xp, qp, Vp[:3], Vp[3:], h)
     xc3, qc3 = integrator.next_configuration(xc, qc, Vc[:3], Vc[3:], h)
     damping = -h * damper * free * (Jt @ jnp.concatenate([Vp, Vc]))  # implicit: new velocities
-    generalized = Jc.T @ ((1.0 - free) * lam) + Jt.T @ (impulse + damping)
+    theta3 = joint_lib.coordinates(jdata, xp3, qp3, xc3, qc3)
+    momentum = armature * free * joint_lib.coordinate_difference(jdata, theta3, theta2) / h
+    generalized = Jc.T @ ((1.0 - free) * lam) + Jt.T @ (impulse + damping - momentum)
     row = (1.0 - free) * joint_lib.constraint(jdata, xp3, qp3, xc3, qc3) / h + free * lam
     return -generalized[:6], -generalized[6:], row
 
@@ -255,12 +273,12 @@ def _joint_args(mech, prob, W):
     s = mech.structure
     V = _with_world_velocity(W.V)
     p, c = s.joint_parent, s.joint_child
-    return (prob.jdata, jnp.asarray(s.free_mask), mech.damper, prob.constraint_jacobian,
-            prob.coordinate_jacobian, prob.joint_impulse, mech.timestep,
+    return (prob.jdata, jnp.asarray(s.free_mask), mech.damper, mech.armature, prob.constraint_jacobian,
+            prob.coordinate_jacobian, prob.coordinates, prob.joint_impulse, mech.timestep,
             *prob.joint_config, V[p], V[c], W.lam)
 
 
-_JOINT_AXES = (0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
+_JOINT_AXES = (0, 0, 0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
 _BODY_AXES = (0, 0, None, 0, 0, 0, 0)
 
 
@@ -333,7 +351,7 @@ def linearize(mech, prob, W):
     nb, nj = mech.num_bodies, mech.num_joints
     body_jac = jax.vmap(jax.jacfwd(_body_terms, argnums=6), _BODY_AXES)(*_body_args(mech, prob, W))
     # (nj, 18, 18): rows [parent body, child body, joint], columns [Vp, Vc, lam]
-    G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(11, 12, 13)),
+    G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(13, 14, 15)),
                  _JOINT_AXES)(*_joint_args(mech, prob, W))
     G = jnp.concatenate(G, axis=-1)
     p, c = s.joint_parent, s.joint_child
