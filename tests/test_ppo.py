@@ -61,6 +61,7 @@ def test_ppo_lowers_the_lqr_cost(options, bound):
     assert int(metrics["skipped_updates"].sum()) == 0
 
 
+@pytest.mark.slow
 def test_sac_raises_the_lqr_return():
     """SAC (actions squashed into [-1, 1]) on the LQR task: the deterministic policy's mean return
     over 32 fixed starts, 100-step episodes, after 1500 environment steps, against the zero
@@ -88,31 +89,37 @@ def test_sac_raises_the_lqr_return():
 
 # -- options at their neutral settings are plain PPO ----------------------------------------------
 
-def test_options_off_or_neutral_are_plain_ppo_bit_for_bit():
-    """The options leave no trace when off (their parameters changed, the result bit for bit the
-    default's) and reduce to plain PPO at their neutral settings: bit for bit for BAPO, Clip-Cov
-    and EMPG; for CAPO to rounding (XLA fuses the recomputed gradient differently: 1e-19 on
-    parameters of order 1e-3)."""
-    env = DoubleIntegrator(max_episode_steps=6)
-    key = jax.random.key(3)
-    unused = dict(capo_max_kl=1e-3, cov_fraction=0.5, kl_cov_coef=7.0, empg_k=3.0, empg_zeta=2.0,
-                  momentum_eta=0.5, pg_step_size=0.3)
+NEUTRAL = dict(clipping="bapo", bapo_lower_range=(0.8, 0.8), bapo_upper_range=(1.2, 1.2),  # the fixed clip
+               sample_mask="clip_cov", clip_cov_bounds=(np.inf, np.inf),  # an empty covariance band
+               entropy_modulation=True, empg_k=0.0, empg_zeta=0.0)  # every advantage scaled by 1
+UNUSED = dict(bapo_target=0.9, bapo_lower_range=(0.5, 0.7), bapo_upper_range=(1.1, 2.0), bapo_steps=(0.1, 0.1),
+              capo_max_kl=1e-3, cov_fraction=0.5, clip_cov_bounds=(0.0, 1.0), kl_cov_coef=7.0, empg_k=3.0,
+              empg_k_future=3.0, empg_zeta=2.0, momentum_eta=0.5, pg_step_size=0.3)  # of the options, all off
 
-    def run(**options):
-        return jax.jit(ppo.make_train(env, ppo.PPOConfig(**TINY, **options)))(key)
 
-    plain = run()
-    # BAPO with ranges of one point is the fixed clip; Clip-Cov with an empty covariance band drops nothing
-    assert identical(plain, run(clipping="bapo", bapo_lower_range=(0.8, 0.8), bapo_upper_range=(1.2, 1.2),
-                                sample_mask="clip_cov", clip_cov_bounds=(np.inf, np.inf), **unused))
-    # CAPO with an infinite trust region masks nothing
-    for a, b in zip(leaves(plain), leaves(run(sample_mask="capo", capo_max_kl=float("inf")))):
-        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
-    # EMPG with k = 0 and no future bonus scales every advantage by 1
+def run_tiny(**options):
+    return jax.jit(ppo.make_train(DoubleIntegrator(max_episode_steps=6), ppo.PPOConfig(**TINY, **options)))(
+        jax.random.key(3))
+
+
+def test_options_off_are_plain_ppo_bit_for_bit_and_neutral_ones_to_rounding():
+    """With every option off, changing the options' parameters changes nothing, bit for bit. BAPO
+    with one-point ranges, Clip-Cov with an empty band and EMPG with k = 0 and no future bonus,
+    together, give plain PPO to rounding (1e-19 on parameters of order 1e-3: XLA fuses the larger
+    graph differently; each alone was bit for bit when measured). Both sides use the
+    state-dependent standard deviation that EMPG needs."""
     state_dependent = dict(state_dependent_std=True, initial_log_std=-0.5)
-    assert identical(run(**state_dependent), run(**state_dependent, entropy_modulation=True, empg_k=0.0,
-                                                 empg_zeta=0.0, bapo_target=0.9))
-    assert not identical(plain[0], run(sample_mask="kl_cov")[0])  # and the options do act
+    plain = run_tiny(**state_dependent)
+    assert identical(plain, run_tiny(**state_dependent, **UNUSED))
+    for a, b in zip(leaves(plain), leaves(run_tiny(**state_dependent, **NEUTRAL))):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.slow
+def test_capo_with_an_infinite_trust_region_is_plain_ppo():
+    """To rounding: XLA fuses the recomputed gradient differently (1e-19 on parameters of order 1e-3)."""
+    for a, b in zip(leaves(run_tiny()), leaves(run_tiny(sample_mask="capo", capo_max_kl=float("inf")))):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
 
 
 def test_the_surrogate_is_the_clipped_objective():
@@ -233,12 +240,13 @@ def test_harpg_hessian_products_match_finite_differences():
     eps = 1e-5
     grad = jax.jit(jax.grad(phi))
     fd_hvp = (grad(flat + eps * v) - grad(flat - eps * v)) / (2 * eps)
-    hvp = momentum.hessian_vector_product(phi, flat, v)
+    hvp = jax.jit(momentum.hessian_vector_product, static_argnums=0)(phi, flat, v)
     np.testing.assert_allclose(hvp, fd_hvp, rtol=1e-6, atol=1e-9 * np.abs(fd_hvp).max())
-    fd_directional = (log_likelihoods(flat + eps * v) - log_likelihoods(flat - eps * v)) / (2 * eps)
-    per_trajectory = jax.jacobian(surrogates)(flat)  # (trajectories, parameters)
-    fd_estimate = jnp.mean(per_trajectory * fd_directional[:, None], axis=0) + fd_hvp
-    estimate = momentum.hessian_estimate_product(surrogates, log_likelihoods, flat, v)
+    likelihoods = jax.jit(log_likelihoods)
+    fd_directional = (likelihoods(flat + eps * v) - likelihoods(flat - eps * v)) / (2 * eps)
+    per_trajectory = jax.jit(jax.jacobian(surrogates))(flat)  # (trajectories, parameters)
+    fd_estimate = np.mean(per_trajectory * fd_directional[:, None], axis=0) + fd_hvp
+    estimate = jax.jit(momentum.hessian_estimate_product, static_argnums=(0, 1))(surrogates, log_likelihoods, flat, v)
     np.testing.assert_allclose(estimate, fd_estimate, rtol=1e-6, atol=1e-9 * np.abs(fd_estimate).max())
     assert np.linalg.norm(hvp) > 1e-3
 
@@ -259,7 +267,7 @@ def test_momentum_steps():
 @pytest.mark.parametrize("module, config", [
     (ppo, ppo.PPOConfig(**TINY, clipping="bapo", sample_mask="clip_cov", baseline="gradient_weighted",
                         snr_learning_rate=True)),
-    (sac, sac.SACConfig(**TINY_SAC)),
+    pytest.param(sac, sac.SACConfig(**TINY_SAC), marks=pytest.mark.slow),
 ], ids=["ppo", "sac"])
 def test_training_is_a_function_of_the_seed_and_vmaps(module, config):
     env = DoubleIntegrator()
@@ -275,7 +283,7 @@ def test_training_is_a_function_of_the_seed_and_vmaps(module, config):
 
 @pytest.mark.parametrize("cls, options", [
     (learn.PPO, dict(TINY, num_iterations=1, optimizer="n_harpg")),
-    (learn.SAC, dict(TINY_SAC, num_iterations=1)),
+    pytest.param(learn.SAC, dict(TINY_SAC, num_iterations=1), marks=pytest.mark.slow),
 ], ids=["ppo", "sac"])
 def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, options):
     agent = cls(DoubleIntegrator(), seed=3, **options)
