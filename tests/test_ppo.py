@@ -1,4 +1,4 @@
-"""The policy-gradient family (dojax.learn.ppo, .momentum, .sac): PPO and SAC raise the return of
+"""The policy-gradient family (dojax.learn.ppo, .policy_gradient, .momentum, .sac): PPO and SAC raise the return of
 the double-integrator LQR task, PPO's options at their neutral settings are plain PPO bit for bit,
 the gradient-weighted baseline lowers the gradient's variance, the HARPG Hessian products match
 finite differences, and training is a deterministic function of the seed that vmaps and saves.
@@ -17,7 +17,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dojax import learn
-from dojax.learn import momentum, networks, ppo, sac
+from dojax.learn import momentum, networks, policy_gradient, ppo, sac
 from dojax.learn.lqr import DoubleIntegrator
 
 LQR_PPO = dict(num_iterations=20, num_envs=8, horizon=64, epochs=5, minibatches=4, policy="linear",
@@ -128,10 +128,10 @@ def test_the_surrogate_is_the_clipped_objective():
     advantage = jnp.array([1.0, -2.0, -1.0, 3.0])
     ratio = np.array([1.5, 0.5, 1.1, 0.7])
     expected = np.minimum(ratio * advantage, np.clip(ratio, 0.8, 1.2) * advantage)
-    np.testing.assert_allclose(ppo.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2)), expected, rtol=1e-14)
+    np.testing.assert_allclose(policy_gradient.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2)), expected, rtol=1e-14)
     # KL-Cov's selected samples: unclipped ratio minus the |log ratio| penalty
     selected = jnp.array([True, False, False, False])
-    got = ppo.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2), selected, 0.5)
+    got = policy_gradient.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2), selected, 0.5)
     np.testing.assert_allclose(got, [1.5 - 0.5 * np.log(1.5), *expected[1:]], rtol=1e-14)
 
 
@@ -156,7 +156,7 @@ def test_gradient_weighted_baseline_lowers_the_gradient_variance_on_a_linear_gau
         sq = jnp.sum(scores**2, axis=1)
         out = {}
         for kind in ("mean", "gradient_weighted"):
-            b = ppo.constant_baseline(kind, r, weight, sq)
+            b = policy_gradient.constant_baseline(kind, r, weight, sq)
             out[kind] = jnp.mean(scores * (r - b)[:, None], axis=0)
         out["none"] = jnp.mean(scores * r[:, None], axis=0)
         return out
@@ -172,7 +172,7 @@ def test_snr_step_scale_shrinks_when_the_noise_grows():
     noise = noise - noise.mean(0)  # the sample mean stays exactly ``mean``
     mean = jnp.array([1.0, 0.0, 0.0, 0.0, 0.0])
     weight = jnp.ones(64)
-    scales = [float(ppo.snr_scale(mean + s * noise, weight)) for s in (0.5, 2.0, 8.0, 32.0)]
+    scales = [float(policy_gradient.snr_scale(mean + s * noise, weight)) for s in (0.5, 2.0, 8.0, 32.0)]
     assert all(a > b for a, b in zip(scales, scales[1:])) and 0.0 < scales[-1] < 0.1 < 0.9 < scales[0] < 1.0
     g = np.asarray(mean + 2.0 * noise)  # the formula, by NumPy
     snr = np.sum(g.mean(0) ** 2) / (np.sum((g - g.mean(0)) ** 2) / 63 / 64)
@@ -184,36 +184,36 @@ def test_bapo_raises_the_bounds_until_positive_samples_carry_their_share():
     ratio = jnp.array([1.0, 0.95, 1.05, 0.9, 1.3, 1.4, 1.25])
     advantage = jnp.array([-1.0, -1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
     weight = jnp.ones(7)
-    low, high = ppo.bapo_bounds(ratio, advantage, weight, 0.5, (0.6, 0.9), (1.2, 3.0), (0.02, 0.05))
+    low, high = policy_gradient.bapo_bounds(ratio, advantage, weight, 0.5, (0.6, 0.9), (1.2, 3.0), (0.02, 0.05))
     kept = np.where(advantage > 0, ratio <= high, ratio >= low)
     c = np.abs(ratio * advantage) * kept
     assert c[advantage > 0].sum() / c.sum() >= 0.5 and 0.6 < float(low) <= 0.9 and float(high) >= 1.4
     # a balanced batch keeps the starting bounds; one-point ranges are the fixed clip
-    assert ppo.bapo_bounds(jnp.ones(2), jnp.array([1.0, -0.5]), jnp.ones(2), 0.5, (0.6, 0.9), (1.2, 3.0),
+    assert policy_gradient.bapo_bounds(jnp.ones(2), jnp.array([1.0, -0.5]), jnp.ones(2), 0.5, (0.6, 0.9), (1.2, 3.0),
                            (0.02, 0.05)) == (0.6, 1.2)
-    assert ppo.bapo_bounds(ratio, advantage, weight, 0.5, (0.8, 0.8), (1.2, 1.2), (0.02, 0.05)) == (0.8, 1.2)
+    assert policy_gradient.bapo_bounds(ratio, advantage, weight, 0.5, (0.8, 0.8), (1.2, 1.2), (0.02, 0.05)) == (0.8, 1.2)
 
 
 def test_entropy_modulation():
     advantage = jnp.array([1.0, 1.0, -1.0, -1.0])
     entropy = jnp.array([0.0, 2.0, 0.0, 2.0])  # confident, uncertain, confident, uncertain
     ended, weight = jnp.zeros(4, bool), jnp.ones(4)
-    out = ppo.entropy_modulated(advantage, entropy, entropy, ended, weight, 1.0, 1.0, 0.0)
+    out = policy_gradient.entropy_modulated(advantage, entropy, entropy, ended, weight, 1.0, 1.0, 0.0)
     assert out[0] > out[1] > 0 > out[3] > out[2]  # confident steps amplified, uncertain ones damped
     g = np.exp(-np.array([0.0, 1.0, 0.0, 1.0]))
     np.testing.assert_allclose(out, advantage * g / g.mean(), rtol=1e-7)  # to the 1e-8 guard of EMPG's min-max
-    bonus = ppo.entropy_modulated(jnp.zeros(4), entropy, entropy, jnp.array([0, 0, 0, 1], bool), weight, 1.0, 1.0, 0.1)
+    bonus = policy_gradient.entropy_modulated(jnp.zeros(4), entropy, entropy, jnp.array([0, 0, 0, 1], bool), weight, 1.0, 1.0, 0.1)
     np.testing.assert_allclose(bonus, [0.1, 0.1 * np.exp(-1.0), 0.1, 0.0], rtol=1e-7)
 
 
 def test_covariance_selection():
     cov = jnp.array([0.5, 3.0, -1.0, 2.0, 7.0, 1.5])
     weight = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
-    np.testing.assert_array_equal(ppo.covariance_selection(cov, weight, 2), [0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(policy_gradient.covariance_selection(cov, weight, 2), [0, 1, 0, 0, 1, 0])
     for seed in range(5):  # random picks from the band (1, 5), valid samples only
-        picked = np.asarray(ppo.covariance_selection(cov, weight, 2, jax.random.key(seed), (1.0, 5.0)))
+        picked = np.asarray(policy_gradient.covariance_selection(cov, weight, 2, jax.random.key(seed), (1.0, 5.0)))
         assert picked.sum() == 2 and set(np.flatnonzero(picked)) == {1, 3}
-    assert not ppo.covariance_selection(cov, weight, 1, jax.random.key(0), (10.0, 20.0)).any()
+    assert not policy_gradient.covariance_selection(cov, weight, 1, jax.random.key(0), (10.0, 20.0)).any()
 
 
 # -- HARPG's Hessian products against finite differences ------------------------------------------

@@ -9,8 +9,8 @@ returning ``(params, metrics)``, the whole loop one compiled function (``jax.vma
 trains several seeds at once): :mod:`~dojax.learn.apg` (truncated backpropagation through time),
 :mod:`~dojax.learn.shac` (APG closed by a learned critic), :mod:`~dojax.learn.ars` (random search
 over linear policies), :mod:`~dojax.learn.ags` (ARS with the engine's gradient),
-:mod:`~dojax.learn.ppo` (PPO and its optional stabilisers, with the momentum steps of
-:mod:`~dojax.learn.momentum`) and :mod:`~dojax.learn.sac` (soft actor-critic). Shared pieces
+:mod:`~dojax.learn.ppo` (PPO and its optional stabilisers, made of the pieces of
+:mod:`~dojax.learn.policy_gradient` and the momentum steps of :mod:`~dojax.learn.momentum`) and :mod:`~dojax.learn.sac` (soft actor-critic). Shared pieces
 beside them: :mod:`~dojax.learn.networks`, :mod:`~dojax.learn.normalization`,
 :mod:`~dojax.learn.rollout`, :mod:`~dojax.learn.critic`, :mod:`~dojax.learn.optim`,
 :mod:`~dojax.learn.train_loop`, :mod:`~dojax.learn.evaluation`, and :mod:`~dojax.learn.lqr` (a
