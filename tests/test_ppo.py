@@ -1,11 +1,11 @@
-"""The policy-gradient family (dojax.learn.ppo, .policy_gradient, .momentum, .sac): PPO and SAC raise the return of
+"""The policy-gradient family (dojax.learn.ppo, .policy_gradient, .momentum, .mdpo, .sac): PPO and SAC raise the return of
 the double-integrator LQR task, PPO's options at their neutral settings are plain PPO bit for bit,
 the gradient-weighted baseline lowers the gradient's variance, the HARPG Hessian products match
 finite differences, and training is a deterministic function of the seed that vmaps and saves.
 
 Learning margins (measured, seed keys 0..3, 10k environment steps each): PPO's linear gain lowers
 the exact expected 100-step cost from the zero policy's 1161 to 9.3-12.2 (the Riccati gain's is
-5.97); N-PG-IGT to 6.9-8.7; N-HARPG to 8.9-29. The tests ask for the mean over the seeds to fall
+5.97); N-PG-IGT to 6.9-8.7; N-HARPG to 8.9-29; MDPO (on-policy) to 11.1-17.6. The tests ask for the mean over the seeds to fall
 below 2% of the zero policy's (23; 4% for N-HARPG, the noisiest). SAC's squashed policy cannot
 reach the unbounded optimum; its margin is stated at its test.
 """
@@ -17,7 +17,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dojax import learn
-from dojax.learn import momentum, networks, policy_gradient, ppo, sac
+from dojax.learn import mdpo, momentum, networks, policy_gradient, ppo, sac
 from dojax.learn.lqr import DoubleIntegrator
 
 LQR_PPO = dict(num_iterations=20, num_envs=8, horizon=64, epochs=5, minibatches=4, policy="linear",
@@ -44,18 +44,19 @@ def identical(a, b):
 
 # -- learning -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("options, bound", [
-    ({}, 0.02),
-    pytest.param(dict(optimizer="npg_igt", pg_step_size=0.2, momentum_eta=0.3), 0.02, marks=pytest.mark.slow),
-    pytest.param(dict(optimizer="n_harpg", pg_step_size=0.2, momentum_eta=0.3), 0.04, marks=pytest.mark.slow),
-], ids=["adam", "npg-igt", "n-harpg"])
-def test_ppo_lowers_the_lqr_cost(options, bound):
+@pytest.mark.parametrize("module, options, bound", [
+    (ppo, {}, 0.02),
+    pytest.param(mdpo, {}, 0.02, marks=pytest.mark.slow),
+    pytest.param(ppo, dict(optimizer="npg_igt", pg_step_size=0.2, momentum_eta=0.3), 0.02, marks=pytest.mark.slow),
+    pytest.param(ppo, dict(optimizer="n_harpg", pg_step_size=0.2, momentum_eta=0.3), 0.04, marks=pytest.mark.slow),
+], ids=["ppo", "mdpo", "npg-igt", "n-harpg"])
+def test_ppo_and_mdpo_lower_the_lqr_cost(module, options, bound):
     env = DoubleIntegrator()
-    config = ppo.PPOConfig(**LQR_PPO, **options)
-    params, metrics = jax.jit(jax.vmap(ppo.make_train(env, config)))(jax.random.split(jax.random.key(0), 4))
+    config = (ppo.PPOConfig if module is ppo else mdpo.MDPOConfig)(**LQR_PPO, **options)
+    params, metrics = jax.jit(jax.vmap(module.make_train(env, config)))(jax.random.split(jax.random.key(0), 4))
     costs = [env.episode_cost(g) for g in linear_gain(params.policy)]
     zero = env.episode_cost(np.zeros((1, 2)))
-    print(f"PPO {options}: exact episode costs {np.round(costs, 2)} after {config.num_iterations} updates "
+    print(f"{module.__name__} {options}: exact episode costs {np.round(costs, 2)} after {config.num_iterations} updates "
           f"({config.num_iterations * config.steps_per_update(env)} steps), zero policy {zero:.0f}")
     assert np.mean(costs) < bound * zero
     assert int(metrics["skipped_updates"].sum()) == 0
@@ -251,6 +252,16 @@ def test_harpg_hessian_products_match_finite_differences():
     assert np.linalg.norm(hvp) > 1e-3
 
 
+def test_mdpo_gaussian_kl_and_step_size():
+    mean, log_std = jnp.array([[0.3, -1.0]]), jnp.array([[0.2, -0.5]])
+    other_mean, other_log_std = jnp.array([[0.0, -0.7]]), jnp.array([[-0.1, 0.0]])
+    s, t = np.exp(np.array([0.2, -0.5])), np.exp(np.array([-0.1, 0.0]))
+    expected = np.sum(np.log(t / s) + (s**2 + (np.array([0.3, -1.0]) - np.array([0.0, -0.7])) ** 2) / (2 * t**2) - 0.5)
+    np.testing.assert_allclose(mdpo.gaussian_kl(mean, log_std, other_mean, other_log_std), [expected], rtol=1e-12)
+    assert float(mdpo.gaussian_kl(mean, log_std, mean, log_std)[0]) == 0.0
+    np.testing.assert_allclose([mdpo.step_size(k, 10) for k in (0, 5, 9, 12)], [1.0, 0.5, 0.1, 0.1])
+
+
 def test_momentum_steps():
     state = momentum.init(jnp.zeros(2))
     theta, state = momentum.step(state, jnp.zeros(2), jnp.array([3.0, 4.0]), 0.5, 0.1, normalized=True)
@@ -327,6 +338,9 @@ def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, opti
     (lambda: sac.SACConfig(buffer_size=4, num_envs=8), "buffer_size must hold one update's transitions"),
     (lambda: learn.PPO(DoubleIntegrator(), clip_eps=0.1), "unknown option.* clip_eps for PPO; valid: "),
     (lambda: learn.SAC("dojax/Nope-v0"), "unknown environment id 'dojax/Nope-v0'"),
+    (lambda: learn.MDPO(DoubleIntegrator(), clipping="bapo"), "MDPO has no ratio clipping"),
+    (lambda: mdpo.MDPOConfig(sample_mask="kl_cov"), "sample_mask='kl_cov' modifies PPO's clipped surrogate"),
+    (lambda: mdpo.MDPOConfig(optimizer="n_harpg"), "MDPO takes epochs of Adam steps"),
 ])
 def test_bad_input_is_a_one_line_error(make, message):
     with pytest.raises(ValueError, match=message) as error:

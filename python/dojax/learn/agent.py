@@ -1,6 +1,6 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``ARS``, ``AGS``, ``PPO`` and ``SAC`` (``env`` a registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC`` (``env`` a registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and
@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import ags, apg, ars, ppo, sac, shac
+from dojax.learn import ags, apg, ars, mdpo, ppo, sac, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
 from dojax.learn.networks import make_gaussian_policy, make_policy
@@ -235,4 +235,13 @@ class SAC(Learner):
 
     algorithm = sac
     config_class = sac.SACConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class MDPO(Learner):
+    """On-policy mirror descent policy optimisation (:mod:`dojax.learn.mdpo`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is the Gaussian's squashed mean."""
+
+    algorithm = mdpo
+    config_class = mdpo.MDPOConfig
     policy_factory = staticmethod(make_gaussian_policy)

@@ -251,12 +251,15 @@ class PPOState(NamedTuple):
 class Batch(NamedTuple):
     """An update's samples, each shaped ``(horizon, num_envs, ...)`` (or flattened).
 
-    ``obs`` is normalised; ``u`` the sampled pre-squash action; ``weight`` 1 for valid steps and
-    0 for failed solver steps."""
+    ``obs`` is normalised; ``u`` the sampled pre-squash action, ``log_prob`` its log-density and
+    ``mean`` / ``log_std`` the Gaussian it was drawn from; ``weight`` 1 for valid steps and 0 for
+    failed solver steps."""
 
     obs: jax.Array
     u: jax.Array
     log_prob: jax.Array
+    mean: jax.Array
+    log_std: jax.Array
     advantage: jax.Array
     target: jax.Array
     weight: jax.Array
@@ -264,9 +267,11 @@ class Batch(NamedTuple):
 
 # -- the learner ------------------------------------------------------------------------------------
 
-def make_learner(env, config):
+def make_learner(env, config, objective=None):
     """``(init, update)``: ``init(key) -> PPOState`` and ``update(state) -> (state, metrics)``;
-    pure functions to jit, scan and vmap."""
+    pure functions to jit, scan and vmap. ``objective(mean, log_std, batch, iteration)``, if given,
+    replaces the clipped surrogate: the per-sample term to maximise of the Gaussian ``(mean,
+    log_std)`` at the batch's samples in update ``iteration`` (:mod:`dojax.learn.mdpo`)."""
     policy_net, _ = make_gaussian_policy(env.action_size, config)
     value_net = networks.value_network(config.critic_hidden_sizes)
     length = episode_length(env, config)
@@ -360,22 +365,26 @@ def make_learner(env, config):
         if config.snr_learning_rate:
             adv = standardize(advantage, weight) if config.normalize_advantages else advantage
             lr_scale = snr_scale(scores * flat(adv)[:, None], flat(weight))
-        return Batch(obs, u, old_log_prob, advantage, target, weight), lr_scale
+        old_mean, old_log_std = distribution(policy_params, obs)
+        return Batch(obs, u, old_log_prob, old_mean, old_log_std, advantage, target, weight), lr_scale
 
-    def objective_terms(policy_params, batch, bounds, weight, kl_selected=None):
-        """Per-sample surrogate plus entropy bonus (to maximise)."""
+    def objective_terms(policy_params, batch, bounds, weight, kl_selected, iteration):
+        """Per-sample surrogate (or ``objective``) plus entropy bonus (to maximise)."""
         mean, log_std = distribution(policy_params, batch.obs)
-        new_log_prob = gaussian_log_prob(mean, log_std, batch.u)
-        terms = surrogate(new_log_prob, batch.log_prob, batch.advantage, bounds, kl_selected, config.kl_cov_coef)
+        if objective is None:
+            new_log_prob = gaussian_log_prob(mean, log_std, batch.u)
+            terms = surrogate(new_log_prob, batch.log_prob, batch.advantage, bounds, kl_selected, config.kl_cov_coef)
+        else:
+            terms = objective(mean, log_std, batch, iteration)
         return weight * (terms + config.entropy_coef * gaussian_entropy(log_std))
 
-    def policy_loss(policy_params, batch, bounds, weight, kl_selected=None):
+    def policy_loss(policy_params, batch, bounds, weight, kl_selected=None, iteration=0):
         n = jnp.maximum(jnp.sum(batch.weight), 1.0)
-        return -jnp.sum(objective_terms(policy_params, batch, bounds, weight, kl_selected)) / n
+        return -jnp.sum(objective_terms(policy_params, batch, bounds, weight, kl_selected, iteration)) / n
 
     def minibatch_step(carry, inputs):
         policy_params, opt_state = carry
-        batch, key = inputs
+        batch, key, iteration = inputs
         if config.normalize_advantages:
             batch = batch._replace(advantage=standardize(batch.advantage, batch.weight))
         current = jax.lax.stop_gradient(log_prob(policy_params, batch.obs, batch.u))
@@ -392,7 +401,7 @@ def make_learner(env, config):
                 weight = weight * ~covariance_selection(cov, batch.weight, cov_count, key, config.clip_cov_bounds)
             else:
                 kl_selected = covariance_selection(cov, batch.weight, cov_count)
-        loss = lambda p, w: policy_loss(p, batch, bounds, w, kl_selected)  # noqa: E731
+        loss = lambda p, w: policy_loss(p, batch, bounds, w, kl_selected, iteration)  # noqa: E731
         if config.sample_mask == "capo":
             grads = jax.grad(loss)(policy_params, weight)
             proposed, _, _ = apply_gradients(policy_optimizer, grads, opt_state, policy_params, config.max_grad_norm)
@@ -416,7 +425,7 @@ def make_learner(env, config):
                      skipped_updates=grad_stats.skipped.astype(jnp.int32))
         return (policy_params, opt_state), stats
 
-    def adam_update(policy_params, opt_state, batch, lr_scale, key):
+    def adam_update(policy_params, opt_state, batch, lr_scale, key, iteration):
         opt_state = opt_state._replace(hyperparams=dict(opt_state.hyperparams,
                                                         learning_rate=config.learning_rate * lr_scale))
         flat = jax.tree.map(lambda x: x.reshape((samples,) + x.shape[2:]), batch)
@@ -425,7 +434,9 @@ def make_learner(env, config):
             key_order, key_masks = jax.random.split(key)
             order = jax.random.permutation(key_order, samples)[: minibatch * config.minibatches]
             batches = jax.tree.map(lambda x: x[order].reshape((config.minibatches, minibatch) + x.shape[1:]), flat)
-            return jax.lax.scan(minibatch_step, carry, (batches, jax.random.split(key_masks, config.minibatches)))
+            iterations = jnp.full(config.minibatches, iteration)
+            return jax.lax.scan(minibatch_step, carry,
+                                (batches, jax.random.split(key_masks, config.minibatches), iterations))
 
         (policy_params, opt_state), stats = jax.lax.scan(epoch, (policy_params, opt_state),
                                                          jax.random.split(key, config.epochs))
@@ -507,7 +518,7 @@ def make_learner(env, config):
                                                               key_policy, hat)
         else:
             policy, policy_opt_state, stats = adam_update(params.policy, state.policy_opt_state, batch, lr_scale,
-                                                          key_policy)
+                                                          key_policy, state.iteration)
         critic_params, critic_opt_state, critic_loss, critic_skipped = critic.fit(
             value_net, critic_optimizer, params.critic, state.critic_opt_state, batch.obs, batch.target, batch.weight,
             key_critic, config.epochs, config.minibatches, config.max_grad_norm)
