@@ -276,8 +276,7 @@ def test_momentum_steps():
 # -- determinism, seeds, the front ----------------------------------------------------------------
 
 @pytest.mark.parametrize("module, config", [
-    (ppo, ppo.PPOConfig(**TINY, clipping="bapo", sample_mask="clip_cov", baseline="gradient_weighted",
-                        snr_learning_rate=True)),
+    (ppo, ppo.PPOConfig(**TINY, clipping="bapo")),  # BAPO's while loop under vmap
     pytest.param(sac, sac.SACConfig(**TINY_SAC), marks=pytest.mark.slow),
 ], ids=["ppo", "sac"])
 def test_training_is_a_function_of_the_seed_and_vmaps(module, config):
@@ -293,7 +292,7 @@ def test_training_is_a_function_of_the_seed_and_vmaps(module, config):
 
 
 @pytest.mark.parametrize("cls, options", [
-    (learn.PPO, dict(TINY, num_iterations=1, optimizer="n_harpg")),
+    (learn.PPO, dict(TINY, num_iterations=1, optimizer="npg_igt")),  # the momentum state saved and loaded
     pytest.param(learn.SAC, dict(TINY_SAC, num_iterations=1), marks=pytest.mark.slow),
 ], ids=["ppo", "sac"])
 def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, options):
