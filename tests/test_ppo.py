@@ -1,11 +1,13 @@
-"""The policy-gradient family (dojax.learn.ppo, .policy_gradient, .momentum, .mdpo, .sac): PPO and SAC raise the return of
-the double-integrator LQR task, PPO's options at their neutral settings are plain PPO bit for bit,
-the gradient-weighted baseline lowers the gradient's variance, the HARPG Hessian products match
-finite differences, and training is a deterministic function of the seed that vmaps and saves.
+"""The policy-gradient family (dojax.learn.ppo, .policy_gradient, .momentum, .mdpo, .sac): PPO, MDPO,
+NPG and SAC raise the return of the double-integrator LQR task, PPO with its options off is plain PPO
+bit for bit (and with them at neutral settings, to rounding), the gradient-weighted baseline lowers
+the gradient's variance, the HARPG Hessian products match finite differences, and training is a
+deterministic function of the seed that vmaps and saves.
 
 Learning margins (measured, seed keys 0..3, 10k environment steps each): PPO's linear gain lowers
 the exact expected 100-step cost from the zero policy's 1161 to 9.3-12.2 (the Riccati gain's is
-5.97); N-PG-IGT to 6.9-8.7; N-HARPG to 8.9-29; MDPO (on-policy) to 11.1-17.6. The tests ask for the mean over the seeds to fall
+5.97); N-PG-IGT to 6.9-8.7; N-HARPG to 8.9-29; MDPO (on-policy) to 11.1-17.6; NPG
+(trust region 0.05) to 6.3-15.6. The tests ask for the mean over the seeds to fall
 below 2% of the zero policy's (23; 4% for N-HARPG, the noisiest). SAC's squashed policy cannot
 reach the unbounded optimum; its margin is stated at its test.
 """
@@ -49,14 +51,16 @@ def identical(a, b):
     pytest.param(mdpo, {}, 0.02, marks=pytest.mark.slow),
     pytest.param(ppo, dict(optimizer="npg_igt", pg_step_size=0.2, momentum_eta=0.3), 0.02, marks=pytest.mark.slow),
     pytest.param(ppo, dict(optimizer="n_harpg", pg_step_size=0.2, momentum_eta=0.3), 0.04, marks=pytest.mark.slow),
-], ids=["ppo", "mdpo", "npg-igt", "n-harpg"])
+    pytest.param(ppo, dict(optimizer="npg", npg_max_kl=0.05), 0.02, marks=pytest.mark.slow),
+], ids=["ppo", "mdpo", "npg-igt", "n-harpg", "npg"])
 def test_ppo_and_mdpo_lower_the_lqr_cost(module, options, bound):
     env = DoubleIntegrator()
     config = (ppo.PPOConfig if module is ppo else mdpo.MDPOConfig)(**LQR_PPO, **options)
     params, metrics = jax.jit(jax.vmap(module.make_train(env, config)))(jax.random.split(jax.random.key(0), 4))
     costs = [env.episode_cost(g) for g in linear_gain(params.policy)]
     zero = env.episode_cost(np.zeros((1, 2)))
-    print(f"{module.__name__} {options}: exact episode costs {np.round(costs, 2)} after {config.num_iterations} updates "
+    print(f"{module.__name__} {options}: exact episode costs {np.round(costs, 2)} after {config.num_iterations} "
+          f"updates "
           f"({config.num_iterations * config.steps_per_update(env)} steps), zero policy {zero:.0f}")
     assert np.mean(costs) < bound * zero
     assert int(metrics["skipped_updates"].sum()) == 0
@@ -129,7 +133,8 @@ def test_the_surrogate_is_the_clipped_objective():
     advantage = jnp.array([1.0, -2.0, -1.0, 3.0])
     ratio = np.array([1.5, 0.5, 1.1, 0.7])
     expected = np.minimum(ratio * advantage, np.clip(ratio, 0.8, 1.2) * advantage)
-    np.testing.assert_allclose(policy_gradient.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2)), expected, rtol=1e-14)
+    got = policy_gradient.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2))
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
     # KL-Cov's selected samples: unclipped ratio minus the |log ratio| penalty
     selected = jnp.array([True, False, False, False])
     got = policy_gradient.surrogate(log_prob, log_prob_old, advantage, (0.8, 1.2), selected, 0.5)
@@ -192,7 +197,8 @@ def test_bapo_raises_the_bounds_until_positive_samples_carry_their_share():
     # a balanced batch keeps the starting bounds; one-point ranges are the fixed clip
     assert policy_gradient.bapo_bounds(jnp.ones(2), jnp.array([1.0, -0.5]), jnp.ones(2), 0.5, (0.6, 0.9), (1.2, 3.0),
                            (0.02, 0.05)) == (0.6, 1.2)
-    assert policy_gradient.bapo_bounds(ratio, advantage, weight, 0.5, (0.8, 0.8), (1.2, 1.2), (0.02, 0.05)) == (0.8, 1.2)
+    assert policy_gradient.bapo_bounds(ratio, advantage, weight, 0.5, (0.8, 0.8), (1.2, 1.2),
+                                       (0.02, 0.05)) == (0.8, 1.2)
 
 
 def test_entropy_modulation():
@@ -203,7 +209,8 @@ def test_entropy_modulation():
     assert out[0] > out[1] > 0 > out[3] > out[2]  # confident steps amplified, uncertain ones damped
     g = np.exp(-np.array([0.0, 1.0, 0.0, 1.0]))
     np.testing.assert_allclose(out, advantage * g / g.mean(), rtol=1e-7)  # to the 1e-8 guard of EMPG's min-max
-    bonus = policy_gradient.entropy_modulated(jnp.zeros(4), entropy, entropy, jnp.array([0, 0, 0, 1], bool), weight, 1.0, 1.0, 0.1)
+    ended = jnp.array([0, 0, 0, 1], bool)
+    bonus = policy_gradient.entropy_modulated(jnp.zeros(4), entropy, entropy, ended, weight, 1.0, 1.0, 0.1)
     np.testing.assert_allclose(bonus, [0.1, 0.1 * np.exp(-1.0), 0.1, 0.0], rtol=1e-7)
 
 
@@ -252,13 +259,13 @@ def test_harpg_hessian_products_match_finite_differences():
     assert np.linalg.norm(hvp) > 1e-3
 
 
-def test_mdpo_gaussian_kl_and_step_size():
+def test_gaussian_kl_and_mdpo_step_size():
     mean, log_std = jnp.array([[0.3, -1.0]]), jnp.array([[0.2, -0.5]])
     other_mean, other_log_std = jnp.array([[0.0, -0.7]]), jnp.array([[-0.1, 0.0]])
     s, t = np.exp(np.array([0.2, -0.5])), np.exp(np.array([-0.1, 0.0]))
     expected = np.sum(np.log(t / s) + (s**2 + (np.array([0.3, -1.0]) - np.array([0.0, -0.7])) ** 2) / (2 * t**2) - 0.5)
-    np.testing.assert_allclose(mdpo.gaussian_kl(mean, log_std, other_mean, other_log_std), [expected], rtol=1e-12)
-    assert float(mdpo.gaussian_kl(mean, log_std, mean, log_std)[0]) == 0.0
+    np.testing.assert_allclose(networks.gaussian_kl(mean, log_std, other_mean, other_log_std), [expected], rtol=1e-12)
+    assert float(networks.gaussian_kl(mean, log_std, mean, log_std)[0]) == 0.0
     np.testing.assert_allclose([mdpo.step_size(k, 10) for k in (0, 5, 9, 12)], [1.0, 0.5, 0.1, 0.1])
 
 
@@ -322,7 +329,7 @@ def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, opti
     (lambda: ppo.PPOConfig(sample_mask="capo", optimizer="npg_igt"), "sample_mask='capo' .* needs optimizer='adam'"),
     (lambda: ppo.PPOConfig(clipping="dynamic"), "unknown clipping 'dynamic'; valid: fixed, bapo"),
     (lambda: ppo.PPOConfig(baseline="median"), "unknown baseline 'median'; valid: value, mean, gradient_weighted"),
-    (lambda: ppo.PPOConfig(optimizer="sgd"), "unknown optimizer 'sgd'; valid: adam, npg_igt, harpg, n_harpg"),
+    (lambda: ppo.PPOConfig(optimizer="sgd"), "unknown optimizer 'sgd'; valid: adam, npg, npg_igt, harpg, n_harpg"),
     (lambda: ppo.PPOConfig(sample_mask="top"), "unknown sample_mask 'top'"),
     (lambda: ppo.PPOConfig(bapo_lower_range=(0.9, 0.6)), "bapo_lower_range must be \\(low, high\\) with low <= high"),
     (lambda: ppo.PPOConfig(bapo_steps=0.1), "bapo_steps must be a pair of numbers"),

@@ -11,7 +11,8 @@ trains several seeds at once): :mod:`~dojax.learn.apg` (truncated backpropagatio
 over linear policies), :mod:`~dojax.learn.ags` (ARS with the engine's gradient),
 :mod:`~dojax.learn.ppo` (PPO and its optional stabilisers, made of the pieces of
 :mod:`~dojax.learn.policy_gradient` and the momentum steps of :mod:`~dojax.learn.momentum`),
-:mod:`~dojax.learn.mdpo` (on-policy mirror descent on PPO's machinery) and :mod:`~dojax.learn.sac` (soft actor-critic). Shared pieces
+:mod:`~dojax.learn.mdpo` (on-policy mirror descent on PPO's machinery) and
+:mod:`~dojax.learn.sac` (soft actor-critic). Shared pieces
 beside them: :mod:`~dojax.learn.networks`, :mod:`~dojax.learn.normalization`,
 :mod:`~dojax.learn.rollout`, :mod:`~dojax.learn.critic`, :mod:`~dojax.learn.optim`,
 :mod:`~dojax.learn.train_loop`, :mod:`~dojax.learn.evaluation`, and :mod:`~dojax.learn.lqr` (a

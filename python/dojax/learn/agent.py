@@ -1,6 +1,7 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC`` (``env`` a registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC`` (``env`` a
+registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and

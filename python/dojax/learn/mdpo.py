@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 
 from dojax.learn import ppo
-from dojax.learn.networks import gaussian_log_prob
+from dojax.learn.networks import gaussian_kl, gaussian_log_prob
 from dojax.learn.train_loop import make_train_fn
 
 
@@ -38,13 +38,6 @@ class MDPOConfig(ppo.PPOConfig):
             raise ValueError("sample_mask='kl_cov' modifies PPO's clipped surrogate, which MDPO replaces")
         if self.optimizer != "adam":
             raise ValueError(f"MDPO takes epochs of Adam steps on its objective; got optimizer={self.optimizer!r}")
-
-
-def gaussian_kl(mean, log_std, other_mean, other_log_std):
-    """``KL(N(mean, std) || N(other_mean, other_std))`` of diagonal Gaussians, summed over the last axis."""
-    ratio = jnp.exp(2.0 * (log_std - other_log_std))
-    return jnp.sum(other_log_std - log_std + 0.5 * (ratio + ((mean - other_mean) * jnp.exp(-other_log_std)) ** 2)
-                   - 0.5, axis=-1)
 
 
 def step_size(iteration, num_iterations):

@@ -121,6 +121,13 @@ def gaussian_entropy(log_std):
     return jnp.sum(log_std + 0.5 * jnp.log(2.0 * jnp.pi * jnp.e), axis=-1)
 
 
+def gaussian_kl(mean, log_std, other_mean, other_log_std):
+    """``KL(N(mean, std) || N(other_mean, other_std))`` of diagonal Gaussians, summed over the last axis."""
+    ratio = jnp.exp(2.0 * (log_std - other_log_std))
+    return jnp.sum(other_log_std - log_std + 0.5 * (ratio + ((mean - other_mean) * jnp.exp(-other_log_std)) ** 2)
+                   - 0.5, axis=-1)
+
+
 def make_gaussian_policy(action_size, config):
     """``(network, act)`` for a :class:`GaussianPolicy` of ``config`` (its ``policy``,
     ``hidden_sizes``, ``state_dependent_std``, ``initial_log_std``, ``squash_actions``):

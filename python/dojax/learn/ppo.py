@@ -60,6 +60,11 @@ pieces are the pure functions of :mod:`dojax.learn.policy_gradient`):
   likelihood-ratio policy gradient with the advantages above, standardised over the batch);
   HARPG rolls a second batch of windows at its random point for the Hessian correction, so its
   updates take twice the environment steps. The critic keeps its Adam regression.
+- ``optimizer="npg"``: natural policy gradient (Kakade 2001; the step of Rajeswaran et al. 2017's
+  NPG baseline): one step per update along ``w = F^-1 g``, ``g`` the same batch gradient, ``F``
+  the Fisher matrix as the Hessian of the mean KL from the sampling policy (Fisher-vector products
+  by ``jax.jvp`` of ``jax.grad``, ``cg_iterations`` conjugate-gradient steps, ``cg_damping`` added),
+  scaled to the trust region ``w' F w / 2 = npg_max_kl``.
 """
 
 from dataclasses import dataclass
@@ -74,7 +79,7 @@ from dojax.learn import critic, momentum, networks, rollout
 from dojax.learn.policy_gradient import (bapo_bounds, centred_covariance, constant_baseline, covariance_selection,
                                          entropy_modulated, snr_scale, standardize, surrogate)
 from dojax.learn.config import Options, check_interval, check_positive, episode_length
-from dojax.learn.networks import POLICIES, gaussian_entropy, gaussian_log_prob, make_gaussian_policy
+from dojax.learn.networks import POLICIES, gaussian_entropy, gaussian_kl, gaussian_log_prob, make_gaussian_policy
 from dojax.learn.normalization import RunningStats, init_stats, normalize, update_stats
 from dojax.learn.optim import adam, apply_gradients
 from dojax.learn.train_loop import make_train_fn
@@ -82,7 +87,7 @@ from dojax.learn.train_loop import make_train_fn
 CLIPPINGS = ("fixed", "bapo")
 SAMPLE_MASKS = ("none", "capo", "clip_cov", "kl_cov")
 BASELINES = ("value", "mean", "gradient_weighted")
-OPTIMIZERS = ("adam", "npg_igt", "harpg", "n_harpg")
+OPTIMIZERS = ("adam", "npg", "npg_igt", "harpg", "n_harpg")
 
 
 def _check_choice(name, value, choices):
@@ -131,7 +136,7 @@ class PPOConfig(Options):
         sample_mask, capo_max_kl, cov_fraction, clip_cov_bounds, kl_cov_coef: see the module.
         baseline, snr_learning_rate: see the module.
         entropy_modulation, empg_k, empg_k_future, empg_zeta: see the module.
-        optimizer, momentum_eta, pg_step_size: see the module.
+        optimizer, momentum_eta, pg_step_size, npg_max_kl, cg_iterations, cg_damping: see the module.
     """
 
     num_iterations: int = 100
@@ -174,20 +179,23 @@ class PPOConfig(Options):
     optimizer: str = "adam"
     momentum_eta: float = 0.1
     pg_step_size: float = 0.01
+    npg_max_kl: float = 0.01
+    cg_iterations: int = 10
+    cg_damping: float = 0.1
 
     def __post_init__(self):
-        for name in ("num_iterations", "num_envs", "horizon", "epochs", "minibatches"):
+        for name in ("num_iterations", "num_envs", "horizon", "epochs", "minibatches", "cg_iterations"):
             check_positive(name, getattr(self, name), integer=True)
         if self.episode_length is not None:
             check_positive("episode_length", self.episode_length, integer=True)
         for name in ("learning_rate", "max_grad_norm", "clip_epsilon", "capo_max_kl", "cov_fraction",
-                     "pg_step_size"):
+                     "pg_step_size", "npg_max_kl"):
             check_positive(name, getattr(self, name))
         check_interval("discount", self.discount, "(0, 1]")
         check_interval("gae_lambda", self.gae_lambda, "[0, 1]")
         check_interval("bapo_target", self.bapo_target, "[0, 1]")
         check_interval("momentum_eta", self.momentum_eta, "(0, 1]")
-        for name in ("entropy_coef", "kl_cov_coef", "empg_k", "empg_k_future", "empg_zeta"):
+        for name in ("entropy_coef", "kl_cov_coef", "empg_k", "empg_k_future", "empg_zeta", "cg_damping"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.minibatches > self.num_envs * self.horizon:
@@ -277,7 +285,7 @@ def make_learner(env, config, objective=None):
     length = episode_length(env, config)
     critic_optimizer = adam(config.learning_rate)
     policy_optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
-    momentum_method = config.optimizer != "adam"
+    momentum_method = config.optimizer in ("npg_igt", "harpg", "n_harpg")
     samples = config.num_envs * config.horizon
     minibatch = samples // config.minibatches
     cov_count = max(1, int(config.cov_fraction * minibatch))
@@ -443,8 +451,9 @@ def make_learner(env, config, objective=None):
         stats = {name: (jnp.sum(v) if name == "skipped_updates" else jnp.mean(v)) for name, v in stats.items()}
         return policy_params, opt_state, stats
 
-    def momentum_update(state, theta, unravel, batch, lr_scale, key, hat=None):
-        """One N-PG-IGT / (N)-HARPG step; ``hat`` is HARPG's ``(theta^, batch^)``."""
+    def whole_batch_terms(batch, key):
+        """The one-step optimisers' batch (advantages standardised over it), clipping bounds,
+        sample weights and KL-Cov selection."""
         if config.normalize_advantages:
             batch = batch._replace(advantage=standardize(batch.advantage, batch.weight))
         bounds = (1.0 - config.clip_epsilon, 1.0 + config.clip_epsilon)
@@ -458,6 +467,40 @@ def make_learner(env, config, objective=None):
                                                         config.clip_cov_bounds).reshape(weight.shape)
             else:
                 kl_selected = covariance_selection(cov, flat.weight, count).reshape(weight.shape)
+        return batch, bounds, weight, kl_selected
+
+    def natural_update(theta, unravel, batch, lr_scale, key):
+        """One natural-gradient step: ``w = F^-1 g`` by conjugate gradients on Fisher-vector
+        products (the Hessian of the mean KL from the sampling policy, jvp of grad), then ``theta +
+        sqrt(2 npg_max_kl / w' F w) w``."""
+        batch, bounds, weight, kl_selected = whole_batch_terms(batch, key)
+        objective = lambda f: -policy_loss(unravel(f), batch, bounds, weight, kl_selected)  # noqa: E731
+        value, gradient = jax.value_and_grad(objective)(theta)
+        n = jnp.maximum(jnp.sum(batch.weight), 1.0)
+
+        def mean_kl(f):
+            mean, log_std = distribution(unravel(f), batch.obs)
+            return jnp.sum(batch.weight * gaussian_kl(batch.mean, batch.log_std, mean, log_std)) / n
+
+        def fisher_product(v):
+            return momentum.hessian_vector_product(mean_kl, theta, v) + config.cg_damping * v
+
+        direction, _ = jax.scipy.sparse.linalg.cg(fisher_product, gradient, maxiter=config.cg_iterations)
+        curvature = jnp.dot(direction, fisher_product(direction))
+        step = lr_scale * jnp.sqrt(2.0 * config.npg_max_kl / jnp.maximum(curvature, 1e-30))
+        new_theta = theta + step * direction
+        finite = jnp.all(jnp.isfinite(new_theta))
+        norm = jnp.linalg.norm(gradient)
+        masked = jnp.sum(batch.weight * (weight == 0)) / n
+        stats = dict(loss=-value, clip_fraction=jnp.zeros_like(value), masked_fraction=masked,
+                     approx_kl=jnp.zeros_like(value), clip_low=jnp.asarray(bounds[0], value.dtype),
+                     clip_high=jnp.asarray(bounds[1], value.dtype), grad_norm=norm,
+                     clipped_grad_norm=jnp.where(finite, norm, 0.0), skipped_updates=(~finite).astype(jnp.int32))
+        return unravel(jnp.where(finite, new_theta, theta)), stats
+
+    def momentum_update(state, theta, unravel, batch, lr_scale, key, hat=None):
+        """One N-PG-IGT / (N)-HARPG step; ``hat`` is HARPG's ``(theta^, batch^)``."""
+        batch, bounds, weight, kl_selected = whole_batch_terms(batch, key)
         objective = lambda f: -policy_loss(unravel(f), batch, bounds, weight, kl_selected)  # noqa: E731
         value, gradient = jax.value_and_grad(objective)(sampling_point(state, theta))
         correction = None
@@ -507,7 +550,11 @@ def make_learner(env, config, objective=None):
         final, transitions = collect(behaviour, params.obs_stats, state.rollout, key_roll)
         reward_scale, reward = scale_rewards(state.reward_scale, transitions)
         batch, lr_scale = prepare(behaviour, params, transitions, reward)
-        if momentum_method:
+        if config.optimizer == "npg":
+            theta, unravel = ravel_pytree(params.policy)
+            policy, stats = natural_update(theta, unravel, batch, lr_scale, key_policy)
+            policy_opt_state = state.policy_opt_state
+        elif momentum_method:
             hat = None
             if config.optimizer in ("harpg", "n_harpg"):
                 theta_hat = momentum.harpg_point(state.policy_opt_state, theta, key_hat)
