@@ -1,6 +1,7 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``ARS`` and ``AGS`` (``env`` a registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC`` (``env`` a
+registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and
@@ -18,10 +19,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import ags, apg, ars, shac
+from dojax.learn import ags, apg, ars, mdpo, ppo, sac, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
-from dojax.learn.networks import make_policy
+from dojax.learn.networks import make_gaussian_policy, make_policy
 
 FORMAT = "dojax.learn/1"
 
@@ -82,6 +83,7 @@ class Learner:
 
     algorithm = None  # the learner's module: make_learner, and its Config class below
     config_class = None
+    policy_factory = staticmethod(make_policy)  # (network, act) of the config's policy
 
     def __init__(self, env, seed=0, env_kwargs=None, **config):
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -100,7 +102,7 @@ class Learner:
         self.config = self.config_class(**config)
         init, update = self.algorithm.make_learner(self.env, self.config)
         self._init, self._update = jax.jit(init), jax.jit(update)
-        _, act = make_policy(self.env.action_size, self.config)
+        _, act = self.policy_factory(self.env.action_size, self.config)
         self._act = jax.jit(lambda params, obs, key: act(params.policy, params.obs_stats, obs, key))
         self.state = None
         self._predictions = 0
@@ -217,3 +219,30 @@ class AGS(Learner):
 
     algorithm = ags
     config_class = ags.AGSConfig
+
+
+class PPO(Learner):
+    """Proximal policy optimisation and its options (:mod:`dojax.learn.ppo`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is the Gaussian's squashed mean."""
+
+    algorithm = ppo
+    config_class = ppo.PPOConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class SAC(Learner):
+    """Soft actor-critic (:mod:`dojax.learn.sac`) behind ``learn``/``predict``/``save``/``load``;
+    ``predict(obs)`` is ``tanh`` of the Gaussian's mean."""
+
+    algorithm = sac
+    config_class = sac.SACConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class MDPO(Learner):
+    """On-policy mirror descent policy optimisation (:mod:`dojax.learn.mdpo`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is the Gaussian's squashed mean."""
+
+    algorithm = mdpo
+    config_class = mdpo.MDPOConfig
+    policy_factory = staticmethod(make_gaussian_policy)

@@ -41,6 +41,8 @@ class Transition(NamedTuple):
         truncated: the episode reached its length at this step (and did not terminate).
         failed: the step's solver failed; the episode ends here.
         episode_return: the episode's return up to and including this step.
+        info: what the policy reported with its action (a pytree, e.g. the sampled action and its
+            log-probability) when :func:`unroll` was given ``with_info=True``, else None.
     """
 
     obs: jax.Array
@@ -50,6 +52,7 @@ class Transition(NamedTuple):
     truncated: jax.Array
     failed: jax.Array
     episode_return: jax.Array
+    info: object = None
 
     @property
     def done(self):
@@ -74,8 +77,10 @@ def _select(done, a, b):
     return jax.tree.map(lambda x, y: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
-def unroll(env, policy, state, key, horizon, episode_length):
-    """Step the environments ``horizon`` times under ``policy(obs, key) -> actions`` (batched).
+def unroll(env, policy, state, key, horizon, episode_length, with_info=False):
+    """Step the environments ``horizon`` times under ``policy(obs, key) -> actions`` (batched), or
+    ``policy(obs, key) -> (actions, info)`` with ``with_info`` (``info`` is kept in the
+    transitions).
 
     Returns the final :class:`RolloutState` and the window's :class:`Transition`s; both depend
     differentiably on the policy's parameters through the window, not on anything before it.
@@ -88,12 +93,13 @@ def unroll(env, policy, state, key, horizon, episode_length):
 
     def one_step(state, key):
         env_state = state.env_state
-        after = jax.vmap(env.step)(env_state, policy(env_state.obs, key))
+        action, info = policy(env_state.obs, key) if with_info else (policy(env_state.obs, key), None)
+        after = jax.vmap(env.step)(env_state, action)
         steps = state.steps + 1
         truncated = (steps >= episode_length) & ~after.terminated
         episode_return = state.episode_return + after.reward
         transition = Transition(env_state.obs, after.reward, after.obs, after.terminated, truncated,
-                                after.solver_failed, episode_return)
+                                after.solver_failed, episode_return, info)
         done = transition.done
         zero = jnp.zeros_like(episode_return)
         next_state = RolloutState(_select(done, fresh, after), jnp.where(done, 0, steps),
