@@ -1,12 +1,13 @@
 """Policy learners that use the engine's gradients, and the random-search baseline.
 
-``dojax.learn.APG``, ``SHAC``, ``ARS`` and ``AGS`` are the user-facing learners (``learn``,
+``dojax.learn.APG``, ``SHAC``, ``AHAC``, ``ARS`` and ``AGS`` are the user-facing learners (``learn``,
 ``predict``, ``save``, ``load``; :mod:`~dojax.learn.agent`, logs by :mod:`~dojax.learn.logger`), a
 thin layer over functional cores; :func:`evaluate_policy` measures a policy on a gymnasium env.
 Each learner is one module with a config dataclass and ``make_train(env, config) -> train(key)``
 returning ``(params, metrics)``, the whole loop one compiled function (``jax.vmap(train)(keys)``
 trains several seeds at once): :mod:`~dojax.learn.apg` (truncated backpropagation through time),
-:mod:`~dojax.learn.shac` (APG closed by a learned critic), :mod:`~dojax.learn.ars` (random search
+:mod:`~dojax.learn.shac` (APG closed by a learned critic), :mod:`~dojax.learn.ahac` (SHAC with
+windows cut at stiff contact and an adaptive horizon), :mod:`~dojax.learn.ars` (random search
 over linear policies) and :mod:`~dojax.learn.ags` (ARS with the engine's gradient). Shared pieces
 beside them: :mod:`~dojax.learn.networks`, :mod:`~dojax.learn.normalization`,
 :mod:`~dojax.learn.rollout`, :mod:`~dojax.learn.critic`, :mod:`~dojax.learn.optim`,
@@ -15,7 +16,8 @@ task with a known optimum). Environments are functional: dojax's (``dojax.envs.m
 any object with the same ``reset``/``step``.
 """
 
-from dojax.learn.agent import AGS, APG, ARS, SHAC
+from dojax.learn.agent import AGS, AHAC, APG, ARS, SHAC
+from dojax.learn.ahac import AHACConfig
 from dojax.learn.ags import AGSConfig
 from dojax.learn.apg import APGConfig
 from dojax.learn.ars import ARSConfig
@@ -23,5 +25,5 @@ from dojax.learn.evaluation import evaluate_policy
 from dojax.learn.lqr import DoubleIntegrator
 from dojax.learn.shac import SHACConfig
 
-__all__ = ["APG", "SHAC", "ARS", "AGS", "APGConfig", "SHACConfig", "ARSConfig", "AGSConfig", "evaluate_policy",
+__all__ = ["APG", "SHAC", "AHAC", "ARS", "AGS", "APGConfig", "SHACConfig", "AHACConfig", "ARSConfig", "AGSConfig", "evaluate_policy",
            "DoubleIntegrator"]

@@ -1,6 +1,6 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``ARS`` and ``AGS`` (``env`` a registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``AHAC``, ``ARS`` and ``AGS`` (``env`` a registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and
@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import ags, apg, ars, shac
+from dojax.learn import ags, ahac, apg, ars, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
 from dojax.learn.networks import make_policy
@@ -108,12 +108,16 @@ class Learner:
     @property
     def num_timesteps(self):
         """Environment steps taken in training so far."""
-        return 0 if self.state is None else int(self.state.iteration) * self.config.steps_per_update(self.env)
+        if self.state is None:
+            return 0
+        if hasattr(self.state, "env_steps"):  # a learner whose updates take varying numbers of steps
+            return int(self.state.env_steps)
+        return int(self.state.iteration) * self.config.steps_per_update(self.env)
 
     def learn(self, total_timesteps, callback=None, progress_bar=True, log_dir=None, tensorboard=True):
         """Train for at least ``total_timesteps`` more environment steps (whole updates: windows of
-        ``num_envs * horizon`` steps, or the episodes of a random-search update), continuing from
-        any earlier call.
+        ``num_envs * horizon`` steps, AHAC's of its current horizon, or the episodes of a
+        random-search update), continuing from any earlier call.
 
         Args:
             callback: ``callback(learner, metrics) -> bool`` after each update (``metrics`` a dict of
@@ -125,16 +129,16 @@ class Learner:
             ``self``.
         """
         check_positive("total_timesteps", total_timesteps, integer=True)
-        per_update = self.config.steps_per_update(self.env)
         if self.state is None:
             self.state = self._init(jax.random.key(self.seed))
+        start = self.num_timesteps
         logger = Logger(log_dir, tensorboard) if log_dir is not None else None
-        bar = tqdm(total=math.ceil(total_timesteps / per_update) * per_update, unit="steps", disable=not progress_bar)
+        bar = tqdm(total=total_timesteps, unit="steps", disable=not progress_bar)
         try:
-            for _ in range(math.ceil(total_timesteps / per_update)):
+            while self.num_timesteps - start < total_timesteps:
                 self.state, metrics = self._update(self.state)
                 metrics = {name: float(value) for name, value in metrics.items()}
-                bar.update(per_update)
+                bar.update(min(self.num_timesteps - start, total_timesteps) - bar.n)
                 bar.set_postfix(reward=f"{metrics['reward']:.3g}")
                 if logger is not None:
                     logger.write(metrics, int(metrics["env_steps"]))
@@ -203,6 +207,13 @@ class SHAC(Learner):
 
     algorithm = shac
     config_class = shac.SHACConfig
+
+
+class AHAC(Learner):
+    """Adaptive-horizon actor-critic (:mod:`dojax.learn.ahac`) behind ``learn``/``predict``/``save``/``load``."""
+
+    algorithm = ahac
+    config_class = ahac.AHACConfig
 
 
 class ARS(Learner):
