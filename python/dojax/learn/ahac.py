@@ -29,11 +29,11 @@ import jax
 import jax.numpy as jnp
 
 from dojax import residual
-from dojax.learn import critic, networks, rollout, shac
+from dojax.learn import alpha_order, critic, networks, rollout, shac
 from dojax.learn.config import check_positive, configured_env, episode_length
 from dojax.learn.networks import make_policy
 from dojax.learn.normalization import init_stats, normalize, update_stats
-from dojax.learn.optim import adam, descend
+from dojax.learn.optim import adam
 from dojax.minimal import with_world
 from dojax.learn.train_loop import make_train_fn, update_metrics
 
@@ -180,21 +180,21 @@ def unroll(env, policy, state, key, horizon, length, episode_steps, threshold):
 
 
 def make_actor_loss(env, config):
-    """``loss(policy_params, target_critic_params, obs_stats, rollout_state, key, length) -> (loss,
-    (rollout_state, window))``: minus the critic-closed discounted return of the window's pieces
-    per step taken."""
+    """``loss(policy_params, target_critic_params, obs_stats, rollout_state, key, length,
+    per_env=False) -> (loss, (rollout_state, window))``: minus the critic-closed discounted return
+    of the window's pieces per step taken (``per_env``: as for :func:`dojax.learn.apg.make_loss`)."""
     env = configured_env(env, config)
     _, act = make_policy(env.action_size, config)
     value_net = networks.value_network(config.critic_hidden_sizes)
     episode_steps = episode_length(env, config)
 
-    def loss(policy_params, target_critic_params, obs_stats, rollout_state, key, length):
-        policy = lambda obs, k: act(policy_params, obs_stats, obs, k)  # noqa: E731
+    def loss(policy_params, target_critic_params, obs_stats, rollout_state, key, length, per_env=False):
+        policy = lambda obs, k: act(policy_params, obs_stats, obs, k, per_env)  # noqa: E731
         final, window = unroll(env, policy, rollout_state, key, config.horizon, length, episode_steps,
                                config.contact_threshold)
         value_next = networks.value(value_net, target_critic_params, normalize(obs_stats, window.transitions.next_obs))
-        total = shac.window_return(window.closed(), value_next, config.discount)
-        return -total / jnp.sum(window.active), (final, window)
+        shares = -shac.window_return(window.closed(), value_next, config.discount) / jnp.sum(window.active)
+        return shares if per_env else jnp.sum(shares), (final, window)
 
     return loss
 
@@ -233,9 +233,11 @@ def make_learner(env, config):
         key, key_window, key_critic = jax.random.split(state.key, 3)
         p = state.params
         length = jnp.floor(state.horizon).astype(jnp.int32)
-        policy, policy_opt_state, loss, (final, window), grad_stats = descend(
-            lambda params: actor_loss(params, p.target_critic, p.obs_stats, state.rollout, key_window, length),
-            policy_optimizer, p.policy, state.policy_opt_state, config.max_grad_norm)
+        policy, policy_opt_state, loss, (final, window), grad_stats, alpha = alpha_order.policy_step(
+            config, lambda params, per_env: actor_loss(params, p.target_critic, p.obs_stats, state.rollout,
+                                                       key_window, length, per_env),
+            lambda aux: (aux[1].transitions.obs, aux[1].active), policy_net, p.obs_stats, key_window,
+            policy_optimizer, p.policy, state.policy_opt_state)
 
         window = jax.lax.stop_gradient(window)
         transitions = window.for_critic()
@@ -254,7 +256,7 @@ def make_learner(env, config):
         iteration, env_steps = state.iteration + 1, state.env_steps + config.num_envs * length
         # the window's metrics over the steps taken (slots past the horizon are not failures)
         steps = window.transitions._replace(reward=jnp.where(taken, window.transitions.reward, jnp.nan))
-        metrics = dict(update_metrics(config, iteration, loss, steps, grad_stats), critic_loss=critic_loss,
+        metrics = dict(update_metrics(config, iteration, loss, steps, grad_stats, alpha), critic_loss=critic_loss,
                        critic_skipped_updates=critic_skipped, env_steps=env_steps, horizon=length,
                        contact_force=mean_force, stiff_steps=jnp.sum(window.stiff))
         metrics["reward"] = jnp.nanmean(steps.reward)
