@@ -438,6 +438,8 @@ def test_a_corrupt_or_mismatched_checkpoint_names_the_file(tmp_path):
     (lambda: learn.APG(DoubleIntegrator(), horizn=4), "unknown option.* horizn for APG; valid: num_iterations, "),
     (lambda: learn.APG(DoubleIntegrator(), **FRONT).learn(0), "total_timesteps must be a positive integer"),
     (lambda: learn.APG(object()), "APG needs a functional environment"),
+    (lambda: learn.SHAC(gymnasium.make("dojax/Pendulum-v0")), r"SHAC needs a functional environment .*got TimeLimit"),
+    (lambda: learn.AHAC(DoubleIntegrator(), horizon=8, horizon_min=0), "horizon_min must be a positive integer"),
 ])
 def test_bad_input_to_the_front_is_a_one_line_error(call, message):
     with pytest.raises(ValueError, match=message) as error:

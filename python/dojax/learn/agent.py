@@ -93,9 +93,11 @@ class Learner:
         self.env_id = env if isinstance(env, str) else None
         self.env_kwargs = dict(smooth_reward=True) if env_kwargs is None else dict(env_kwargs)
         self.env = make_env(env, self.env_kwargs) if self.env_id else env
-        if not (hasattr(self.env, "reset") and hasattr(self.env, "step")):
-            raise ValueError(f"{type(self).__name__} needs a functional environment (with reset and step) "
-                             f"or a registered id, got {type(self.env).__name__}")
+        functional = ("reset", "step", "action_size", "observation_size")
+        if not all(hasattr(self.env, name) for name in functional):
+            raise ValueError(f"{type(self).__name__} needs a functional environment (reset(key), step(env_state, "
+                             f"action), action_size, observation_size; e.g. dojax.envs.make(name)) or a registered "
+                             f"id, got {type(self.env).__name__}")
         self.seed = seed
         self.config = self.config_class(**config)
         init, update = self.algorithm.make_learner(self.env, self.config)
