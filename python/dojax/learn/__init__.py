@@ -11,10 +11,10 @@ windows cut at stiff contact and an adaptive horizon), :mod:`~dojax.learn.ars` (
 over linear policies) and :mod:`~dojax.learn.ags` (ARS with the engine's gradient). Shared pieces
 beside them: :mod:`~dojax.learn.networks`, :mod:`~dojax.learn.normalization`,
 :mod:`~dojax.learn.rollout`, :mod:`~dojax.learn.critic`, :mod:`~dojax.learn.alpha_order` (the mixed
-first- and zeroth-order gradient), :mod:`~dojax.learn.optim`,
-:mod:`~dojax.learn.train_loop`, :mod:`~dojax.learn.evaluation`, and :mod:`~dojax.learn.lqr` (a
-task with a known optimum). Environments are functional: dojax's (``dojax.envs.make(name)``) or
-any object with the same ``reset``/``step``.
+first- and zeroth-order gradient), :mod:`~dojax.learn.optim`, :mod:`~dojax.learn.train_loop`,
+:mod:`~dojax.learn.evaluation`, :mod:`~dojax.learn.parallel` (data-parallel training over
+devices) and :mod:`~dojax.learn.lqr` (a task with a known optimum). Environments are functional:
+dojax's (``dojax.envs.make(name)``) or any object with the same ``reset``/``step``.
 """
 
 from dojax.learn.agent import AGS, AHAC, APG, ARS, SHAC

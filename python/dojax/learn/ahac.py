@@ -150,7 +150,7 @@ def unroll(env, policy, state, key, horizon, length, episode_steps, threshold):
     state = jax.lax.stop_gradient(state)
     num_envs = state.steps.shape[0]
     reset_keys, step_keys = rollout.window_keys(key, num_envs, horizon)
-    fresh = jax.vmap(env.reset)(reset_keys)
+    fresh = rollout.batched(env, "reset")(reset_keys)
 
     def take(carry, key):
         state, stiff_before = carry

@@ -62,9 +62,16 @@ class Transition(NamedTuple):
         return ~self.failed
 
 
+def batched(env, method):
+    """``env``'s ``method`` ("reset" or "step") over a batch of environments: the environment's own
+    ``batch_reset`` / ``batch_step`` if it has them (:class:`dojax.learn.parallel.DataParallel`),
+    else ``jax.vmap`` of the method."""
+    return getattr(env, "batch_" + method, None) or jax.vmap(getattr(env, method))
+
+
 def start(env, key, num_envs):
     """Fresh episodes in ``num_envs`` environments."""
-    env_state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+    env_state = batched(env, "reset")(jax.random.split(key, num_envs))
     zeros = jnp.zeros(num_envs, env_state.reward.dtype)
     return RolloutState(env_state, jnp.zeros(num_envs, jnp.int32), zeros)
 
@@ -79,7 +86,7 @@ def step_batch(env, policy, state, fresh, key, episode_length):
     restart from ``fresh``. Returns ``(next RolloutState, Transition of this step, the environments'
     EnvState after the step, before any reset)``."""
     env_state = state.env_state
-    after = jax.vmap(env.step)(env_state, policy(env_state.obs, key))
+    after = batched(env, "step")(env_state, policy(env_state.obs, key))
     steps = state.steps + 1
     truncated = (steps >= episode_length) & ~after.terminated
     episode_return = state.episode_return + after.reward
@@ -107,7 +114,7 @@ def unroll(env, policy, state, key, horizon, episode_length):
     """
     state = jax.lax.stop_gradient(state)
     reset_keys, step_keys = window_keys(key, state.steps.shape[0], horizon)
-    fresh = jax.vmap(env.reset)(reset_keys)
+    fresh = batched(env, "reset")(reset_keys)
 
     def one_step(state, key):
         next_state, transition, _ = step_batch(env, policy, state, fresh, key, episode_length)
