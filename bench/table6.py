@@ -28,6 +28,7 @@ from pinning import add_pinning_arguments, pin_single_core, print_environment  #
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--dt", type=float, default=0.05, help="timestep (default 0.05 s, the paper's)")
     parser.add_argument("--horizon", type=int, default=80)
     parser.add_argument("--ars-iterations", type=int, default=30)
     parser.add_argument("--ags-iterations", type=int, default=15)
@@ -47,7 +48,7 @@ def main():
     from dojax.learn.ars import make_episode
 
     print_environment(core)
-    env = dojax.envs.make("HalfCheetah")
+    env = dojax.envs.make("HalfCheetah", dt=args.dt)
     print(f"HalfCheetah dt {env.dt} s, {args.horizon}-step episodes, {args.seeds} seeds")
     common = dict(episode_length=args.horizon)
     learners = {
