@@ -40,7 +40,8 @@ class StiffWall:
 
     def reset(self, key):
         k_x, k_v = jax.random.split(key)
-        x = jnp.stack([jax.random.uniform(k_x, (), jnp.float64, 0.0, 0.8), jax.random.uniform(k_v, (), jnp.float64, 0.0, 2.0)])
+        x = jnp.stack([jax.random.uniform(k_x, (), jnp.float64, 0.0, 0.8),
+                       jax.random.uniform(k_v, (), jnp.float64, 0.0, 2.0)])
         false = jnp.asarray(False)
         return EnvState(sim=x, obs=x, reward=jnp.zeros(()), terminated=false, solver_failed=false,
                         info={"contact_force": self.force(x[0])})

@@ -57,7 +57,8 @@ def linear(kernel):
 def test_on_a_discontinuity_the_mix_follows_the_zeroth_order_estimate():
     std, theta, n = 0.5, 0.2, 256
     config = apg.APGConfig(num_envs=n, horizon=1, episode_length=1, action_noise=std, **LINEAR)
-    first, zeroth = samples(Heaviside(), config, linear([[theta]]), init_stats(1), jax.random.split(jax.random.key(0), 8))
+    keys = jax.random.split(jax.random.key(0), 8)
+    first, zeroth = samples(Heaviside(), config, linear([[theta]]), init_stats(1), keys)
     true = -norm.pdf(theta / std) / std  # of the loss, minus the smoothed reward
     mixed, alpha = jax.vmap(alpha_order.mix)(first, zeroth)
     mean_zeroth = np.asarray(zeroth.mean(1))[:, 0]
@@ -121,7 +122,8 @@ def test_mix_weights_by_variance():
 
 def test_shac_trains_with_alpha_order():
     config = shac.SHACConfig(num_iterations=3, num_envs=4, horizon=5, hidden_sizes=(8,), critic_hidden_sizes=(8,),
-                             critic_epochs=1, critic_minibatches=2, action_noise=0.3, episode_length=7, alpha_order=True)
+                             critic_epochs=1, critic_minibatches=2, action_noise=0.3, episode_length=7,
+                             alpha_order=True)
     params, metrics = jax.jit(shac.make_train(DoubleIntegrator(), config))(jax.random.key(0))
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
     assert np.all((metrics["alpha"] > 0) & (metrics["alpha"] <= 1)) and int(metrics["skipped_updates"].sum()) == 0

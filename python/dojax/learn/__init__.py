@@ -26,5 +26,6 @@ from dojax.learn.evaluation import evaluate_policy
 from dojax.learn.lqr import DoubleIntegrator
 from dojax.learn.shac import SHACConfig
 
-__all__ = ["APG", "SHAC", "AHAC", "ARS", "AGS", "APGConfig", "SHACConfig", "AHACConfig", "ARSConfig", "AGSConfig", "evaluate_policy",
+__all__ = ["APG", "SHAC", "AHAC", "ARS", "AGS", "APGConfig", "SHACConfig", "AHACConfig", "ARSConfig", "AGSConfig",
+           "evaluate_policy",
            "DoubleIntegrator"]

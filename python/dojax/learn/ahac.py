@@ -225,7 +225,8 @@ def make_learner(env, config):
         policy = policy_net.init(key_policy, obs_stats.mean)
         critic_params = value_net.init(key_critic, obs_stats.mean)
         zero = jnp.zeros((), jnp.int32)
-        return AHACState(shac.SHACParams(policy, critic_params, critic_params, obs_stats), policy_optimizer.init(policy),
+        params = shac.SHACParams(policy, critic_params, critic_params, obs_stats)
+        return AHACState(params, policy_optimizer.init(policy),
                          critic_optimizer.init(critic_params), rollout.start(env, key_env, config.num_envs), key,
                          zero, jnp.asarray(float(config.horizon)), zero)
 

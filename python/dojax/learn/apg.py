@@ -85,8 +85,8 @@ def make_learner(env, config):
         key, key_window = jax.random.split(state.key)
         obs_stats = state.params.obs_stats
         policy, opt_state, value, (final, transitions), grad_stats, alpha = alpha_order.policy_step(
-            config, lambda p, per_env: loss(p, obs_stats, state.rollout, key_window, per_env), alpha_order.unrolled, network,
-            obs_stats, key_window, optimizer, state.params.policy, state.opt_state)
+            config, lambda p, per_env: loss(p, obs_stats, state.rollout, key_window, per_env), alpha_order.unrolled,
+            network, obs_stats, key_window, optimizer, state.params.policy, state.opt_state)
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)
         iteration = state.iteration + 1

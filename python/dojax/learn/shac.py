@@ -151,7 +151,8 @@ def make_learner(env, config):
         policy, policy_opt_state, loss, (final, transitions), grad_stats, alpha = alpha_order.policy_step(
             config, lambda params, per_env: actor_loss(params, p.target_critic, p.obs_stats, state.rollout,
                                                        key_window, per_env),
-            alpha_order.unrolled, policy_net, p.obs_stats, key_window, policy_optimizer, p.policy, state.policy_opt_state)
+            alpha_order.unrolled, policy_net, p.obs_stats, key_window, policy_optimizer, p.policy,
+            state.policy_opt_state)
 
         transitions = jax.lax.stop_gradient(transitions)
         target_value = lambda obs: networks.value(value_net, p.target_critic, normalize(p.obs_stats, obs))  # noqa: E731
