@@ -3,8 +3,8 @@ with linear policies (dojax.learn.ars, dojax.learn.ags).
 
 ARS uses Dojo.jl's stored settings (6 directions, all 6 kept, step 0.02, exploration 0.03,
 observation normalisation, 80-step episodes); AGS the same policy, episodes and normaliser with
-the engine's gradient of the episodes' returns (--ags-episodes episodes per update, step
---ags-lr). After every update the deterministic policy is evaluated on --eval-episodes episodes
+the engine's gradient of the episodes' returns (--ags-episodes episodes per update; --ags gives
+the step sizes and exploration noises to run). After every update the deterministic policy is evaluated on --eval-episodes episodes
 from fixed starts (not counted as training evaluations). Printed per seed and learner: the
 evaluation return against environment steps (evaluations, the paper's unit); then the final
 returns and, for AGS, the steps it needed to reach ARS's final return (mean over seeds).
@@ -33,8 +33,10 @@ def main():
     parser.add_argument("--ars-iterations", type=int, default=30)
     parser.add_argument("--ags-iterations", type=int, default=15)
     parser.add_argument("--ags-episodes", type=int, default=6)
-    parser.add_argument("--ags-lr", type=float, default=0.0012,
-                        help="AGS step (default 2 x 0.03 x 0.02: ARS's expected step, see dojax.learn.ags)")
+    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE",
+                        help="AGS variants: step size and exploration noise (0: the gradient at the policy; > 0: "
+                             "the paper's randomised gradients); default 0.0012:0, 2 x 0.03 x 0.02 being ARS's "
+                             "expected step (see dojax.learn.ags)")
     parser.add_argument("--eval-episodes", type=int, default=4)
     add_pinning_arguments(parser)
     args = parser.parse_args()
@@ -54,9 +56,12 @@ def main():
     learners = {
         "ARS": (ars, ars.ARSConfig(num_iterations=args.ars_iterations, num_directions=6, top_directions=6,
                                    exploration_noise=0.03, learning_rate=0.02, **common)),
-        "AGS": (ags, ags.AGSConfig(num_iterations=args.ags_iterations, num_episodes=args.ags_episodes,
-                                   learning_rate=args.ags_lr, **common)),
     }
+    for variant in args.ags:
+        step, noise = map(float, variant.split(":"))
+        learners[f"AGS {variant}"] = (ags, ags.AGSConfig(num_iterations=args.ags_iterations,
+                                                         num_episodes=args.ags_episodes, learning_rate=step,
+                                                         exploration_noise=noise, **common))
     episode = make_episode(env, learners["ARS"][1])
     starts = jax.random.split(jax.random.key(12345), args.eval_episodes)
     evaluate = jax.jit(lambda params: jax.vmap(
@@ -82,11 +87,14 @@ def main():
                   f"{time.perf_counter() - start:.0f} s (with compilation)", flush=True)
 
     ars_final = np.mean([c[-1][1] for c in curves["ARS"]])
-    print(f"final return (mean over seeds): ARS {ars_final:.1f} at {curves['ARS'][0][-1][0]} steps, "
-          f"AGS {np.mean([c[-1][1] for c in curves['AGS']]):.1f} at {curves['AGS'][0][-1][0]} steps")
-    reached = [next((s for s, r in c if r >= ars_final), None) for c in curves["AGS"]]
-    print(f"AGS steps to reach ARS's final return, per seed: {reached} "
-          f"(ARS used {curves['ARS'][0][-1][0]} per seed)")
+    print(f"ARS: final return (mean over seeds) {ars_final:.1f} at {curves['ARS'][0][-1][0]} steps")
+    for name in learners:
+        if name == "ARS":
+            continue
+        best = [max(r for _, r in c) for c in curves[name]]
+        reached = [next((s for s, r in c if r >= ars_final), None) for c in curves[name]]
+        print(f"{name}: final return {np.mean([c[-1][1] for c in curves[name]]):.1f} at {curves[name][0][-1][0]} "
+              f"steps, best per seed {np.round(best, 1)}; steps to reach ARS's final return, per seed: {reached}")
 
 
 if __name__ == "__main__":
