@@ -120,11 +120,20 @@ def test_the_horizon_follows_the_contact_force():
     assert float(ahac.next_horizon(jnp.asarray(11.0), calm, config)[0]) == 12.0  # and at horizon
     # in training: a threshold below the wall's typical force shrinks the horizon to its minimum
     config = dataclasses.replace(config, num_iterations=6, contact_threshold=0.05, horizon_rate=4.0)
-    _, metrics = jax.jit(ahac.make_train(StiffWall(), config))(jax.random.key(0))
+    train = ahac.make_train(StiffWall(), config)
+    params, metrics = jax.jit(train)(jax.random.key(0))
     horizons = np.asarray(metrics["horizon"])
     assert horizons[0] == 12 and np.all(np.diff(horizons) <= 0) and horizons[-1] == 4
     assert int(metrics["stiff_steps"].sum()) > 0
     np.testing.assert_array_equal(metrics["env_steps"], np.cumsum(config.num_envs * metrics["horizon"]))
+    # vmap over seeds (each with its own horizon: the window's cond becomes a select) equals single runs
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    batched = jax.jit(jax.vmap(train))(keys)
+    other = jax.jit(train)(keys[1])
+    assert not np.array_equal(batched[1]["horizon"][0], batched[1]["horizon"][1])
+    for i, single in enumerate(((params, metrics), other)):
+        for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
+            np.testing.assert_allclose(b[i], a, rtol=1e-10, atol=1e-12)
 
 
 def test_contact_force_of_a_resting_block_is_its_weight():
