@@ -9,7 +9,6 @@ observation-normaliser state, the environments' states, the random key) and the 
 """
 
 import json
-import math
 import zipfile
 from dataclasses import asdict
 
