@@ -34,7 +34,6 @@ from dojax.learn.config import check_positive, configured_env, episode_length
 from dojax.learn.networks import make_policy
 from dojax.learn.normalization import init_stats, normalize, update_stats
 from dojax.learn.optim import adam
-from dojax.minimal import with_world
 from dojax.learn.train_loop import make_train_fn, update_metrics
 
 
@@ -87,12 +86,12 @@ def contact_force(env, env_state):
     kappa = env.solver.btol / env.solver.undercut
     weight = jnp.sum(mech.mass) * jnp.linalg.norm(mech.gravity)
 
-    groups = [(model, geometry, members) for kind, model, geometry, members, _ in mech.structure.element_groups
-              if kind == "contact"]
+    contact = [group[0] == "contact" for group in mech.structure.element_groups]
+    no_action = jnp.zeros(mech.action_size, mech.mass.dtype)
 
     def one(sim):
-        x, q = with_world(sim.x, sim.q)
-        gaps = [residual._contact_group(mech, x, q, *group).pre["gap"] for group in groups]
+        groups = residual.make_problem(mech, sim, no_action).groups  # the gaps at sim's configuration
+        gaps = [group.pre["gap"] for group, is_contact in zip(groups, contact) if is_contact]
         return sum(jnp.sum(kappa / jnp.maximum(gap, 1e-12)) for gap in gaps) / weight
 
     sim = jax.lax.stop_gradient(env_state.sim)
