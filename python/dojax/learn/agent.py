@@ -1,7 +1,7 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC`` (``env`` a
-registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``AHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC``
+(``env`` a registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and
@@ -10,7 +10,6 @@ observation-normaliser state, the environments' states, the random key) and the 
 """
 
 import json
-import math
 import zipfile
 from dataclasses import asdict
 
@@ -19,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import ags, apg, ars, mdpo, ppo, sac, shac
+from dojax.learn import ags, ahac, apg, ars, mdpo, ppo, sac, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
 from dojax.learn.networks import make_gaussian_policy, make_policy
@@ -95,9 +94,11 @@ class Learner:
         self.env_id = env if isinstance(env, str) else None
         self.env_kwargs = dict(smooth_reward=True) if env_kwargs is None else dict(env_kwargs)
         self.env = make_env(env, self.env_kwargs) if self.env_id else env
-        if not (hasattr(self.env, "reset") and hasattr(self.env, "step")):
-            raise ValueError(f"{type(self).__name__} needs a functional environment (with reset and step) "
-                             f"or a registered id, got {type(self.env).__name__}")
+        functional = ("reset", "step", "action_size", "observation_size")
+        if not all(hasattr(self.env, name) for name in functional):
+            raise ValueError(f"{type(self).__name__} needs a functional environment (reset(key), step(env_state, "
+                             f"action), action_size, observation_size; e.g. dojax.envs.make(name)) or a registered "
+                             f"id, got {type(self.env).__name__}")
         self.seed = seed
         self.config = self.config_class(**config)
         init, update = self.algorithm.make_learner(self.env, self.config)
@@ -110,12 +111,16 @@ class Learner:
     @property
     def num_timesteps(self):
         """Environment steps taken in training so far."""
-        return 0 if self.state is None else int(self.state.iteration) * self.config.steps_per_update(self.env)
+        if self.state is None:
+            return 0
+        if hasattr(self.state, "env_steps"):  # a learner whose updates take varying numbers of steps
+            return int(self.state.env_steps)
+        return int(self.state.iteration) * self.config.steps_per_update(self.env)
 
     def learn(self, total_timesteps, callback=None, progress_bar=True, log_dir=None, tensorboard=True):
         """Train for at least ``total_timesteps`` more environment steps (whole updates: windows of
-        ``num_envs * horizon`` steps, or the episodes of a random-search update), continuing from
-        any earlier call.
+        ``num_envs * horizon`` steps, AHAC's of its current horizon, or the episodes of a
+        random-search update), continuing from any earlier call.
 
         Args:
             callback: ``callback(learner, metrics) -> bool`` after each update (``metrics`` a dict of
@@ -127,16 +132,16 @@ class Learner:
             ``self``.
         """
         check_positive("total_timesteps", total_timesteps, integer=True)
-        per_update = self.config.steps_per_update(self.env)
         if self.state is None:
             self.state = self._init(jax.random.key(self.seed))
+        start = self.num_timesteps
         logger = Logger(log_dir, tensorboard) if log_dir is not None else None
-        bar = tqdm(total=math.ceil(total_timesteps / per_update) * per_update, unit="steps", disable=not progress_bar)
+        bar = tqdm(total=total_timesteps, unit="steps", disable=not progress_bar)
         try:
-            for _ in range(math.ceil(total_timesteps / per_update)):
+            while self.num_timesteps - start < total_timesteps:
                 self.state, metrics = self._update(self.state)
                 metrics = {name: float(value) for name, value in metrics.items()}
-                bar.update(per_update)
+                bar.update(min(self.num_timesteps - start, total_timesteps) - bar.n)
                 bar.set_postfix(reward=f"{metrics['reward']:.3g}")
                 if logger is not None:
                     logger.write(metrics, int(metrics["env_steps"]))
@@ -205,6 +210,13 @@ class SHAC(Learner):
 
     algorithm = shac
     config_class = shac.SHACConfig
+
+
+class AHAC(Learner):
+    """Adaptive-horizon actor-critic (:mod:`dojax.learn.ahac`) behind ``learn``/``predict``/``save``/``load``."""
+
+    algorithm = ahac
+    config_class = ahac.AHACConfig
 
 
 class ARS(Learner):

@@ -61,19 +61,29 @@ def act(network, params, obs, key, noise_std, squash):
     (reparameterised: the noise is an input, so gradients flow through the action), squashed into
     (-1, 1) by ``tanh`` when ``squash``. ``key=None`` gives the deterministic action (no noise).
     """
-    mean = network.apply(params, obs)
+    return noisy_action(network.apply(params, obs), key, noise_std, squash)
+
+
+def noisy_action(mean, key, noise_std, squash):
+    """:func:`act`'s action of the policy's output ``mean``."""
     action = mean if key is None or noise_std == 0.0 else mean + noise_std * jax.random.normal(key, mean.shape, mean.dtype)
     return jnp.tanh(action) if squash else action
 
 
 def make_policy(action_size, config):
     """``(network, act)``: the policy network of ``config`` (its ``policy``, ``hidden_sizes``,
-    ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key)`` -> actions
-    of raw observations, normalised by the running statistics ``obs_stats``."""
+    ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key,
+    per_env=False)`` -> actions of raw observations, normalised by the running statistics
+    ``obs_stats``. With ``per_env``, ``policy_params`` holds one set of parameters per row of the
+    batch ``obs`` (a leading axis; the noise drawn is the same as with shared parameters)."""
     network = policy_network(config.policy, action_size, config.hidden_sizes)
 
-    def policy_act(policy_params, obs_stats, obs, key):
-        return act(network, policy_params, normalize(obs_stats, obs), key, config.action_noise, config.squash_actions)
+    def policy_act(policy_params, obs_stats, obs, key, per_env=False):
+        if not per_env:
+            return act(network, policy_params, normalize(obs_stats, obs), key, config.action_noise,
+                       config.squash_actions)
+        mean = jax.vmap(network.apply)(policy_params, normalize(obs_stats, obs))
+        return noisy_action(mean, key, config.action_noise, config.squash_actions)
 
     return network, policy_act
 
