@@ -503,3 +503,12 @@ def test_armature_is_imported(tmp_path):
         load_urdf(path, armature={"j3": 1.0})
     with pytest.raises(ValueError, match="armature of joint 'j1' must be finite and >= 0"):
         load_urdf(path, armature={"j1": -1.0})
+
+
+def test_contact_body_far_lighter_than_the_rest_is_rejected_at_load():
+    # gymnasium's pusher.xml: the pushed object weighs 1.3e-8 kg beside a 7.3 kg arm; its steps
+    # cannot converge, so the import says so, naming the body, instead of failing step after step
+    with pytest.raises(ValueError, match=r"'object' \(1.3e-08 kg\).*boundmass"):
+        load_mjcf(gym_asset("pusher.xml"))
+    mech = load_mjcf(gym_asset("pusher.xml"), contact_geoms=[], warn=False)  # without its contacts it loads
+    assert mech.num_bodies == 9

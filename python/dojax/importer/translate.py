@@ -44,6 +44,7 @@ def translate(model, compiler_notes, path, timestep, gravity, contact_friction, 
     actuators.add_actuators(builder, M, dof_map)
     contact_map = contacts.add_contacts(builder, dojax_bodies, ground_contacts, ground)
     mech = builder.build()
+    _check_contact_masses(mech, path)
 
     if warn and notes:
         warnings.warn(f"{path}: " + "; ".join(notes), ModelImportWarning, stacklevel=3)
@@ -53,3 +54,24 @@ def translate(model, compiler_notes, path, timestep, gravity, contact_friction, 
                       contact_geoms=contact_map, ctrl_range=actuators.control_ranges(M), ground_shift=ground_shift,
                       warnings=notes)
     return mech, info
+
+
+# A body in contact this much lighter than the heaviest body gives the step's Newton system a
+# dynamic range the interior-point solve cannot resolve in double precision (gymnasium's
+# pusher.xml: an object of 1.3e-8 kg beside a 7.3 kg upper arm converges in 57 of 200 steps).
+MIN_CONTACT_MASS_RATIO = 1e-6
+
+
+def _check_contact_masses(mech, path):
+    """ValueError naming each body with contacts lighter than MIN_CONTACT_MASS_RATIO of the heaviest."""
+    mass = np.asarray(mech.mass)
+    s = mech.structure
+    touching = np.unique(np.concatenate([s.contact_body_a, s.contact_body_b]))
+    touching = touching[touching < len(mass)]
+    light = [i for i in touching if mass[i] < MIN_CONTACT_MASS_RATIO * mass.max()]
+    if light:
+        names = ", ".join(f"{s.body_names[i]!r} ({mass[i]:.2g} kg)" for i in light)
+        raise ValueError(f"{path}: bodies with contacts weigh less than {MIN_CONTACT_MASS_RATIO:g} of the heaviest "
+                         f"body ({mass.max():.2g} kg): {names}; the step cannot converge at this mass ratio. Give them "
+                         "a realistic mass (e.g. <compiler boundmass=... boundinertia=...>) or leave their geoms "
+                         "out of contact (contact_geoms=)")
