@@ -10,7 +10,8 @@ the residual is their difference from the observed ones::
 ``orientation_weight`` in m/rad). It minimises 1/2 |r|^2 by Levenberg-Marquardt: the residual
 Jacobian J = dr/dtheta comes from ``jax.jacfwd`` through :func:`dojax.rollout`, i.e. from the
 engine's implicit-function derivatives with respect to the mechanism's leaves; each iteration
-solves (J^T J + lambda diag(J^T J)) delta = -J^T r over the parameters not held at a bound,
+solves (J^T J + lambda D) delta = -J^T r over the parameters not held at a bound (D: the largest
+diagonal of J^T J seen so far, Moré's scaling),
 projects theta + delta onto the bounds, and keeps the step if it lowers the cost (lambda falls)
 or rejects it (lambda rises). Starting each window from an observed state keeps the problem
 close to linear, however long the trajectories (Dojo's system identification does the same).
@@ -249,10 +250,10 @@ def _covariance(H, cost, rows, free):
         return cov
     sigma2 = 2.0 * cost / max(rows - f.size, 1)
     eig, V = np.linalg.eigh(H[np.ix_(f, f)])
-    null = eig <= 1e-12 * max(eig.max(), 1e-300)
+    null = eig <= 1e-14 * max(eig.max(), 1e-300)  # directions the data does not touch at all
     inv = np.where(null, 0.0, 1.0 / np.where(null, 1.0, eig))
     block = sigma2 * (V * inv) @ V.T
-    undetermined = np.abs(V[:, null]).max(axis=1, initial=0.0) > 1e-8
+    undetermined = np.abs(V[:, null]).max(axis=1, initial=0.0) > 1e-6
     block[undetermined, :] = np.inf
     block[:, undetermined] = np.inf
     cov[np.ix_(f, f)] = block
@@ -260,7 +261,7 @@ def _covariance(H, cost, rows, free):
 
 
 def identify(mech, data, params, *, horizon=1, stride=1, orientation_weight=1.0, opts=None, max_iterations=20,
-             damping=1e-2, tolerance=1e-8, chunk_size=256, verbose=False, progress_bar=False):
+             damping=1e-2, tolerance=1e-6, chunk_size=256, verbose=False, progress_bar=False):
     """Fit chosen leaves of ``mech`` to observed trajectories by Levenberg-Marquardt (see the module).
 
     Args:
@@ -277,7 +278,7 @@ def identify(mech, data, params, *, horizon=1, stride=1, orientation_weight=1.0,
         orientation_weight: metres per radian of orientation error in the residual.
         opts: SolverOptions of the predictions and their derivatives.
         max_iterations: Levenberg-Marquardt iterations at most (accepted or rejected steps).
-        damping: initial lambda (relative to diag(J^T J)); after an accepted step it falls by up to
+        damping: initial lambda (relative to the diagonal of J^T J); after an accepted step it falls by up to
             a factor 3 as the step's actual decrease matches the linearised one, after a rejected
             step it grows by 2, 4, 8... (Nielsen's rule).
         tolerance: converged when an accepted step lowers the cost by less than ``tolerance``
@@ -310,7 +311,7 @@ def identify(mech, data, params, *, horizon=1, stride=1, orientation_weight=1.0,
         raise ValueError("the model's prediction fails from every observed state at the initial parameters "
                          "(check the data's units, timestep and velocity convention)")
     cost, g, H, rows = _normal_equations(r, J, ok)
-    lam, growth = float(damping), 2.0
+    lam, growth, scale = float(damping), 2.0, np.zeros_like(theta)
     history, costs, lams, accepted = [theta.copy()], [cost], [], []
     status, converged = f"reached max_iterations ({max_iterations})", False
     if verbose:
@@ -320,11 +321,12 @@ def identify(mech, data, params, *, horizon=1, stride=1, orientation_weight=1.0,
         if np.abs(g[free]).max(initial=0.0) <= tolerance * (cost + tolerance):
             status, converged = "converged (gradient below tolerance)", True
             break
+        # Moré's scaling: the largest curvature seen so far per entry, so that an entry whose
+        # curvature vanishes at the current point (a contact out of touch) is still damped
+        scale = np.maximum(scale, np.maximum(np.diag(H), 1e-6 * np.diag(H).max()))
         f = np.flatnonzero(free)
-        Hf = H[np.ix_(f, f)]
-        D = np.maximum(np.diag(Hf), 1e-12 * max(np.diag(Hf).max(), 1e-300))
         delta = np.zeros_like(theta)
-        delta[f] = np.linalg.solve(Hf + lam * np.diag(D), -g[f])
+        delta[f] = np.linalg.solve(H[np.ix_(f, f)] + lam * np.diag(scale[f]), -g[f])
         trial = np.clip(theta + delta, lo, hi)
         r_t, J_t, ok_t = problem.evaluate(trial, bar)
         good = bool(np.all(ok_t[problem.keep]))
