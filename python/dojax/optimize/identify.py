@@ -105,7 +105,7 @@ class _Layout(NamedTuple):
     def apply(self, mech, theta):
         updates, offset = {}, 0
         for name, flat, shared in self.entries:
-            leaf = updates.get(name, getattr(mech, name))
+            leaf = getattr(mech, name)
             k = 1 if shared else len(flat)
             values = jnp.broadcast_to(theta[offset:offset + k], (len(flat),))
             offset += k
@@ -129,10 +129,11 @@ def _layout(mech, params):
         leaf = np.asarray(getattr(mech, p.name))
         positions = np.arange(leaf.size).reshape(leaf.shape)
         try:
-            flat = np.ravel(positions if p.index is None else positions[p.index])
+            selected = positions if p.index is None else positions[p.index]
         except (IndexError, TypeError) as error:
             raise ValueError(f"index {p.index!r} of parameter {p.name!r} does not fit its shape {leaf.shape}: "
                              f"{error}") from None
+        flat = np.ravel(selected)
         if flat.size == 0:
             raise ValueError(f"parameter {p.name!r} selects no entries (leaf shape {leaf.shape})")
         if p.name in slices:
@@ -149,9 +150,7 @@ def _layout(mech, params):
         else:
             names = [f"{p.name}[{', '.join(map(str, np.unravel_index(i, leaf.shape)))}]" if leaf.ndim else p.name
                      for i in flat]
-        slices[p.name] = (
-            slice(len(theta), len(theta) + len(values)), None if p.shared else np.shape(
-                positions if p.index is None else positions[p.index]))
+        slices[p.name] = (slice(len(theta), len(theta) + len(values)), None if p.shared else np.shape(selected))
         entries.append((p.name, tuple(int(i) for i in flat), bool(p.shared)))
         theta += list(values)
         lower += [lo] * len(values)
