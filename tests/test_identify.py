@@ -40,6 +40,7 @@ def box():
     jax.clear_caches()
 
 
+@pytest.mark.slow  # one compilation of the windows' residual Jacobian (~20-30 s of a core), then 20 iterations
 def test_recovers_friction_radius_and_mass_from_noise_free_tosses(box, capsys):
     true, data = box
     guess = true.replace(friction=jnp.full(8, 0.45), contact_radius=true.contact_radius.at[:, 0].set(0.03),
@@ -61,6 +62,7 @@ def test_recovers_friction_radius_and_mass_from_noise_free_tosses(box, capsys):
     assert len(lines) == result.iterations + 1  # a header and one line per iteration
 
 
+@pytest.mark.slow  # shares that compilation; seven evaluations of tightly solved windows
 def test_residual_jacobian_matches_finite_differences(box):
     true, data = box
     # tight solves (the default rtol 1e-6 leaves residuals uncertain at that level, which a finite
