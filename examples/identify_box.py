@@ -55,8 +55,8 @@ def main(out_dir):
     save_trajectories(path, measured_tosses(true, rng), true.body_names)
 
     corners = np.asarray(true.contact_points[:, 0])
-    guess = true.replace(friction=jnp.full(8, 0.5),
-                         contact_points=true.contact_points.at[:, 0].set(corners * (1 + rng.uniform(-0.1, 0.1, (8, 3)))))
+    wrong = corners * (1 + rng.uniform(-0.1, 0.1, (8, 3)))
+    guess = true.replace(friction=jnp.full(8, 0.5), contact_points=true.contact_points.at[:, 0].set(wrong))
     params = [Parameter("friction", shared=True), Parameter("contact_points", np.s_[:, 0])]
     result = identify(guess, load_trajectories(path), params, max_iterations=25, verbose=True)
     print(result.status)

@@ -62,6 +62,18 @@ def test_recovers_friction_radius_and_mass_from_noise_free_tosses(box, capsys):
     assert len(lines) == result.iterations + 1  # a header and one line per iteration
 
 
+@pytest.mark.slow  # shares the compilation above
+def test_a_bound_holds_the_parameter_it_binds(box):
+    true, data = box
+    bounded = [Parameter("friction", shared=True, upper=0.25)] + PARAMS[1:]
+    guess = true.replace(friction=jnp.full(8, 0.2))
+    result = identify(guess, data, bounded, max_iterations=8)
+    # the data asks for friction 0.3: the fit pushes it onto its upper bound and reports it held there
+    assert result.values["friction"] == 0.25 and result.at_bound.tolist() == [True, False, False]
+    assert result.std["friction"] == 0.0 and np.isfinite(result.std["mass"]).all()
+    assert np.all(result.history[:, 0] <= 0.25)
+
+
 @pytest.mark.slow  # shares that compilation; seven evaluations of tightly solved windows
 def test_residual_jacobian_matches_finite_differences(box):
     true, data = box

@@ -350,7 +350,8 @@ def identify(mech, data, params, *, horizon=1, stride=1, orientation_weight=1.0,
         if bar is not None:
             bar.update(1)
             bar.set_postfix(cost=f"{cost:.4g}", damping=f"{lam:.0e}")
-        if take and (decrease <= tolerance * cost or np.linalg.norm(step) <= tolerance * (np.linalg.norm(theta) + tolerance)):
+        small_step = np.linalg.norm(step) <= tolerance * (np.linalg.norm(theta) + tolerance)
+        if take and (decrease <= tolerance * cost or small_step):
             status, converged = "converged (cost or step below tolerance)", True
             break
         if lam > 1e16:

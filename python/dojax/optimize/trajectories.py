@@ -119,7 +119,8 @@ def check_toss(mech, toss, label):
                          f"timestep is {h:.6g} s (resample the data or set the timestep)")
     norms = np.linalg.norm(out["orientation"], axis=-1)
     if np.any(np.abs(norms - 1.0) > 1e-3):
-        raise ValueError(f"{label}: 'orientation' must hold unit quaternions (a norm of {norms.flat[np.argmax(np.abs(norms - 1.0))]:.4g} found)")
+        worst = norms.flat[np.argmax(np.abs(norms - 1.0))]
+        raise ValueError(f"{label}: 'orientation' must hold unit quaternions (a norm of {worst:.4g} found)")
     out["orientation"] = out["orientation"] / norms[..., None]
     return out
 
