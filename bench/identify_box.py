@@ -7,7 +7,7 @@ velocities differenced from them, as from a motion-capture system), with Gaussia
 --noise metres on every position coordinate and a random rotation of --noise / 0.25 rad (the
 same displacement at a corner) on every orientation. Fitted from a wrong guess (friction 0.5,
 every corner coordinate off by up to 10%) with ``dojax.optimize.identify``: one shared friction
-and the 8 corners, one-step prediction windows. Reported: the largest relative error of
+and the 8 corners, one-step prediction windows (--horizon for longer ones). Reported: the largest relative error of
 friction and of the 24 corner coordinates (relative to the half side 0.25 m), iterations, time.
 
 Part (b), a different engine's data: the same kind of tosses simulated in MuJoCo (the ``mujoco``
@@ -125,8 +125,8 @@ def fit(mech, tosses, args):
 
     params = [opt.Parameter("friction", shared=True), opt.Parameter("contact_points", np.s_[:, 0])]
     start = time.perf_counter()
-    result = opt.identify(initial_guess(mech), tosses, params, max_iterations=args.iterations,
-                          progress_bar=True)
+    result = opt.identify(initial_guess(mech), tosses, params, horizon=args.horizon,
+                          max_iterations=args.iterations, progress_bar=True)
     return result, time.perf_counter() - start
 
 
@@ -145,6 +145,7 @@ def main():
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.0005, 0.001],
                         help="position noise levels of part (a), m (default 0, 0.0005 and 0.001)")
     parser.add_argument("--iterations", type=int, default=30, help="Levenberg-Marquardt iterations at most")
+    parser.add_argument("--horizon", type=int, default=1, help="steps predicted per window (default 1)")
     parser.add_argument("--parts", default="ab", help="which parts to run: a, b or ab (default)")
     args = parser.parse_args()
 
