@@ -7,8 +7,9 @@ velocities differenced from them, as from a motion-capture system), with Gaussia
 --noise metres on every position coordinate and a random rotation of --noise / 0.25 rad (the
 same displacement at a corner) on every orientation. Fitted from a wrong guess (friction 0.5,
 every corner coordinate off by up to 10%) with ``dojax.optimize.identify``: one shared friction
-and the 8 corners, one-step prediction windows (--horizon for longer ones). Reported: the largest relative error of
-friction and of the 24 corner coordinates (relative to the half side 0.25 m), iterations, time.
+and the 8 corners, one-step prediction windows (--horizon for longer ones). Reported: the
+largest relative error of friction and of the 24 corner coordinates (relative to the half side
+0.25 m), iterations, time.
 
 Part (b), a different engine's data: the same kind of tosses simulated in MuJoCo (the ``mujoco``
 package: a box geom of half size 0.25 m and mass 1 kg on a plane, friction 0.3, elliptic cones,
