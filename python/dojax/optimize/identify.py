@@ -196,7 +196,10 @@ class _Problem:
         self.layout, self.theta0, self.lower, self.upper, self.labels, self.slices = _layout(mech, params)
         tosses = [check_toss(mech, t, f"toss {i}") for i, t in enumerate(as_tosses(data))]
         self.windows = windows(mech, tosses, int(horizon), int(stride))
-        self.mech, self.opts = mech, dojax.SolverOptions() if opts is None else opts
+        # host copies of the leaves: the compiled evaluation is then found again whichever way the
+        # caller made the mechanism's arrays (weak types, committed devices)
+        self.mech = jax.tree.map(np.asarray, mech)
+        self.opts = dojax.SolverOptions() if opts is None else opts
         self.orientation_weight = float(orientation_weight)
         W = len(self.windows.toss)
         self.chunk_size = min(int(chunk_size), W)
