@@ -26,7 +26,7 @@ def test_simulate_writes_animation_and_plot(tmp_path, capsys):
     (["simulate", "pendulum", "--steps", "0"], ["--steps", "positive"]),
     (["simulate", "pendulum", "--out", "x.avi"], ["--out", ".gif"]),
     (["train", "dojax/Nope-v0"], ["ENV_ID", "dojax/Pendulum-v0", "dojax/Hopper-v0"]),
-    (["train", "dojax/Pendulum-v0", "--algo", "ppo"], ["--algo", "'apg', 'shac', 'ars', 'ags'"]),
+    (["train", "dojax/Pendulum-v0", "--algo", "td3"], ["--algo", "'apg', 'shac', 'ahac', 'ars', 'ags', 'ppo', 'mdpo', 'sac'"]),
     (["train", "dojax/Pendulum-v0", "--steps", "0"], ["--steps", "positive"]),
     (["train", "dojax/Pendulum-v0", "--set", "horizon"], ["--set", "KEY=VALUE"]),
     (["train", "dojax/Pendulum-v0", "--algo", "ars", "--set", "horizon=4"], ["horizon", "valid: num_iterations"]),

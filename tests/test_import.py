@@ -473,3 +473,33 @@ def test_each_loader_names_the_other_for_the_other_format(tmp_path):
         load_urdf(mjcf(tmp_path, ""))
     with pytest.raises(ValueError, match=r"ball\.urdf' is a URDF file.*dojax\.load_urdf"):
         load_mjcf(urdf(tmp_path / "ball.urdf", {"ball": UNIT}))
+
+
+def test_armature_is_imported(tmp_path):
+    # MJCF: dof_armature on hinge and slide rows, and a ball joint's on its three rotational rows;
+    # a free joint's cannot be represented and is reported
+    body = ('<body name="h" pos="0 0 1"><joint name="h" axis="0 1 0" armature="0.1"/><geom type="sphere" size=".1"/>'
+            '<body name="s" pos="0 0 -.3"><joint name="s" type="slide" axis="0 0 1" armature="0.2"/>'
+            '<geom type="sphere" size=".1"/><body name="b" pos="0 0 -.3"><joint name="b" type="ball" armature="0.3"/>'
+            '<geom type="sphere" size=".1"/></body></body></body>'
+            '<body name="f" pos="1 0 1"><joint name="f" type="free" armature="0.5"/><geom type="sphere" size=".1"/>'
+            '</body>')
+    mech, info = quiet(load_mjcf, mjcf(tmp_path, body))
+    armature = dict(zip(mech.joint_names, np.asarray(mech.armature)))
+    np.testing.assert_array_equal(armature["h"], [0, 0, 0, 0.1, 0, 0])
+    np.testing.assert_array_equal(armature["s"], [0.2, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(armature["b"], [0, 0, 0, 0.3, 0.3, 0.3])
+    np.testing.assert_array_equal(armature["f_floating"], np.zeros(6))
+    assert any("armature of free joints ignored: ['f']" in w for w in info.warnings)
+    # URDF has no armature element: load_urdf takes it per joint or for all
+    links = {"base": UNIT, "arm": UNIT, "tip": UNIT}
+    joints = [("j1", "revolute", "base", "arm", "0 0 0", "0 0 0"), ("j2", "prismatic", "arm", "tip", "0 0 .1", "0 0 0")]
+    path = urdf(tmp_path / "arm.urdf", links, joints)
+    mech, _ = quiet(load_urdf, path, armature={"j1": 0.4})
+    np.testing.assert_array_equal(np.asarray(mech.armature), [[0, 0, 0, 0.4, 0, 0], np.zeros(6)])
+    mech, _ = quiet(load_urdf, path, armature=0.25)
+    np.testing.assert_array_equal(np.asarray(mech.armature), [[0, 0, 0, 0.25, 0, 0], [0.25, 0, 0, 0, 0, 0]])
+    with pytest.raises(ValueError, match="armature given for unknown joint 'j3'"):
+        load_urdf(path, armature={"j3": 1.0})
+    with pytest.raises(ValueError, match="armature of joint 'j1' must be finite and >= 0"):
+        load_urdf(path, armature={"j1": -1.0})

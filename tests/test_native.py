@@ -2,12 +2,13 @@
 
 ``data/recorded_steps.npz`` holds steps of every built-in model taken by the JAX step before the
 kernel existed (100 random-action steps of each robot at dt 0.02, 15 of each other model at its
-default timestep); the kernel must reproduce them. Tolerances: 1e-9 on the recorded next
-configurations (x, q); on the velocities, which are configuration increments divided by the
-timestep h, 1e-9 / h or 1e-8 relative (both paths run the same algorithm on the same equations and
-differ by round-off amplified through a handful of Newton iterations on stiff contacts: up to
-3.5e-9 relative on the robots' velocities at h = 0.02, e.g. 7e-8 on a 20 rad/s spin), 1e-10 on the solver's unknowns in live comparisons of small models, and
-1e-8 on derivatives.
+default timestep, on models without armature: the test zeroes it); the kernel must reproduce them.
+Tolerances: 1e-9 on the recorded next configurations (x, q); on the velocities, which are
+configuration increments divided by the timestep h, 1e-9 / h or 1e-8 relative (both paths run the
+same algorithm on the same equations and differ by round-off amplified through a handful of Newton
+iterations on stiff contacts: up to 3.5e-9 relative on the robots' velocities at h = 0.02, e.g. 7e-8
+on a 20 rad/s spin), 1e-10 on the solver's unknowns in live comparisons of small models, and 1e-8 on
+derivatives.
 """
 
 import pathlib
@@ -47,6 +48,7 @@ def test_generated_element_code_is_current():
 @pytest.mark.parametrize("name", sorted(dojax.MODELS))
 def test_native_step_reproduces_recorded_jax_steps(name):
     mech = dojax.load(name, timestep=0.02) if name in ROBOTS else dojax.load(name)
+    mech = mech.replace(armature=jnp.zeros_like(mech.armature))  # recorded before armature was modelled
     states, actions, expected, converged = _recorded(name)
     step = jax.jit(jax.vmap(lambda s, a: dojax.step(mech, s, a, NATIVE)))
     got, info = step(states, actions)
@@ -73,10 +75,17 @@ def _collisions():
     return b.build()
 
 
+def _fourbar_with_armature():
+    mech = dojax.load("fourbar")
+    tree = jnp.arange(mech.num_joints)[:, None] < mech.num_bodies  # a loop-closing joint has none
+    return mech.replace(armature=jnp.where(tree, 0.3 * jnp.asarray(mech.structure.free_mask), 0.0))
+
+
 @pytest.mark.parametrize("model", ["collisions", "fourbar"])
 def test_native_unknowns_match_jax_solve(model):
-    """Body-body contacts and a loop joint (the border of the Newton matrix), live against JAX."""
-    mech = _collisions() if model == "collisions" else dojax.load("fourbar")
+    """Body-body contacts, and a loop joint (the border of the Newton matrix) in a mechanism whose
+    tree joints have armature, live against JAX."""
+    mech = _collisions() if model == "collisions" else _fourbar_with_armature()
     state = mech.initial_state()
     action = 0.3 * jnp.ones(mech.action_size)
 
@@ -119,6 +128,7 @@ def test_native_derivatives_match_jax_backend():
 def test_batched_lanes_equal_single_steps():
     """A vmapped batch (solved in parallel lanes) gives each lane exactly its unbatched step."""
     mech = dojax.load("hopper", timestep=0.02)
+    mech = mech.replace(armature=jnp.zeros_like(mech.armature))  # the recorded states' model
     states, actions, _, _ = _recorded("hopper")
     states, actions = jax.tree.map(lambda a: a[:6], (states, actions))
     step = jax.jit(lambda s, a: dojax.step(mech, s, a, NATIVE))

@@ -5,32 +5,39 @@ import jax.numpy as jnp
 
 from dojax import integrator
 from dojax import quaternion as quat
+from dojax.joints import coordinate_difference as joint_coordinate_difference
 from dojax.minimal import joint_coordinates, with_world
 from dojax.state import previous_configuration
 
 
-def _potential(mech, x, q):
-    """Gravitational + spring potential energy of the configuration (x, q)."""
+def _coordinates(mech, x, q):
     s = mech.structure
-    gravity = -jnp.sum(mech.mass * (x @ mech.gravity))
     xw, qw = with_world(x, q)
-    theta = joint_coordinates(mech, mech.joint_data(), s.joint_parent, s.joint_child, xw, qw)
+    return joint_coordinates(mech, mech.joint_data(), s.joint_parent, s.joint_child, xw, qw)
+
+
+def _potential(mech, x, theta):
+    """Gravitational + spring potential energy of a configuration: positions x, joint coordinates theta."""
+    gravity = -jnp.sum(mech.mass * (x @ mech.gravity))
     spring = 0.5 * jnp.sum(mech.spring * (theta - mech.spring_offset) ** 2)
     return gravity + spring
 
 
 @jax.jit
 def energy(mech, state):
-    """Kinetic + gravitational + spring energy (J).
+    """Kinetic (bodies and armature) + gravitational + spring energy (J).
 
-    Kinetic energy uses the step's midpoint velocities; the potential is averaged over the two
-    configurations that bound the step (the trapezoid of the discrete Lagrangian), so both refer to
-    the same instant.
+    Kinetic energy uses the step's midpoint velocities, and the armature's the joint coordinates'
+    rates over the same step; the potential is averaged over the two configurations that bound the
+    step (the trapezoid of the discrete Lagrangian), so both refer to the same instant.
     """
     kinetic = 0.5 * jnp.sum(mech.mass * jnp.sum(state.v**2, axis=-1))
     kinetic += 0.5 * jnp.sum(state.w * jnp.einsum("bij,bj->bi", mech.inertia, state.w))
     x1, q1 = previous_configuration(state, mech.timestep)
-    return kinetic + 0.5 * (_potential(mech, x1, q1) + _potential(mech, state.x, state.q))
+    theta1, theta2 = _coordinates(mech, x1, q1), _coordinates(mech, state.x, state.q)
+    rate = jax.vmap(joint_coordinate_difference)(mech.joint_data(), theta2, theta1) / mech.timestep
+    kinetic += 0.5 * jnp.sum(mech.armature * rate**2)
+    return kinetic + 0.5 * (_potential(mech, x1, theta1) + _potential(mech, state.x, theta2))
 
 
 @jax.jit

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 
 from dojax import quaternion as quat
 from dojax.minimal import from_minimal, to_minimal
+from dojax.implicit import solve_step_columns
 from dojax.step import _step, check_action
 
 
@@ -26,7 +27,7 @@ def _maximal(mech, state, action, opts):
     nb = mech.num_bodies
 
     def f(dz, u):
-        nxt, _ = _step(mech, _retract(state, dz.reshape(nb, 12)), u, opts)
+        nxt, _ = _step(mech, _retract(state, dz.reshape(nb, 12)), u, opts, solve_step_columns)
         # tangent relative to the step's own value at dz = 0: one solve serves value and derivative
         return _local(nxt, jax.lax.stop_gradient(nxt)).reshape(-1)
 
@@ -39,7 +40,7 @@ def _minimal(mech, state, action, opts):
     y = to_minimal(mech, state)
 
     def f(y, u):
-        nxt, _ = _step(mech, from_minimal(mech, y), u, opts)
+        nxt, _ = _step(mech, from_minimal(mech, y), u, opts, solve_step_columns)
         return to_minimal(mech, nxt)
 
     Jy, Ju = jax.jacfwd(f, argnums=(0, 1))(y, action)

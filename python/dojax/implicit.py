@@ -3,10 +3,24 @@
 The solver returns unknowns W* with F(W*, theta) = 0, where F is the step residual with every
 complementarity product centred at the kappa the solve ended at (``SolveInfo.kappa``) and
 theta = (mechanism parameters, state, action). Then dW*/dtheta = -(dF/dW)^-1 dF/dtheta. The JVP
-rule below evaluates dF/dtheta . theta_dot with one ``jax.jvp`` of the residual and applies the
-inverse with the solver's structured factorisation (tree elimination and local contact blocks),
-never by differentiating the solver's iterations.
-JAX transposes this linear rule for reverse mode, so ``jax.grad`` works too.
+rule below evaluates dF/dtheta . theta_dot and applies the inverse with the solver's structured
+factorisation (tree elimination and local contact blocks), never by differentiating the solver's
+iterations. JAX transposes this linear rule for reverse mode, so ``jax.grad`` works too.
+
+Two functions carry the same derivative, evaluated in the order that suits how it is used:
+
+* :func:`solve_step` takes dF/dtheta . theta_dot as one ``jax.jvp`` of the residual per tangent:
+  the cheapest for one direction, and so for ``jax.jvp`` and for reverse mode (``jax.grad``).
+* :func:`solve_step_columns` assembles it from local Jacobians, for many tangents at once (a full
+  step Jacobian, ``jax.jacfwd``). Each joint's, contact's and limit's terms read the configuration
+  only through their own copy of their two bodies' poses (:class:`dojax.residual.Configuration`),
+  so one ``jax.jvp`` of all terms along each of the 14 coordinates of a pair of poses, moving every
+  copy at once, gives every term's Jacobian with respect to its copy, and a state tangent is applied
+  by contracting those with each term's share of it. The 14 evaluations do not depend on the
+  tangent: a Jacobian with any number of columns costs them once, plus one batched solve.
+  Velocities and actions enter through short linear paths and take a plain ``jax.jvp``.
+
+In both, mechanism parameters that carry tangents take one ``jax.jvp`` of the whole residual.
 
 Smoothing: with ``SolverOptions(gradient_btol=...)`` the derivative is taken at the central-path
 point of that (larger) complementarity target, reached by re-centring from the forward solution,
@@ -18,13 +32,13 @@ A step that did not converge has zero derivatives (its ``info.converged`` is Fal
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from dojax import residual as res
 from dojax import solver
 
 
-@jax.custom_jvp
-def solve_step(mech, state, action, opts):
+def _solve(mech, state, action, opts):
     """(W*, SolveInfo) of one step: the solver's unknowns, differentiable in mech, state, action.
 
     (The options' numbers may be traced values, so they are an argument too; their tangents are
@@ -40,11 +54,73 @@ def _zero_tangent(x):
     return np.zeros(x.shape, dtype=jax.dtypes.float0)
 
 
-@solve_step.defjvp
-def _solve_step_jvp(primals, tangents):
+def _symbolic(t):
+    return isinstance(t, SymbolicZero)
+
+
+def _instantiate(tangent):
+    return jax.tree.map(lambda t: jnp.zeros(t.shape, t.dtype) if _symbolic(t) else t, tangent, is_leaf=_symbolic)
+
+
+_SLOTS = ((0, 3), (3, 7), (7, 10), (10, 14))  # x a, q a, x b, q b in a pair of poses
+
+
+def _pose_directions(config):
+    """(14, ...) configuration tangents: every copy moved along one coordinate of its pair of poses
+    (a: a joint's parent, a contact's body a, an actuator's body; b: a joint's child, body b)."""
+    def pair(e, poses):
+        return tuple(jnp.broadcast_to(e[i:j], pose.shape) for (i, j), pose in zip(_SLOTS, poses))
+
+    def direction(e):
+        return res.Configuration(pair(e, config.joints), tuple(c if c is None else pair(e, c) for c in config.contacts),
+                                 jnp.broadcast_to(e[3:7], config.actuators.shape))
+
+    return jax.vmap(direction)(jnp.eye(14, dtype=config.actuators.dtype))
+
+
+def _terms_tangent_directional(mech, state, action, W, kappa, state_dot, action_dot):
+    """Tangent of :func:`dojax.residual.residual_terms` at W along (state_dot, action_dot): one jvp."""
+    terms = lambda s, a: res.residual_terms(mech, res.make_problem(mech, s, a), W, kappa)
+    return jax.jvp(terms, (state, action), (state_dot, action_dot))[1]
+
+
+def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
+    """Tangent of :func:`dojax.residual.residual_terms` at W along (state_dot, action_dot), from
+    every term's local Jacobian (see the module's docstring)."""
+    config = res.configuration(mech, state)
+    V15 = jnp.concatenate([state.v, state.w], axis=-1)
+    terms = lambda c, V, a: res.residual_terms(mech, res.problem_at(mech, c, V, a), W, kappa)
+
+    local = jax.vmap(lambda d: jax.jvp(lambda c: terms(c, V15, action), (config,), (d,))[1])(_pose_directions(config))
+    pad = lambda z: jnp.concatenate([z, jnp.zeros_like(z[:1])])
+    shares = res.gather_poses(mech, pad(state_dot.x), pad(state_dot.q))
+    pose = lambda poses: jnp.concatenate(poses, axis=-1)
+    contract = lambda jac, share: jnp.einsum("kn...,nk->n...", jac, share)
+    body_local, joint_local, group_local = local
+    joint_share = pose(shares.joints)
+    body_share = jnp.concatenate([state_dot.x, state_dot.q, jnp.zeros_like(state_dot.x), jnp.zeros_like(state_dot.q)], axis=-1)
+    s = mech.structure
+    groups = []
+    for (kind, _, _, members, _), g_local, contact in zip(s.element_groups, group_local, shares.contacts):
+        # a limit reads its joint's copy
+        share = pose(contact) if kind == "contact" else joint_share[s.limit_joint[np.asarray(members)]]
+        groups.append(tuple(contract(t, share) for t in g_local))
+    from_config = (contract(body_local, body_share), tuple(contract(t, joint_share) for t in joint_local), tuple(groups))
+
+    V15_dot = jnp.concatenate([state_dot.v, state_dot.w], axis=-1)
+    linear = jax.jvp(lambda V, a: terms(config, V, a), (V15, action), (V15_dot, action_dot))[1]
+    return jax.tree.map(jnp.add, from_config, linear)
+
+
+def _jvp_rule(terms_tangent):
+    """The implicit-function JVP rule, with dF/d(state, action) . tangent from ``terms_tangent``."""
+    return lambda primals, tangents: _solve_jvp(terms_tangent, primals, tangents)
+
+
+def _solve_jvp(terms_tangent, primals, tangents):
     mech, state, action, opts = primals
     primals, tangents = primals[:3], tangents[:3]
-    W, info = solve_step(mech, state, action, opts)
+    W, info = _solve(mech, state, action, opts)
     prob = res.make_problem(mech, state, action)
     if opts.gradient_btol is None:
         Wg, ok, kappa = W, info.converged, info.kappa
@@ -56,13 +132,25 @@ def _solve_step_jvp(primals, tangents):
     finite = lambda x: jnp.where(ok | jnp.isfinite(x), x, 0.0) if jnp.issubdtype(x.dtype, jnp.inexact) else x
     primals, Wg = jax.tree.map(finite, primals), jax.tree.map(finite, Wg)
 
-    def F(m, s, a):
-        return res.residual(m, res.make_problem(m, s, a), Wg, kappa)
-
-    _, dF = jax.jvp(F, primals, tangents)
-    prob = res.make_problem(*primals)
+    mech, state, action = primals
+    mech_dot, state_dot, action_dot = tangents
+    prob = res.make_problem(mech, state, action)
+    dF = res.collect(mech, prob, terms_tangent(mech, state, action, Wg, kappa, _instantiate(state_dot),
+                                                  _instantiate(action_dot)))
+    if not all(map(_symbolic, jax.tree.leaves(mech_dot, is_leaf=_symbolic))):
+        F = lambda m: res.residual(m, res.make_problem(m, state, action), Wg, kappa)
+        dF = jax.tree.map(jnp.add, dF, jax.jvp(F, (mech,), (_instantiate(mech_dot),))[1])
     lin = res.linearize(mech, prob, Wg)
     # the mask depends on primal values only, so the rule stays linear (and transposable)
     ok = ok & jnp.all(jnp.isfinite(lin.factors.inverse))
     dW = jax.tree.map(lambda d: jnp.where(ok, d, 0.0), res.newton_step(mech, prob, lin, dF))
     return (W, info), (dW, jax.tree.map(_zero_tangent, info))
+
+
+solve_step = jax.custom_jvp(_solve)
+solve_step.defjvp(_jvp_rule(_terms_tangent_directional), symbolic_zeros=True)
+solve_step.__doc__ = _solve.__doc__
+
+solve_step_columns = jax.custom_jvp(_solve)
+solve_step_columns.defjvp(_jvp_rule(_terms_tangent_local), symbolic_zeros=True)
+solve_step_columns.__doc__ = _solve.__doc__ + "\n    Its derivative suits many tangents at once (see the module's docstring).\n"

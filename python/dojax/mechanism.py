@@ -61,7 +61,9 @@ class Mechanism:
     Leaves (differentiable): ``mass`` (nb,), ``inertia`` (nb, 3, 3) body-frame inertia about the
     centre of mass, ``gravity`` (3,), ``timestep`` (), joint ``vertex_parent``/``vertex_child``
     (nj, 3), ``spring``/``damper`` (nj, 6) stiffness and damping on joint coordinates,
-    ``spring_offset`` (nj, 6) rest coordinates, ``gear`` (nu,) actuator gains; per contact
+    ``spring_offset`` (nj, 6) rest coordinates, ``armature`` (nj, 6) joint-space inertia on joint
+    coordinates (a rotor's inertia reflected through its gearbox: kg m^2 on rotational rows, kg on
+    translational rows), ``gear`` (nu,) actuator gains; per contact
     ``friction`` (nc,), ``contact_radius`` (nc, 2) radii of the shapes on body a and b,
     ``contact_points`` (nc, 4, 3) body-frame points [a start, a end, b start, b end] (sphere centres,
     capsule ends), ``contact_normal`` (nc, 3) / ``contact_offset`` (nc,) of a world half-space,
@@ -78,6 +80,7 @@ class Mechanism:
     spring: jax.Array
     damper: jax.Array
     spring_offset: jax.Array
+    armature: jax.Array
     gear: jax.Array
     friction: jax.Array
     contact_radius: jax.Array
@@ -261,7 +264,7 @@ class MechanismBuilder:
     def add_joint(self, name, joint_type, parent, child, axis=(1, 0, 0), parent_vertex=(0, 0, 0),
                   child_vertex=(0, 0, 0), orientation_offset=quat.IDENTITY, spring=0.0, damper=0.0,
                   spring_offset=None, initial_position=None, initial_velocity=None, limits=None,
-                  actuated=False, gear=1.0):
+                  actuated=False, gear=1.0, armature=0.0):
         """Join ``child`` to ``parent`` (a body name or ``"world"``).
 
         Args:
@@ -271,6 +274,9 @@ class MechanismBuilder:
             orientation_offset: child orientation relative to the parent at zero rotation.
             spring, damper: stiffness / damping on the free coordinates (scalar or per free row).
             spring_offset: rest value of the free coordinates.
+            armature: joint-space inertia on the free coordinates (scalar or per free row, >= 0):
+                kinetic energy 0.5 * armature * rate^2 of each coordinate's rate, e.g. a motor
+                rotor's inertia times the squared gear ratio (MuJoCo's ``armature``).
             initial_position, initial_velocity: initial free coordinates and their rates (zeros).
             limits: ``(lower, upper)`` per free coordinate (use +-inf for an open side), or one
                 pair for a single free coordinate; enforced as complementarity constraints.
@@ -305,8 +311,9 @@ class MechanismBuilder:
 
         spring_full = per_free("spring", spring, 0.0)
         damper_full = per_free("damper", damper, 0.0)
-        if np.any(spring_full < 0) or np.any(damper_full < 0):
-            raise ValueError(f"spring and damper of joint {name!r} must be non-negative")
+        armature_full = per_free("armature", armature, 0.0)
+        if np.any(spring_full < 0) or np.any(damper_full < 0) or np.any(armature_full < 0):
+            raise ValueError(f"spring, damper and armature of joint {name!r} must be non-negative")
         r_free = joint_lib.JOINT_TYPES[joint_type][1]
         bounds = []
         if limits is not None:
@@ -320,7 +327,7 @@ class MechanismBuilder:
             frame_t=frame_t, frame_r=frame_r, offset=offset,
             vertex_parent=_vector(f"parent_vertex of {name!r}", parent_vertex, 3),
             vertex_child=_vector(f"child_vertex of {name!r}", child_vertex, 3),
-            spring=spring_full, damper=damper_full,
+            spring=spring_full, damper=damper_full, armature=armature_full,
             spring_offset=per_free("spring_offset", spring_offset, 0.0),
             initial=per_free("initial_position", initial_position, 0.0),
             initial_rate=per_free("initial_velocity", initial_velocity, 0.0),
@@ -472,8 +479,9 @@ class MechanismBuilder:
             else:
                 loops.append(j)
         for j in loops:
-            if np.any(j["damper"] > 0):
-                raise ValueError(f"loop-closing joint {j['name']!r} cannot have a damper")
+            for key, article in (("damper", "a"), ("armature", "an")):
+                if np.any(j[key] > 0):
+                    raise ValueError(f"loop-closing joint {j['name']!r} cannot have {article} {key}")
         for i, b in enumerate(self._bodies):
             if tree_joint[i] is None:  # free body: implicit floating joint placing it in the world
                 rot = np.asarray(quat.to_rotation_vector(np.asarray(b["orientation"])))
@@ -481,7 +489,7 @@ class MechanismBuilder:
                     name=f"{b['name']}_floating", type="floating", parent=WORLD, child=b["name"],
                     mask=np.ones(6), frame_t=np.eye(3), frame_r=np.eye(3), offset=np.array(quat.IDENTITY),
                     vertex_parent=np.zeros(3), vertex_child=np.zeros(3), spring=np.zeros(6),
-                    damper=np.zeros(6), spring_offset=np.zeros(6),
+                    damper=np.zeros(6), armature=np.zeros(6), spring_offset=np.zeros(6),
                     initial=np.concatenate([b["position"], rot]), initial_rate=b["velocity"],
                     wrap=np.zeros(6, bool))
         all_joints = tree_joint + loops
@@ -572,6 +580,7 @@ class MechanismBuilder:
             spring=f("spring"),
             damper=f("damper"),
             spring_offset=f("spring_offset"),
+            armature=f("armature"),
             gear=jnp.asarray(np.array(gear, dtype=float)),
             friction=cf("friction", (nc,)),
             contact_radius=cf("radius", (nc, 2)),

@@ -8,7 +8,13 @@ Joint forces act through Jacobians taken at the current configuration (Dojo's co
 that makes the integrator a discrete Euler-Lagrange equation with holonomic constraints): constraint
 impulses through the constraint's Jacobian, inputs, springs and dampers through the Jacobian of the
 joint coordinates. Constraints are imposed at the next configuration. Dampers act on the joint
-rates of the new velocities (implicit), springs on the current configuration. Contacts and limits
+rates of the new velocities (implicit), springs on the current configuration. Armature (joint-space
+inertia a) adds the kinetic energy 0.5 a thetadot^2 of each free coordinate to the discrete
+Lagrangian, with thetadot the coordinate's finite difference over the step; its discrete
+Euler-Lagrange term is the change of joint momentum a (theta3 - theta2) / h - a (theta2 - theta1) / h
+through the coordinate Jacobian at the current configuration. Being variational, it keeps the
+integrator's exact momentum conservation (a coordinate invariant under rigid motions of the whole
+system exerts no net wrench) and its bounded energy error. Contacts and limits
 follow the same rule: impulse maps at the current configuration, gaps at the next.
 
 The residual is one JAX function of (unknowns, problem, central-path target mu); its Newton matrix is
@@ -31,6 +37,7 @@ from dojax import joints as joint_lib
 from dojax import linalg
 from dojax import quaternion as quat
 from dojax.minimal import with_world
+from dojax.state import State, previous_configuration
 
 
 class Unknowns(NamedTuple):
@@ -39,11 +46,27 @@ class Unknowns(NamedTuple):
     y: tuple  # per element group, (n_elements, n_variables)
 
 
+class Configuration(NamedTuple):
+    """The current configuration as the elements read it: each joint, contact and body actuator
+    holds its own copy of its bodies' poses (the world's pose where a body is the world).
+
+    Every term of the residual is evaluated from its own copy alone (a joint limit from its joint's
+    copy), so the derivative of one element's terms with respect to the configuration is their
+    derivative with respect to that copy: :mod:`dojax.implicit` takes all of them at once by moving
+    every copy along the same direction.
+    """
+
+    joints: tuple  # (x parent, q parent, x child, q child), each (nj, 3 or 4)
+    contacts: tuple  # per element group: (xa, qa, xb, qb) of a contact group, None for a limit group
+    actuators: jax.Array  # (nu, 4) orientation of each actuator's body
+
+
 class Group(NamedTuple):
     """One group of identical complementarity elements, evaluated at the current configuration."""
 
     a: np.ndarray  # (ne,) body a
     b: np.ndarray  # (ne,) body b (nb = world)
+    config: tuple  # (xa, qa, xb, qb), each (ne, 3 or 4)
     pre: dict  # per-element arrays
     layout: el.Layout
     terms: callable  # (pre, h, xa, qa, xb, qb, Va, Vb, y) -> (equalities, impulse a, impulse b)
@@ -53,15 +76,15 @@ class Group(NamedTuple):
 class Problem(NamedTuple):
     """Everything a step's residual needs, evaluated once at the current configuration."""
 
-    x2: jax.Array  # (nb + 1, 3) with the world as the last row
-    q2: jax.Array  # (nb + 1, 4)
+    joint_config: tuple  # Configuration.joints
     V15: jax.Array  # (nb, 6)
     force: jax.Array  # (nb, 3) world-frame force held over the step
     torque: jax.Array  # (nb, 3) body-frame torque
     jdata: dict  # per-joint arrays
     constraint_jacobian: jax.Array  # (nj, 6, 12) d constraint / d (parent, child) perturbation
     coordinate_jacobian: jax.Array  # (nj, 6, 12) d coordinates / d (parent, child) perturbation
-    joint_impulse: jax.Array  # (nj, 6) input + spring impulses on free rows
+    coordinates: jax.Array  # (nj, 6) joint coordinates at the current configuration
+    joint_impulse: jax.Array  # (nj, 6) input + spring impulses and armature momentum on free rows
     groups: tuple  # Group per element group
 
 
@@ -83,42 +106,75 @@ def _point_velocity_map(x, q, point):
     return jnp.concatenate([jnp.eye(3, dtype=x.dtype), -R @ skew], axis=1)
 
 
-def _contact_group(mech, x2, q2, model, geometry, members):
+def _contact_group(mech, config, model, geometry, members):
     s = mech.structure
     idx = np.asarray(members)
     a, b = s.contact_body_a[idx], s.contact_body_b[idx]
+    xa, qa, xb, qb = config
     params = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
                   normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
                   extent=mech.contact_extent[idx], friction=mech.friction[idx])
-    phi, n, point = jax.vmap(collision.GEOMETRIES[geometry])(x2[a], q2[a], x2[b], q2[b], params)
+    phi, n, point = jax.vmap(collision.GEOMETRIES[geometry])(xa, qa, xb, qb, params)
     pre = dict(params=params, gap=phi, normal=n, tangent=jax.vmap(collision.tangent_basis)(n),
-               map_a=jax.vmap(_point_velocity_map)(x2[a], q2[a], point),
-               map_b=jax.vmap(_point_velocity_map)(x2[b], q2[b], point))
-    return Group(a, b, pre, el.LAYOUTS[model], partial(el.contact_terms, model, geometry),
+               map_a=jax.vmap(_point_velocity_map)(xa, qa, point),
+               map_b=jax.vmap(_point_velocity_map)(xb, qb, point))
+    return Group(a, b, config, pre, el.LAYOUTS[model], partial(el.contact_terms, model, geometry),
                  border=geometry != "sphere_halfspace")
 
 
-def _limit_group(mech, jdata, Jt, theta2):
+def _limit_group(mech, jdata, joint_config, Jt, theta2):
     s = mech.structure
     k, row = s.limit_joint, s.limit_row
     sign = jnp.asarray(s.limit_sign)
+    xp, qp, xc, qc = joint_config
     pre = dict(joint=jax.tree.map(lambda v: v[k], jdata), theta2=theta2[k], row=jnp.asarray(row),
                gap=sign * (theta2[k, row] - mech.limit),
                sign=sign, bound=mech.limit, map=Jt[k, row])
-    return Group(s.joint_child[k], s.joint_parent[k], pre, el.LAYOUTS["limit"], el.limit_terms, border=False)
+    return Group(s.joint_child[k], s.joint_parent[k], (xc[k], qc[k], xp[k], qp[k]), pre,
+                 el.LAYOUTS["limit"], el.limit_terms, border=False)
+
+
+def configuration(mech, state):
+    """Each element's copy of its bodies' current poses (see :class:`Configuration`)."""
+    return gather_poses(mech, *with_world(state.x, state.q))
+
+
+def gather_poses(mech, x2, q2):
+    """:class:`Configuration` layout of per-body rows (nb + 1, 3) and (nb + 1, 4), the world last."""
+    s = mech.structure
+    p, c = s.joint_parent, s.joint_child
+    contacts = []
+    for kind, _, _, members, _ in s.element_groups:
+        if kind != "contact":
+            contacts.append(None)
+            continue
+        a, b = s.contact_body_a[np.asarray(members)], s.contact_body_b[np.asarray(members)]
+        contacts.append((x2[a], q2[a], x2[b], q2[b]))
+    return Configuration((x2[p], q2[p], x2[c], q2[c]), tuple(contacts), q2[s.actuator_body])
 
 
 def make_problem(mech, state, action):
     """Evaluate the step's data at the current configuration."""
+    return problem_at(mech, configuration(mech, state), jnp.concatenate([state.v, state.w], axis=-1), action)
+
+
+def problem_at(mech, config, V15, action):
+    """:func:`make_problem` from each element's copy of the configuration and the velocities (nb, 6)."""
     s = mech.structure
     h = mech.timestep
     jdata = mech.joint_data()
-    x2, q2 = with_world(state.x, state.q)
-    p, c = s.joint_parent, s.joint_child
     both = lambda *a: jnp.concatenate([joint_lib.constraint(*a), joint_lib.coordinates(*a)])
-    J = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(both, jdata, x2[p], q2[p], x2[c], q2[c])
+    J = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(both, jdata, *config.joints)
     Jc, Jt = J[:, :6], J[:, 6:]
-    theta2 = jax.vmap(joint_lib.coordinates)(jdata, x2[p], q2[p], x2[c], q2[c])
+    theta2 = jax.vmap(joint_lib.coordinates)(jdata, *config.joints)
+    V15w = _with_world_velocity(V15)
+    xp, qp, xc, qc = config.joints
+    p, c = s.joint_parent, s.joint_child
+    x1p, q1p = previous_configuration(State(x=xp, v=V15w[p, :3], q=qp, w=V15w[p, 3:]), h)
+    x1c, q1c = previous_configuration(State(x=xc, v=V15w[c, :3], q=qc, w=V15w[c, 3:]), h)
+    theta1 = jax.vmap(joint_lib.coordinates)(jdata, x1p, q1p, x1c, q1c)
+    # armature momentum of the last step, a (theta2 - theta1) / h
+    momentum = mech.armature * jax.vmap(joint_lib.coordinate_difference)(jdata, theta2, theta1) / h
 
     free = jnp.asarray(s.free_mask)
     # actions are forces (held over the step) or impulses; either way h * force = impulse
@@ -127,17 +183,17 @@ def make_problem(mech, state, action):
     joint_u = jnp.where(s.actuator_kind == 0, u, 0.0)
     inputs = h * jnp.zeros_like(theta2).at[s.actuator_joint, s.actuator_row].add(joint_u)
     spring = -h * mech.spring * (theta2 - mech.spring_offset)
-    force, torque = _actuator_wrenches(mech, state, u)
+    force, torque = _actuator_wrenches(mech, config.actuators, u)
 
     groups = tuple(
-        _contact_group(mech, x2, q2, model, geometry, members) if kind == "contact"
-        else _limit_group(mech, jdata, Jt, theta2)
-        for kind, model, geometry, members, _ in s.element_groups)
+        _contact_group(mech, contact, model, geometry, members) if kind == "contact"
+        else _limit_group(mech, jdata, config.joints, Jt, theta2)
+        for (kind, model, geometry, members, _), contact in zip(s.element_groups, config.contacts))
     return Problem(
-        x2=x2, q2=q2, V15=jnp.concatenate([state.v, state.w], axis=-1),
+        joint_config=config.joints, V15=V15,
         force=mech.mass[:, None] * mech.gravity + force, torque=torque,
-        jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt,
-        joint_impulse=free * (inputs + spring), groups=groups,
+        jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt, coordinates=theta2,
+        joint_impulse=free * (inputs + spring + momentum), groups=groups,
     )
 
 
@@ -154,30 +210,32 @@ def initial_unknowns(mech, prob):
     return Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), dtype), y=tuple(y))
 
 
-def _actuator_wrenches(mech, state, u):
-    """World forces (nb, 3) and body-frame torques (nb, 3) of the body force/torque actuators."""
+def _actuator_wrenches(mech, q, u):
+    """World forces (nb, 3) and body-frame torques (nb, 3) of the body force/torque actuators, from
+    the orientation (nu, 4) of each actuator's body."""
     s = mech.structure
     body = s.actuator_body
     world = (u[:, None] * s.actuator_direction)  # (nu, 3)
     is_force = (s.actuator_kind == 1)[:, None]
     is_torque = (s.actuator_kind == 2)[:, None]
-    q = state.q[body]
     force_body = quat.rotate_inverse(q, world)
     torque = jnp.where(is_force, jnp.cross(s.actuator_vertex, force_body), 0.0)
     torque = torque + jnp.where(is_torque, force_body, 0.0)
     force = jnp.where(is_force, world, 0.0)
-    zeros = jnp.zeros_like(state.x)
+    zeros = jnp.zeros((mech.num_bodies, 3), u.dtype)
     return zeros.at[body].add(force), zeros.at[body].add(torque)
 
 
 # -- per-element equations --------------------------------------------------------------------------
 
-def _joint_terms(jdata, free, damper, Jc, Jt, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
+def _joint_terms(jdata, free, damper, armature, Jc, Jt, theta2, impulse, h, xp, qp, xc, qc, Vp, Vc, lam):
     """One joint: (parent body residual, child body residual, joint residual), each (6,)."""
     xp3, qp3 = integrator.next_configuration(xp, qp, Vp[:3], Vp[3:], h)
     xc3, qc3 = integrator.next_configuration(xc, qc, Vc[:3], Vc[3:], h)
     damping = -h * damper * free * (Jt @ jnp.concatenate([Vp, Vc]))  # implicit: new velocities
-    generalized = Jc.T @ ((1.0 - free) * lam) + Jt.T @ (impulse + damping)
+    theta3 = joint_lib.coordinates(jdata, xp3, qp3, xc3, qc3)
+    momentum = armature * free * joint_lib.coordinate_difference(jdata, theta3, theta2) / h
+    generalized = Jc.T @ ((1.0 - free) * lam) + Jt.T @ (impulse + damping - momentum)
     row = (1.0 - free) * joint_lib.constraint(jdata, xp3, qp3, xc3, qc3) / h + free * lam
     return -generalized[:6], -generalized[6:], row
 
@@ -198,8 +256,7 @@ _ELEMENT_AXES = (0, None, 0, 0, 0, 0, 0, 0, 0, None, 0)
 
 def _element_args(mech, prob, W, g, y, mu, shift):
     V = _with_world_velocity(W.V)
-    return (g.pre, mech.timestep, prob.x2[g.a], prob.q2[g.a], prob.x2[g.b], prob.q2[g.b],
-            V[g.a], V[g.b], y, mu, shift)
+    return (g.pre, mech.timestep, *g.config, V[g.a], V[g.b], y, mu, shift)
 
 
 def _shifts(prob, shifts):
@@ -216,17 +273,39 @@ def _joint_args(mech, prob, W):
     s = mech.structure
     V = _with_world_velocity(W.V)
     p, c = s.joint_parent, s.joint_child
-    return (prob.jdata, jnp.asarray(s.free_mask), mech.damper, prob.constraint_jacobian,
-            prob.coordinate_jacobian, prob.joint_impulse, mech.timestep,
-            prob.x2[p], prob.q2[p], prob.x2[c], prob.q2[c], V[p], V[c], W.lam)
+    return (prob.jdata, jnp.asarray(s.free_mask), mech.damper, mech.armature, prob.constraint_jacobian,
+            prob.coordinate_jacobian, prob.coordinates, prob.joint_impulse, mech.timestep,
+            *prob.joint_config, V[p], V[c], W.lam)
 
 
-_JOINT_AXES = (0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
+_JOINT_AXES = (0, 0, 0, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
 _BODY_AXES = (0, 0, None, 0, 0, 0, 0)
 
 
 def _body_args(mech, prob, W):
     return (mech.mass, mech.inertia, mech.timestep, prob.V15, prob.force, prob.torque, W.V)
+
+
+def residual_terms(mech, prob, W, mu=0.0, shifts=None):
+    """Each body's, joint's and element's own terms of the residual, before :func:`collect` sums
+    them: (body rows (nb, 6), joint (parent rows, child rows, joint rows), per group (element rows,
+    body a rows, body b rows))."""
+    body = jax.vmap(_body_terms, _BODY_AXES)(*_body_args(mech, prob, W))
+    joints = jax.vmap(_joint_terms, _JOINT_AXES)(*_joint_args(mech, prob, W))
+    groups = tuple(
+        jax.vmap(partial(_element_terms, g.layout, g.terms), _ELEMENT_AXES)(*_element_args(mech, prob, W, g, y, mu, shift))
+        for g, y, shift in zip(prob.groups, W.y, _shifts(prob, shifts)))
+    return body, joints, groups
+
+
+def collect(mech, prob, terms):
+    """The residual (as Unknowns) from :func:`residual_terms`: each body's rows summed (linear)."""
+    s = mech.structure
+    body, (rp, rc, rj), groups = terms
+    body = _with_world_velocity(body).at[s.joint_parent].add(rp).at[s.joint_child].add(rc)
+    for g, (_, ra, rb) in zip(prob.groups, groups):
+        body = body.at[g.a].add(ra).at[g.b].add(rb)
+    return Unknowns(body[:mech.num_bodies], rj, tuple(r for r, _, _ in groups))
 
 
 def residual(mech, prob, W, mu=0.0, shifts=None):
@@ -235,18 +314,7 @@ def residual(mech, prob, W, mu=0.0, shifts=None):
     Element rows are [equalities; y∘z - mu e + shift]; ``shifts`` (one array per group, the
     complementarity rows' extra term, e.g. Mehrotra's second-order correction) default to zero.
     """
-    s = mech.structure
-    nb = mech.num_bodies
-    body = jax.vmap(_body_terms, _BODY_AXES)(*_body_args(mech, prob, W))
-    rp, rc, rj = jax.vmap(_joint_terms, _JOINT_AXES)(*_joint_args(mech, prob, W))
-    body = _with_world_velocity(body).at[s.joint_parent].add(rp).at[s.joint_child].add(rc)
-    rows = []
-    for g, y, shift in zip(prob.groups, W.y, _shifts(prob, shifts)):
-        r, ra, rb = jax.vmap(partial(_element_terms, g.layout, g.terms), _ELEMENT_AXES)(
-            *_element_args(mech, prob, W, g, y, mu, shift))
-        body = body.at[g.a].add(ra).at[g.b].add(rb)
-        rows.append(r)
-    return Unknowns(body[:nb], rj, tuple(rows))
+    return collect(mech, prob, residual_terms(mech, prob, W, mu, shifts))
 
 
 class LocalElimination(NamedTuple):
@@ -283,7 +351,7 @@ def linearize(mech, prob, W):
     nb, nj = mech.num_bodies, mech.num_joints
     body_jac = jax.vmap(jax.jacfwd(_body_terms, argnums=6), _BODY_AXES)(*_body_args(mech, prob, W))
     # (nj, 18, 18): rows [parent body, child body, joint], columns [Vp, Vc, lam]
-    G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(11, 12, 13)),
+    G = jax.vmap(jax.jacfwd(lambda *a: jnp.concatenate(_joint_terms(*a)), argnums=(13, 14, 15)),
                  _JOINT_AXES)(*_joint_args(mech, prob, W))
     G = jnp.concatenate(G, axis=-1)
     p, c = s.joint_parent, s.joint_child

@@ -29,8 +29,10 @@ def _check_state(mech, state):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype=mech.mass.dtype), state)
 
 
-def _step(mech, state, action, opts):
-    W, info = solve_step(mech, state, action, opts)
+def _step(mech, state, action, opts, solve=solve_step):
+    """One step; ``solve`` is :func:`dojax.implicit.solve_step` or, where the step's derivative is
+    taken for many tangents at once, :func:`dojax.implicit.solve_step_columns`."""
+    W, info = solve(mech, state, action, opts)
     v, w = W.V[:, :3], W.V[:, 3:]
     x3, q3 = integrator.next_configuration(state.x, state.q, v, w, mech.timestep)
     q3 = q3 / jnp.linalg.norm(q3, axis=-1, keepdims=True)

@@ -63,9 +63,12 @@ Coordinates
 
 Joint properties
     ``jnt_range`` of limited hinges/slides -> ``limits`` (in dojax coordinates, lower < upper);
-    ``dof_damping`` -> ``damper``; ``jnt_stiffness`` with ``qpos_spring`` (springref) -> ``spring``
-    and ``spring_offset``. Armature and friction loss have no dojax counterpart and are dropped
-    (reported). A limited ball joint (a cone limit) is not supported.
+    ``dof_damping`` -> ``damper``; ``dof_armature`` -> ``armature`` (a ball joint's on its three
+    rotational rows, where dojax's rates are those of the rotation vector: the body-frame angular
+    velocity to first order in the angle); ``jnt_stiffness`` with ``qpos_spring`` (springref) ->
+    ``spring`` and ``spring_offset``. Friction loss has no dojax counterpart and is dropped
+    (reported), as are the damping, stiffness and armature of free joints. A limited ball joint
+    (a cone limit) is not supported.
 
 Actuators
     Motors (no activation dynamics, fixed gain, no bias) on hinge or slide joints, in MuJoCo's order:
@@ -86,9 +89,10 @@ Contacts (Dojo's approach: spheres against the ground)
 
 Not imported (reported by name): equality constraints (raise when active), tendons (raise when
 they have stiffness, damping, limits or actuators, else reported), explicit contact pairs, body-body
-collisions, armature, friction loss, fluid forces and gravity compensation. Sites, sensors, cameras,
-lights and materials have no effect on the dynamics and are ignored. Reports are collected in
-``info.warnings`` and emitted as one :class:`ModelImportWarning` (``warn=False`` suppresses it).
+collisions, friction loss, free joints' damping and armature, fluid forces and gravity compensation.
+Sites, sensors, cameras, lights and materials have no effect on the dynamics and are ignored.
+Reports are collected in ``info.warnings`` and emitted as one :class:`ModelImportWarning`
+(``warn=False`` suppresses it).
 """
 
 from dojax.importer.files import check_file, compile_spec, mujoco_module, resolve_packages, spec_from_file
@@ -142,8 +146,8 @@ def load_mjcf(path, timestep=None, gravity=None, contact_friction=None, contact_
 
 def load_urdf(path, floating_base=None, ground=None, actuated=True, timestep=0.01, gravity=-9.81,
               contact_friction=None, contact_model="soc", qpos=None, on_ground=None, contact_geoms=None,
-              virtual_mass=0.01, input_mode="force", package_dirs=(), repair_inertia=True, warn=True,
-              return_info=False):
+              virtual_mass=0.01, input_mode="force", package_dirs=(), armature=None, repair_inertia=True,
+              warn=True, return_info=False):
     """Build a Mechanism from a URDF file (read by MuJoCo's URDF compiler, then as :func:`load_mjcf`).
 
     URDF carries no actuators, ground or initial pose, so:
@@ -162,6 +166,9 @@ def load_urdf(path, floating_base=None, ground=None, actuated=True, timestep=0.0
         package_dirs: a directory or a list of directories in which ``package://NAME/...`` mesh
             paths are looked up (``DIR/NAME/...``) before the directories above the file (see
             :mod:`dojax.importer.files`).
+        armature: joint-space inertia (a motor rotor's inertia times its squared gear ratio), which
+            URDF has no element for: one value for every revolute/continuous/prismatic joint, or
+            ``{joint name: value}`` (default: none).
 
     Only ``<collision>`` geometry collides (MuJoCo turns ``<visual>`` geometry into non-colliding
     geoms when the file sets ``<mujoco><compiler discardvisual="false"/></mujoco>``, else drops it).
@@ -171,6 +178,7 @@ def load_urdf(path, floating_base=None, ground=None, actuated=True, timestep=0.0
     mujoco = mujoco_module()
     spec = spec_from_file(path, "URDF")
     resolve_packages(spec, path, package_dirs)
+    _set_armature(spec, path, armature)
     if floating_base is None:
         floating_base = len(list(spec.worldbody.find_all("body"))) == 1 and not list(spec.joints)
     if floating_base:
@@ -191,6 +199,21 @@ def load_urdf(path, floating_base=None, ground=None, actuated=True, timestep=0.0
     model, compiler_notes = compile_spec(spec, path, "URDF")
     return translate(model, notes + compiler_notes, path, timestep, gravity, contact_friction, contact_model, qpos,
                      None, on_ground, contact_geoms, virtual_mass, input_mode, warn, return_info)
+
+
+def _set_armature(spec, path, armature):
+    """Set the armature of the spec's joints: one value for all, or {joint name: value}."""
+    if armature is None:
+        return
+    joints = {joint.name: joint for joint in spec.joints}
+    values = armature if isinstance(armature, dict) else dict.fromkeys(joints, armature)
+    for name, value in values.items():
+        if name not in joints:
+            raise ValueError(f"URDF file {path!r}: armature given for unknown joint {name!r}; joints: {list(joints)}")
+        value = float(value)
+        if not value >= 0.0 or value == float("inf"):
+            raise ValueError(f"URDF file {path!r}: armature of joint {name!r} must be finite and >= 0, got {value}")
+        joints[name].armature = value
 
 
 __all__ = ["load_mjcf", "load_urdf", "ImportInfo", "ModelImportWarning"]

@@ -1,5 +1,5 @@
 """Joints: the joints of each MuJoCo body as one dojax joint (or a chain of them through virtual bodies),
-with their axes, anchors, limits, springs and dampers, and the map between the two coordinates."""
+with their axes, anchors, limits, springs, dampers and armature, and the map between the two coordinates."""
 
 import itertools
 
@@ -134,12 +134,14 @@ def add_joints(builder, M, tree, plans, bodies, body_names, P0, P1, q_init):
         limits = {r: (-np.inf, np.inf) for r in free_rows}
         spring = {r: 0.0 for r in free_rows}
         damper = {r: 0.0 for r in free_rows}
+        armature = {r: 0.0 for r in free_rows}
         spring_offset = {r: 0.0 for r in free_rows}
         for j, rs in dofs:
             jn = M.name("jnt", j)
             if m.jnt_type[j] == BALL:
                 for r in (3, 4, 5):
                     damper[r] = m.dof_damping[m.jnt_dofadr[j] + r - 3]
+                    armature[r] = m.dof_armature[m.jnt_dofadr[j] + r - 3]
                     spring[r] = m.jnt_stiffness[j]
                 ref_quat = m.qpos_spring[m.jnt_qposadr[j]: m.jnt_qposadr[j] + 4]
                 if m.jnt_stiffness[j] and np.abs(ref_quat[1:]).max() > 1e-12:
@@ -161,11 +163,13 @@ def add_joints(builder, M, tree, plans, bodies, body_names, P0, P1, q_init):
             spring[row] = m.jnt_stiffness[j]
             spring_offset[row] = sign * (m.qpos_spring[a] - m.qpos0[a])
             damper[row] = m.dof_damping[m.jnt_dofadr[j]]
+            armature[row] = m.dof_armature[m.jnt_dofadr[j]]
         lims = [limits[r] for r in free_rows]
         builder.add_joint(
             jname, jt, "world" if parent is None else bodies[parent]["name"], body["name"],
             axis=jd["axis"], parent_vertex=jd["vp"], child_vertex=jd["vc"], orientation_offset=offset,
             spring=[spring[r] for r in free_rows], damper=[damper[r] for r in free_rows],
+            armature=[armature[r] for r in free_rows],
             spring_offset=[spring_offset[r] for r in free_rows],
             initial_position=theta[mask],
             limits=None if all(np.isinf(l).all() for l in lims) else lims)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dojax.importer.model import BALL, FREE, HINGE, SLIDE
+from dojax.importer.model import BALL, FREE
 
 
 def check_elements(M, notes):
@@ -34,15 +34,12 @@ def check_elements(M, notes):
                           "with other joints")
         if m.jnt_type[j] == BALL and m.jnt_limited[j]:
             raise M.error(f"limited ball joint {M.name('jnt', j)!r} (a cone limit) is not supported")
-    armature = [M.name("jnt", j) for j in range(m.njnt) if m.jnt_type[j] in (HINGE, SLIDE)
-                and m.dof_armature[m.jnt_dofadr[j]] > 0]
-    if armature:
-        notes.append(f"armature ignored on joints {armature}")
     frictionloss = [M.name("jnt", j) for j in range(m.njnt) if np.any(
         m.dof_frictionloss[m.jnt_dofadr[j]: m.jnt_dofadr[j] + {0: 6, 1: 3}.get(m.jnt_type[j], 1)] > 0)]
     if frictionloss:
         notes.append(f"friction loss ignored on joints {frictionloss}")
     free_damped = [M.name("jnt", j) for j in range(m.njnt) if m.jnt_type[j] == FREE and (
-        np.any(m.dof_damping[m.jnt_dofadr[j]: m.jnt_dofadr[j] + 6]) or m.jnt_stiffness[j])]
+        np.any(m.dof_damping[m.jnt_dofadr[j]: m.jnt_dofadr[j] + 6]) or m.jnt_stiffness[j]
+        or np.any(m.dof_armature[m.jnt_dofadr[j]: m.jnt_dofadr[j] + 6]))]
     if free_damped:
-        notes.append(f"damping/stiffness of free joints ignored: {free_damped}")
+        notes.append(f"damping/stiffness/armature of free joints ignored: {free_damped}")

@@ -1,6 +1,7 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``ARS`` and ``AGS`` (``env`` a registered id such as
+``APG(env, seed=0, **config)``, ``SHAC``, ``AHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC``
+(``env`` a registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
 ``save(path)`` / ``load(path)`` write and read the whole training state (parameters, optimiser and
@@ -9,7 +10,6 @@ observation-normaliser state, the environments' states, the random key) and the 
 """
 
 import json
-import math
 import zipfile
 from dataclasses import asdict
 
@@ -18,10 +18,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import ags, apg, ars, shac
+from dojax.learn import ags, ahac, apg, ars, mdpo, ppo, sac, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
-from dojax.learn.networks import make_policy
+from dojax.learn.networks import make_gaussian_policy, make_policy
 
 FORMAT = "dojax.learn/1"
 
@@ -82,6 +82,7 @@ class Learner:
 
     algorithm = None  # the learner's module: make_learner, and its Config class below
     config_class = None
+    policy_factory = staticmethod(make_policy)  # (network, act) of the config's policy
 
     def __init__(self, env, seed=0, env_kwargs=None, **config):
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -93,14 +94,16 @@ class Learner:
         self.env_id = env if isinstance(env, str) else None
         self.env_kwargs = dict(smooth_reward=True) if env_kwargs is None else dict(env_kwargs)
         self.env = make_env(env, self.env_kwargs) if self.env_id else env
-        if not (hasattr(self.env, "reset") and hasattr(self.env, "step")):
-            raise ValueError(f"{type(self).__name__} needs a functional environment (with reset and step) "
-                             f"or a registered id, got {type(self.env).__name__}")
+        functional = ("reset", "step", "action_size", "observation_size")
+        if not all(hasattr(self.env, name) for name in functional):
+            raise ValueError(f"{type(self).__name__} needs a functional environment (reset(key), step(env_state, "
+                             f"action), action_size, observation_size; e.g. dojax.envs.make(name)) or a registered "
+                             f"id, got {type(self.env).__name__}")
         self.seed = seed
         self.config = self.config_class(**config)
         init, update = self.algorithm.make_learner(self.env, self.config)
         self._init, self._update = jax.jit(init), jax.jit(update)
-        _, act = make_policy(self.env.action_size, self.config)
+        _, act = self.policy_factory(self.env.action_size, self.config)
         self._act = jax.jit(lambda params, obs, key: act(params.policy, params.obs_stats, obs, key))
         self.state = None
         self._predictions = 0
@@ -108,12 +111,16 @@ class Learner:
     @property
     def num_timesteps(self):
         """Environment steps taken in training so far."""
-        return 0 if self.state is None else int(self.state.iteration) * self.config.steps_per_update(self.env)
+        if self.state is None:
+            return 0
+        if hasattr(self.state, "env_steps"):  # a learner whose updates take varying numbers of steps
+            return int(self.state.env_steps)
+        return int(self.state.iteration) * self.config.steps_per_update(self.env)
 
     def learn(self, total_timesteps, callback=None, progress_bar=True, log_dir=None, tensorboard=True):
         """Train for at least ``total_timesteps`` more environment steps (whole updates: windows of
-        ``num_envs * horizon`` steps, or the episodes of a random-search update), continuing from
-        any earlier call.
+        ``num_envs * horizon`` steps, AHAC's of its current horizon, or the episodes of a
+        random-search update), continuing from any earlier call.
 
         Args:
             callback: ``callback(learner, metrics) -> bool`` after each update (``metrics`` a dict of
@@ -125,16 +132,16 @@ class Learner:
             ``self``.
         """
         check_positive("total_timesteps", total_timesteps, integer=True)
-        per_update = self.config.steps_per_update(self.env)
         if self.state is None:
             self.state = self._init(jax.random.key(self.seed))
+        start = self.num_timesteps
         logger = Logger(log_dir, tensorboard) if log_dir is not None else None
-        bar = tqdm(total=math.ceil(total_timesteps / per_update) * per_update, unit="steps", disable=not progress_bar)
+        bar = tqdm(total=total_timesteps, unit="steps", disable=not progress_bar)
         try:
-            for _ in range(math.ceil(total_timesteps / per_update)):
+            while self.num_timesteps - start < total_timesteps:
                 self.state, metrics = self._update(self.state)
                 metrics = {name: float(value) for name, value in metrics.items()}
-                bar.update(per_update)
+                bar.update(min(self.num_timesteps - start, total_timesteps) - bar.n)
                 bar.set_postfix(reward=f"{metrics['reward']:.3g}")
                 if logger is not None:
                     logger.write(metrics, int(metrics["env_steps"]))
@@ -205,6 +212,13 @@ class SHAC(Learner):
     config_class = shac.SHACConfig
 
 
+class AHAC(Learner):
+    """Adaptive-horizon actor-critic (:mod:`dojax.learn.ahac`) behind ``learn``/``predict``/``save``/``load``."""
+
+    algorithm = ahac
+    config_class = ahac.AHACConfig
+
+
 class ARS(Learner):
     """Augmented random search (:mod:`dojax.learn.ars`) behind ``learn``/``predict``/``save``/``load``."""
 
@@ -217,3 +231,30 @@ class AGS(Learner):
 
     algorithm = ags
     config_class = ags.AGSConfig
+
+
+class PPO(Learner):
+    """Proximal policy optimisation and its options (:mod:`dojax.learn.ppo`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is the Gaussian's squashed mean."""
+
+    algorithm = ppo
+    config_class = ppo.PPOConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class SAC(Learner):
+    """Soft actor-critic (:mod:`dojax.learn.sac`) behind ``learn``/``predict``/``save``/``load``;
+    ``predict(obs)`` is ``tanh`` of the Gaussian's mean."""
+
+    algorithm = sac
+    config_class = sac.SACConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class MDPO(Learner):
+    """On-policy mirror descent policy optimisation (:mod:`dojax.learn.mdpo`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is the Gaussian's squashed mean."""
+
+    algorithm = mdpo
+    config_class = mdpo.MDPOConfig
+    policy_factory = staticmethod(make_gaussian_policy)

@@ -19,11 +19,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dojax.learn import rollout
+from dojax.learn import alpha_order, rollout
 from dojax.learn.config import FirstOrderConfig, configured_env, episode_length
 from dojax.learn.networks import make_policy
 from dojax.learn.normalization import init_stats, update_stats
-from dojax.learn.optim import adam, descend
+from dojax.learn.optim import adam
 from dojax.learn.train_loop import make_train_fn, update_metrics
 
 
@@ -50,17 +50,19 @@ class APGState(NamedTuple):
 
 
 def make_loss(env, config):
-    """``loss(policy_params, obs_stats, rollout_state, key) -> (loss, (rollout_state, transitions))``:
-    minus the mean reward of one window, failed solver steps left out."""
+    """``loss(policy_params, obs_stats, rollout_state, key, per_env=False) -> (loss, (rollout_state,
+    transitions))``: minus the mean reward of one window, failed solver steps left out (with
+    ``per_env``: one copy of the parameters per environment and each environment's share of the
+    loss, :mod:`dojax.learn.alpha_order`)."""
     env = configured_env(env, config)
     _, act = make_policy(env.action_size, config)
     length = episode_length(env, config)
 
-    def loss(policy_params, obs_stats, rollout_state, key):
-        policy = lambda obs, k: act(policy_params, obs_stats, obs, k)  # noqa: E731
+    def loss(policy_params, obs_stats, rollout_state, key, per_env=False):
+        policy = lambda obs, k: act(policy_params, obs_stats, obs, k, per_env)  # noqa: E731
         final, transitions = rollout.unroll(env, policy, rollout_state, key, config.horizon, length)
-        total = jnp.sum(jnp.where(transitions.valid, transitions.reward, 0.0))
-        return -total / transitions.reward.size, (final, transitions)
+        shares = -jnp.sum(jnp.where(transitions.valid, transitions.reward, 0.0), axis=0) / transitions.reward.size
+        return shares if per_env else jnp.sum(shares), (final, transitions)
 
     return loss
 
@@ -82,13 +84,13 @@ def make_learner(env, config):
     def update(state):
         key, key_window = jax.random.split(state.key)
         obs_stats = state.params.obs_stats
-        policy, opt_state, value, (final, transitions), grad_stats = descend(
-            lambda p: loss(p, obs_stats, state.rollout, key_window), optimizer, state.params.policy,
-            state.opt_state, config.max_grad_norm)
+        policy, opt_state, value, (final, transitions), grad_stats, alpha = alpha_order.policy_step(
+            config, lambda p, per_env: loss(p, obs_stats, state.rollout, key_window, per_env), alpha_order.unrolled,
+            network, obs_stats, key_window, optimizer, state.params.policy, state.opt_state)
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)
         iteration = state.iteration + 1
-        metrics = update_metrics(config, iteration, value, transitions, grad_stats)
+        metrics = update_metrics(config, iteration, value, transitions, grad_stats, alpha)
         return APGState(APGParams(policy, obs_stats), opt_state, final, key, iteration), metrics
 
     return init, update

@@ -55,6 +55,9 @@ class FirstOrderConfig(Options):
         normalize_observations: feed the networks running-normalised observations.
         gradient_btol: the engine's gradient smoothing (``dojax.SolverOptions.gradient_btol``) set on
             the environment's solver; ``None`` keeps the environment's own options.
+        alpha_order: step on the alpha-order mix of the first-order gradient with a zeroth-order
+            (score-function) one, weighted by their variances (:mod:`dojax.learn.alpha_order`);
+            needs ``action_noise > 0`` and ``num_envs >= 2``.
     """
 
     num_iterations: int = 100
@@ -72,6 +75,7 @@ class FirstOrderConfig(Options):
     squash_actions: bool = True
     normalize_observations: bool = True
     gradient_btol: Optional[float] = None
+    alpha_order: bool = False
 
     def __post_init__(self):
         for name in ("num_iterations", "num_envs", "horizon"):
@@ -89,6 +93,10 @@ class FirstOrderConfig(Options):
             raise ValueError(f"unknown policy {self.policy!r}; valid: {', '.join(POLICIES)}")
         if self.gradient_btol is not None:
             check_positive("gradient_btol", self.gradient_btol)
+        if self.alpha_order and not (self.action_noise > 0.0 and self.num_envs >= 2):
+            raise ValueError(f"alpha_order needs action_noise > 0 and num_envs >= 2 (the zeroth-order estimate "
+                             f"perturbs the actions and compares environments), got action_noise="
+                             f"{self.action_noise!r}, num_envs={self.num_envs!r}")
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
 
     def steps_per_update(self, env):

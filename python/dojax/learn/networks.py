@@ -1,4 +1,7 @@
-"""Policy and value networks (flax), and how a policy turns observations into actions."""
+"""Policy and value networks (flax), and how a policy turns observations into actions: the
+deterministic policies of the first-order learners and random search (:func:`make_policy`, optional
+fixed noise) and the Gaussian policies of the likelihood-ratio and entropy-regularised learners
+(:func:`make_gaussian_policy`, learned standard deviation)."""
 
 import flax.linen as nn
 import jax
@@ -58,18 +61,95 @@ def act(network, params, obs, key, noise_std, squash):
     (reparameterised: the noise is an input, so gradients flow through the action), squashed into
     (-1, 1) by ``tanh`` when ``squash``. ``key=None`` gives the deterministic action (no noise).
     """
-    mean = network.apply(params, obs)
+    return noisy_action(network.apply(params, obs), key, noise_std, squash)
+
+
+def noisy_action(mean, key, noise_std, squash):
+    """:func:`act`'s action of the policy's output ``mean``."""
     action = mean if key is None or noise_std == 0.0 else mean + noise_std * jax.random.normal(key, mean.shape, mean.dtype)
     return jnp.tanh(action) if squash else action
 
 
 def make_policy(action_size, config):
     """``(network, act)``: the policy network of ``config`` (its ``policy``, ``hidden_sizes``,
-    ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key)`` -> actions
-    of raw observations, normalised by the running statistics ``obs_stats``."""
+    ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key,
+    per_env=False)`` -> actions of raw observations, normalised by the running statistics
+    ``obs_stats``. With ``per_env``, ``policy_params`` holds one set of parameters per row of the
+    batch ``obs`` (a leading axis; the noise drawn is the same as with shared parameters)."""
     network = policy_network(config.policy, action_size, config.hidden_sizes)
 
+    def policy_act(policy_params, obs_stats, obs, key, per_env=False):
+        if not per_env:
+            return act(network, policy_params, normalize(obs_stats, obs), key, config.action_noise,
+                       config.squash_actions)
+        mean = jax.vmap(network.apply)(policy_params, normalize(obs_stats, obs))
+        return noisy_action(mean, key, config.action_noise, config.squash_actions)
+
+    return network, policy_act
+
+
+LOG_STD_RANGE = (-5.0, 2.0)  # bounds of a state-dependent log standard deviation (as CleanRL's SAC)
+
+
+class GaussianPolicy(nn.Module):
+    """A diagonal Gaussian over pre-squash actions: ``(mean, log_std)`` of observations.
+
+    The mean is the ``kind`` network (:func:`policy_network`); the log standard deviation is a
+    free parameter per action dimension (initialised at ``initial_log_std``) or, with
+    ``state_dependent_std``, a second output ``z`` of the same network mapped smoothly into
+    :data:`LOG_STD_RANGE` by a sigmoid, offset so that ``z = 0`` gives ``initial_log_std``.
+    """
+
+    kind: str
+    action_size: int
+    hidden_sizes: tuple
+    state_dependent_std: bool
+    initial_log_std: float
+
+    @nn.compact
+    def __call__(self, x):
+        if self.state_dependent_std:
+            out = policy_network(self.kind, 2 * self.action_size, self.hidden_sizes)(x)
+            mean, z = jnp.split(out, 2, axis=-1)
+            low, high = LOG_STD_RANGE
+            offset = jnp.log((self.initial_log_std - low) / (high - self.initial_log_std))  # logit of the initial value
+            return mean, low + (high - low) * jax.nn.sigmoid(z + offset)
+        mean = policy_network(self.kind, self.action_size, self.hidden_sizes)(x)
+        log_std = self.param("log_std", nn.initializers.constant(self.initial_log_std), (self.action_size,),
+                             jnp.float64)
+        return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+def gaussian_log_prob(mean, log_std, u):
+    """Log-density of ``u`` under the diagonal Gaussian, summed over the last axis."""
+    z = (u - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi), axis=-1)
+
+
+def gaussian_entropy(log_std):
+    """Entropy of the diagonal Gaussian, summed over the last axis."""
+    return jnp.sum(log_std + 0.5 * jnp.log(2.0 * jnp.pi * jnp.e), axis=-1)
+
+
+def gaussian_kl(mean, log_std, other_mean, other_log_std):
+    """``KL(N(mean, std) || N(other_mean, other_std))`` of diagonal Gaussians, summed over the last axis."""
+    ratio = jnp.exp(2.0 * (log_std - other_log_std))
+    return jnp.sum(other_log_std - log_std + 0.5 * (ratio + ((mean - other_mean) * jnp.exp(-other_log_std)) ** 2)
+                   - 0.5, axis=-1)
+
+
+def make_gaussian_policy(action_size, config):
+    """``(network, act)`` for a :class:`GaussianPolicy` of ``config`` (its ``policy``,
+    ``hidden_sizes``, ``state_dependent_std``, ``initial_log_std``, ``squash_actions``):
+    ``act(policy_params, obs_stats, obs, key)`` samples ``u`` from the Gaussian at the normalised
+    observations (its mean when ``key`` is None) and returns ``tanh(u)`` when ``squash_actions``,
+    else ``u``."""
+    network = GaussianPolicy(config.policy, action_size, tuple(config.hidden_sizes), config.state_dependent_std,
+                             config.initial_log_std)
+
     def policy_act(policy_params, obs_stats, obs, key):
-        return act(network, policy_params, normalize(obs_stats, obs), key, config.action_noise, config.squash_actions)
+        mean, log_std = network.apply(policy_params, normalize(obs_stats, obs))
+        u = mean if key is None else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+        return jnp.tanh(u) if config.squash_actions else u
 
     return network, policy_act

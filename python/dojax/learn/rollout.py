@@ -41,6 +41,8 @@ class Transition(NamedTuple):
         truncated: the episode reached its length at this step (and did not terminate).
         failed: the step's solver failed; the episode ends here.
         episode_return: the episode's return up to and including this step.
+        info: what the policy reported with its action (a pytree, e.g. the sampled action and its
+            log-probability) when :func:`unroll` was given ``with_info=True``, else None.
     """
 
     obs: jax.Array
@@ -50,6 +52,7 @@ class Transition(NamedTuple):
     truncated: jax.Array
     failed: jax.Array
     episode_return: jax.Array
+    info: object = None
 
     @property
     def done(self):
@@ -62,16 +65,50 @@ class Transition(NamedTuple):
         return ~self.failed
 
 
+def batched(env, method):
+    """``env``'s ``method`` ("reset" or "step") over a batch of environments: the environment's own
+    ``batch_reset`` / ``batch_step`` if it has them (:class:`dojax.learn.parallel.DataParallel`),
+    else ``jax.vmap`` of the method."""
+    return getattr(env, "batch_" + method, None) or jax.vmap(getattr(env, method))
+
+
 def start(env, key, num_envs):
     """Fresh episodes in ``num_envs`` environments."""
-    env_state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+    env_state = batched(env, "reset")(jax.random.split(key, num_envs))
     zeros = jnp.zeros(num_envs, env_state.reward.dtype)
     return RolloutState(env_state, jnp.zeros(num_envs, jnp.int32), zeros)
 
 
-def _select(done, a, b):
+def select(done, a, b):
     """Per environment, ``a`` where ``done`` else ``b`` (leaves of any trailing shape)."""
     return jax.tree.map(lambda x, y: jnp.where(done.reshape(done.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def step_batch(env, policy, state, fresh, key, episode_length, with_info=False):
+    """One step of the batch under ``policy(obs, key) -> actions``, or ``policy(obs, key) ->
+    (actions, info)`` with ``with_info`` (``info`` is kept in the transition); environments whose
+    episode ends restart from ``fresh``. Returns ``(next RolloutState, Transition of this step, the
+    environments' EnvState after the step, before any reset)``."""
+    env_state = state.env_state
+    action, info = policy(env_state.obs, key) if with_info else (policy(env_state.obs, key), None)
+    after = batched(env, "step")(env_state, action)
+    steps = state.steps + 1
+    truncated = (steps >= episode_length) & ~after.terminated
+    episode_return = state.episode_return + after.reward
+    transition = Transition(env_state.obs, after.reward, after.obs, after.terminated, truncated,
+                            after.solver_failed, episode_return, info)
+    done = transition.done
+    zero = jnp.zeros_like(episode_return)
+    next_state = RolloutState(select(done, fresh, after), jnp.where(done, 0, steps),
+                              jnp.where(done, zero, episode_return))
+    return next_state, transition, after
+
+
+def window_keys(key, num_envs, horizon):
+    """``(fresh, step_keys)`` of a window: the keys of one fresh start per environment (used by
+    whichever episodes end in the window) and the policy's key of each step."""
+    key_reset, key_act = jax.random.split(key)
+    return jax.random.split(key_reset, num_envs), jax.random.split(key_act, horizon)
 
 
 def unroll(env, policy, state, key, horizon, episode_length):
@@ -81,26 +118,14 @@ def unroll(env, policy, state, key, horizon, episode_length):
     differentiably on the policy's parameters through the window, not on anything before it.
     """
     state = jax.lax.stop_gradient(state)
-    num_envs = state.steps.shape[0]
-    key_reset, key_act = jax.random.split(key)
-    # One fresh start per environment and window, used by whichever episodes end in the window.
-    fresh = jax.vmap(env.reset)(jax.random.split(key_reset, num_envs))
+    reset_keys, step_keys = window_keys(key, state.steps.shape[0], horizon)
+    fresh = batched(env, "reset")(reset_keys)
 
     def one_step(state, key):
-        env_state = state.env_state
-        after = jax.vmap(env.step)(env_state, policy(env_state.obs, key))
-        steps = state.steps + 1
-        truncated = (steps >= episode_length) & ~after.terminated
-        episode_return = state.episode_return + after.reward
-        transition = Transition(env_state.obs, after.reward, after.obs, after.terminated, truncated,
-                                after.solver_failed, episode_return)
-        done = transition.done
-        zero = jnp.zeros_like(episode_return)
-        next_state = RolloutState(_select(done, fresh, after), jnp.where(done, 0, steps),
-                                  jnp.where(done, zero, episode_return))
+        next_state, transition, _ = step_batch(env, policy, state, fresh, key, episode_length, with_info)
         return next_state, transition
 
-    return jax.lax.scan(one_step, state, jax.random.split(key_act, horizon))
+    return jax.lax.scan(one_step, state, step_keys)
 
 
 class Episode(NamedTuple):

@@ -17,11 +17,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dojax.learn import critic, networks, rollout
+from dojax.learn import alpha_order, critic, networks, rollout
 from dojax.learn.config import FirstOrderConfig, check_interval, check_positive, configured_env, episode_length
 from dojax.learn.networks import make_policy
 from dojax.learn.normalization import init_stats, normalize, update_stats
-from dojax.learn.optim import adam, descend
+from dojax.learn.optim import adam
 from dojax.learn.train_loop import make_train_fn, update_metrics
 
 
@@ -82,7 +82,7 @@ class SHACState(NamedTuple):
 
 
 def window_return(transitions, value_next, discount):
-    """Sum over environments of each episode piece's discounted return in the window, closed by
+    """Per environment, the sum of each episode piece's discounted return in the window, closed by
     ``discount`` times the value of the state it ended in: ``value_next`` (the critic's value of
     ``next_obs``) where the window or episode was truncated, 0 where the task terminated or the
     solver failed. Failed steps' rewards are left out."""
@@ -101,23 +101,24 @@ def window_return(transitions, value_next, discount):
     zeros = jnp.zeros_like(transitions.reward[0])
     steps = (transitions.reward, value_next, transitions.terminated, transitions.failed, transitions.done, last)
     _, closed = jax.lax.scan(forward, (zeros, jnp.ones_like(zeros)), steps)
-    return jnp.sum(closed)
+    return jnp.sum(closed, axis=0)
 
 
 def make_actor_loss(env, config):
-    """``loss(policy_params, target_critic_params, obs_stats, rollout_state, key) -> (loss,
-    (rollout_state, transitions))``: minus the window's critic-closed discounted return per step."""
+    """``loss(policy_params, target_critic_params, obs_stats, rollout_state, key, per_env=False) ->
+    (loss, (rollout_state, transitions))``: minus the window's critic-closed discounted return per
+    step (``per_env``: as for :func:`dojax.learn.apg.make_loss`)."""
     env = configured_env(env, config)
     _, act = make_policy(env.action_size, config)
     value_net = networks.value_network(config.critic_hidden_sizes)
     length = episode_length(env, config)
 
-    def loss(policy_params, target_critic_params, obs_stats, rollout_state, key):
-        policy = lambda obs, k: act(policy_params, obs_stats, obs, k)  # noqa: E731
+    def loss(policy_params, target_critic_params, obs_stats, rollout_state, key, per_env=False):
+        policy = lambda obs, k: act(policy_params, obs_stats, obs, k, per_env)  # noqa: E731
         final, transitions = rollout.unroll(env, policy, rollout_state, key, config.horizon, length)
         value_next = networks.value(value_net, target_critic_params, normalize(obs_stats, transitions.next_obs))
-        total = window_return(transitions, value_next, config.discount)
-        return -total / transitions.reward.size, (final, transitions)
+        shares = -window_return(transitions, value_next, config.discount) / transitions.reward.size
+        return shares if per_env else jnp.sum(shares), (final, transitions)
 
     return loss
 
@@ -147,9 +148,11 @@ def make_learner(env, config):
     def update(state):
         key, key_window, key_critic = jax.random.split(state.key, 3)
         p = state.params
-        policy, policy_opt_state, loss, (final, transitions), grad_stats = descend(
-            lambda params: actor_loss(params, p.target_critic, p.obs_stats, state.rollout, key_window),
-            policy_optimizer, p.policy, state.policy_opt_state, config.max_grad_norm)
+        policy, policy_opt_state, loss, (final, transitions), grad_stats, alpha = alpha_order.policy_step(
+            config, lambda params, per_env: actor_loss(params, p.target_critic, p.obs_stats, state.rollout,
+                                                       key_window, per_env),
+            alpha_order.unrolled, policy_net, p.obs_stats, key_window, policy_optimizer, p.policy,
+            state.policy_opt_state)
 
         transitions = jax.lax.stop_gradient(transitions)
         target_value = lambda obs: networks.value(value_net, p.target_critic, normalize(p.obs_stats, obs))  # noqa: E731
@@ -163,7 +166,7 @@ def make_learner(env, config):
 
         obs_stats = update_stats(p.obs_stats, transitions.obs) if config.normalize_observations else p.obs_stats
         iteration = state.iteration + 1
-        metrics = dict(update_metrics(config, iteration, loss, transitions, grad_stats), critic_loss=critic_loss,
+        metrics = dict(update_metrics(config, iteration, loss, transitions, grad_stats, alpha), critic_loss=critic_loss,
                        critic_skipped_updates=critic_skipped)
         params = SHACParams(policy, critic_params, target_critic, obs_stats)
         return SHACState(params, policy_opt_state, critic_opt_state, final, key, iteration), metrics

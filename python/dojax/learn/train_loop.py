@@ -17,11 +17,12 @@ def make_train_fn(init, update, num_iterations):
     return train
 
 
-def update_metrics(config, iteration, loss, transitions, grad_stats):
+def update_metrics(config, iteration, loss, transitions, grad_stats, alpha):
     """The metrics every first-order update reports: its policy loss, the window's reward, ended
     episodes' return and failed solver steps, environment steps so far, the horizon, the raw and
-    clipped gradient norms and whether the update was skipped."""
+    clipped gradient norms, whether the update was skipped, and the weight ``alpha`` of the
+    first-order gradient in the step (1 unless ``alpha_order``)."""
     return dict(loss=loss, **rollout.window_metrics(transitions),
                 env_steps=iteration * config.num_envs * config.horizon, horizon=jnp.asarray(config.horizon),
                 grad_norm=grad_stats.raw_norm, clipped_grad_norm=grad_stats.clipped_norm,
-                skipped_updates=grad_stats.skipped.astype(jnp.int32))
+                skipped_updates=grad_stats.skipped.astype(jnp.int32), alpha=alpha)

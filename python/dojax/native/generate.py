@@ -104,7 +104,7 @@ def source():
 
     joint_args = res._joint_args(mech, prob, W)
     joint = _first(joint_args, res._JOINT_AXES)
-    code, n_joint = _function("joint", lambda s, u: res._joint_terms(*s, *u), joint[:11], joint[11:])
+    code, n_joint = _function("joint", lambda s, u: res._joint_terms(*s, *u), joint[:-3], joint[-3:])
     parts.append(code)
 
     groups = {}

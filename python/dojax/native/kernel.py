@@ -81,7 +81,7 @@ def pack_parameters(mech, prob, W):
     """One flat vector of every body's, joint's and element's parameters at the current configuration."""
     nb, nj = mech.num_bodies, mech.num_joints
     body = _pack(res._body_args(mech, prob, W)[:6], res._BODY_AXES[:6], nb)
-    joint = _pack(res._joint_args(mech, prob, W)[:11], res._JOINT_AXES[:11], nj)
+    joint = _pack(res._joint_args(mech, prob, W)[:-3], res._JOINT_AXES[:-3], nj)
     blocks = [body.reshape(-1), joint.reshape(-1)]
     for g, y in zip(prob.groups, W.y):
         args = res._element_args(mech, prob, W, g, y, 0.0, None)

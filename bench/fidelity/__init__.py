@@ -1,0 +1,1 @@
+"""The fidelity suite of bench/fidelity.py: dojax beside MuJoCo on the same model files."""

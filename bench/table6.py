@@ -1,0 +1,101 @@
+"""The Dojo paper's Table VI protocol, reduced: ARS against AGS on dojax/HalfCheetah-v0 at dt 0.05
+with linear policies (dojax.learn.ars, dojax.learn.ags).
+
+ARS uses Dojo.jl's stored settings (6 directions, all 6 kept, step 0.02, exploration 0.03,
+observation normalisation, 80-step episodes); AGS the same policy, episodes and normaliser with
+the engine's gradient of the episodes' returns (--ags-episodes episodes per update; --ags gives
+the step sizes and exploration noises to run). After every update the deterministic policy is evaluated on --eval-episodes episodes
+from fixed starts (not counted as training evaluations). Printed per seed and learner: the
+evaluation return against environment steps (evaluations, the paper's unit); then the final
+returns and, for AGS, the steps it needed to reach ARS's final return (mean over seeds).
+
+    python bench/table6.py                                   # 2 seeds, ARS 30 updates, AGS 15
+    flock /tmp/bench.lock taskset -c 1 python bench/table6.py --seeds 5
+
+The full protocol (paper-benchmarks.md): 5 seeds (best 3 reported), also on Ant (150-step episodes,
+100 ARS updates).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--dt", type=float, default=0.05, help="timestep (default 0.05 s, the paper's)")
+    parser.add_argument("--horizon", type=int, default=80)
+    parser.add_argument("--ars-iterations", type=int, default=30)
+    parser.add_argument("--ags-iterations", type=int, default=15)
+    parser.add_argument("--ags-episodes", type=int, default=6)
+    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE",
+                        help="AGS variants: step size and exploration noise (0: the gradient at the policy; > 0: "
+                             "the paper's randomised gradients); default 0.0012:0, 2 x 0.03 x 0.02 being ARS's "
+                             "expected step (see dojax.learn.ags)")
+    parser.add_argument("--eval-episodes", type=int, default=4)
+    add_pinning_arguments(parser)
+    args = parser.parse_args()
+    core = None if args.no_pin else pin_single_core(args.core)
+
+    import jax
+    import numpy as np
+
+    import dojax
+    from dojax.learn import ags, ars
+    from dojax.learn.ars import make_episode
+
+    print_environment(core)
+    env = dojax.envs.make("HalfCheetah", dt=args.dt)
+    print(f"HalfCheetah dt {env.dt} s, {args.horizon}-step episodes, {args.seeds} seeds")
+    common = dict(episode_length=args.horizon)
+    learners = {
+        "ARS": (ars, ars.ARSConfig(num_iterations=args.ars_iterations, num_directions=6, top_directions=6,
+                                   exploration_noise=0.03, learning_rate=0.02, **common)),
+    }
+    for variant in args.ags:
+        step, noise = map(float, variant.split(":"))
+        learners[f"AGS {variant}"] = (ags, ags.AGSConfig(num_iterations=args.ags_iterations,
+                                                         num_episodes=args.ags_episodes, learning_rate=step,
+                                                         exploration_noise=noise, **common))
+    episode = make_episode(env, learners["ARS"][1])
+    starts = jax.random.split(jax.random.key(12345), args.eval_episodes)
+    evaluate = jax.jit(lambda params: jax.vmap(
+        lambda key: episode(params.policy, params.obs_stats, key))(starts).episode_return)
+
+    curves = {name: [] for name in learners}
+    for name, (module, config) in learners.items():
+        init, update = module.make_learner(env, config)
+        init, update = jax.jit(init), jax.jit(update)
+        per_update = config.steps_per_update(env)
+        for seed in range(args.seeds):
+            start = time.perf_counter()
+            state = init(jax.random.key(seed))
+            curve = [(0, float(np.mean(evaluate(state.params))))]
+            failures = 0
+            for i in range(config.num_iterations):
+                state, metrics = update(state)
+                failures += int(metrics["solver_failures"])
+                curve.append(((i + 1) * per_update, float(np.mean(evaluate(state.params)))))
+            curves[name].append(curve)
+            points = ", ".join(f"{s}: {r:.1f}" for s, r in curve[:: max(1, len(curve) // 6)] + curve[-1:])
+            print(f"{name} seed {seed}: return at steps {{{points}}}; solver failures {failures}; "
+                  f"{time.perf_counter() - start:.0f} s (with compilation)", flush=True)
+
+    ars_final = np.mean([c[-1][1] for c in curves["ARS"]])
+    print(f"ARS: final return (mean over seeds) {ars_final:.1f} at {curves['ARS'][0][-1][0]} steps")
+    for name in learners:
+        if name == "ARS":
+            continue
+        best = [max(r for _, r in c) for c in curves[name]]
+        reached = [next((s for s, r in c if r >= ars_final), None) for c in curves[name]]
+        print(f"{name}: final return {np.mean([c[-1][1] for c in curves[name]]):.1f} at {curves[name][0][-1][0]} "
+              f"steps, best per seed {np.round(best, 1)}; steps to reach ARS's final return, per seed: {reached}")
+
+
+if __name__ == "__main__":
+    main()
