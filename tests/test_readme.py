@@ -16,7 +16,7 @@ def test_the_readme_has_python_blocks():
     assert len(BLOCKS) >= 4
 
 
-SLOW = ("jax.grad", "ilqr(")  # gradients and an iLQR iteration compile for minutes
+SLOW = ("jax.grad", "ilqr(", "identify(")  # gradients, an iLQR iteration, a fit compile for minutes
 
 
 @pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.slow) if any(s in block for s in SLOW) else i
