@@ -111,8 +111,10 @@ def window_keys(key, num_envs, horizon):
     return jax.random.split(key_reset, num_envs), jax.random.split(key_act, horizon)
 
 
-def unroll(env, policy, state, key, horizon, episode_length):
-    """Step the environments ``horizon`` times under ``policy(obs, key) -> actions`` (batched).
+def unroll(env, policy, state, key, horizon, episode_length, with_info=False):
+    """Step the environments ``horizon`` times under ``policy(obs, key) -> actions`` (batched), or
+    ``policy(obs, key) -> (actions, info)`` with ``with_info`` (``info`` is kept in the
+    transitions).
 
     Returns the final :class:`RolloutState` and the window's :class:`Transition`s; both depend
     differentiably on the policy's parameters through the window, not on anything before it.
