@@ -85,7 +85,11 @@ Contacts (Dojo's approach: spheres against the ground)
     of the two geoms' first friction coefficients (the higher priority's, else the larger);
     ``condim`` 1 gives a frictionless ("impact") contact. Mesh, height-field, ellipsoid and SDF geoms
     that collide with the ground raise (set their contype/conaffinity to 0 to keep them visual).
-    Body-body collisions are not imported (reported).
+    Body-body collisions are not imported (reported). A file that disables contacts
+    (``<flag contact="disable"/>``) gets none unless ``contact_geoms`` names some. A contact whose
+    distance to its plane no joint can change (found by comparing it at a few random configurations,
+    e.g. a body that only slides and turns in the ground's plane) is dropped (reported): its force
+    would only duplicate a joint constraint, and leave the step's Newton system singular.
 
 Not imported (reported by name): equality constraints (raise when active), tendons (raise when
 they have stiffness, damping, limits or actuators, else reported), explicit contact pairs, body-body

@@ -6,7 +6,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dojax.importer.model import FREE, GEOM_TYPES, SLIDE
+from dojax.importer.model import FREE, GEOM_TYPES, HINGE, SLIDE
+
+DISABLE_CONTACT = 16  # mjDSBL_CONTACT: <option><flag contact="disable"/>
 
 
 class Ground(NamedTuple):
@@ -34,6 +36,9 @@ def ground_contacts(M, tree, bodies, ref, P0, contact_geoms, contact_friction, c
         unknown = sorted(set(contact_geoms) - set(geom_names))
         if unknown:
             raise M.error(f"contact_geoms names unknown geoms {unknown}")
+    if m.opt.disableflags & DISABLE_CONTACT and contact_geoms is None:
+        notes.append('contacts disabled by the file (<flag contact="disable"/>): no contacts imported')
+        contact_geoms = ()
     excluded = set()
     for e in range(m.nexclude):
         b1, b2 = m.exclude_signature[e] >> 16, m.exclude_signature[e] & 0xFFFF
@@ -107,6 +112,11 @@ def ground_contacts(M, tree, bodies, ref, P0, contact_geoms, contact_friction, c
                 if not any(k != i and inside(c, o) and (k < i or not inside(o, c)) for k, o in enumerate(contacts))]
     plane_normal = {p: ref["geom_xmat"][p][:, 2].copy() for p in planes}
     plane_offset = {p: float(plane_normal[p] @ ref["geom_xpos"][p]) for p in planes}
+    fixed = fixed_gaps(M, ref, P0, contacts, plane_normal)
+    if fixed:
+        notes.append(f"contacts whose distance to their plane no joint can change dropped (their force would only "
+                     f"duplicate a joint constraint): {sorted({contacts[i]['geom'] for i in fixed})}")
+        contacts = [c for i, c in enumerate(contacts) if i not in fixed]
 
     # body-body collisions are not imported: count the pairs MuJoCo would consider
     moving = [g for g in range(m.ngeom) if tree.group_of[m.geom_bodyid[g]] >= 0]
@@ -121,6 +131,41 @@ def ground_contacts(M, tree, bodies, ref, P0, contact_geoms, contact_friction, c
     if pairs:
         notes.append(f"body-body collisions not imported ({len(pairs)} geom pairs, e.g. {pairs[:3]})")
     return Ground(planes, plane_normal, plane_offset), contacts
+
+
+def fixed_gaps(M, ref, P0, contacts, plane_normal, samples=4, seed=0):
+    """Indices of the contacts whose point-to-plane distance is the same at ``samples`` random
+    configurations as in the reference one (e.g. a body that only slides and turns in the plane of
+    the ground): the joints hold such a contact's gap fixed, so its normal force is undetermined and
+    the step's Newton system singular when it touches."""
+    m = M.m
+    rng = np.random.default_rng(seed)
+    geom_id = {M.name("geom", g): g for g in range(m.ngeom)}
+    local = []  # each contact's point in its MuJoCo geom's frame, and its plane normal
+    for c in contacts:
+        g = geom_id[c["geom"]]
+        x, R, _ = P0[c["body"]]
+        local.append((g, ref["geom_xmat"][g].T @ (x + R @ c["point"] - ref["geom_xpos"][g]), plane_normal[c["plane"]]))
+
+    def gaps(kin):
+        return np.array([n @ (kin["geom_xpos"][g] + kin["geom_xmat"][g] @ p) for g, p, n in local])
+
+    gap0 = gaps(ref)
+    moved = np.zeros(len(contacts), bool)
+    for _ in range(samples):
+        q = m.qpos0.copy()
+        for j in range(m.njnt):
+            a = m.jnt_qposadr[j]
+            if m.jnt_type[j] in (HINGE, SLIDE):
+                q[a] += rng.uniform(-0.5, 0.5)
+            else:
+                if m.jnt_type[j] == FREE:
+                    q[a: a + 3] += rng.uniform(-0.5, 0.5, 3)
+                    a += 3
+                quat = rng.normal(size=4)
+                q[a: a + 4] = quat / np.linalg.norm(quat)
+        moved |= np.abs(gaps(M.kinematics(q)) - gap0) > 1e-9 * (1.0 + np.abs(gap0))
+    return {i for i in range(len(contacts)) if not moved[i]}
 
 
 def place_on_ground(M, tree, bodies, contacts, ground, pose_of, q_init, on_ground, notes):
