@@ -204,6 +204,24 @@ def _collisions(z):
                             friction=0.5, name="sphere_box")
 
 
+def _box_collisions(z):
+    # a free capsule balanced across the edge of a fixed table box, tilted (only its segment touches
+    # the box, at the edge; the radius makes the gap 0: the segment passes 0.1 m above the edge)
+    z.part("capsule_box")
+    z.body("table", mass=2.0, shape=Box(2.0, 1.0, 0.5))
+    z.joint("table_fix", "fixed", "world", "table", parent_vertex=(0, 0, 0.25))
+    z.body("cb_rod", mass=1.0, shape=Capsule(0.1, 0.4), position=(1.0, 0.0, 0.6), velocity=(0.0, 0.2, 0))
+    z.force("cb_rod", 1)
+    z.builder.add_collision("cb_rod", ("capsule", (-0.2, 0, 0.05), (0.2, 0, -0.05), 0.1 / np.sqrt(1.0625)),
+                            "table", ("box", (1.0, 0.5, 0.25)), friction=0.5, name="capsule_box")
+    # a free box sliding on the same table (each one's corners against the other)
+    z.part("box_box")
+    z.body("bb_cube", mass=1.0, shape=Box(0.4, 0.4, 0.2), position=(0.5, -0.1, 0.6), velocity=(0.2, -0.1, 0))
+    z.force("bb_cube", 0)
+    z.builder.add_collision("bb_cube", ("box", (0.2, 0.2, 0.1)), "table", ("box", (1.0, 0.5, 0.25)),
+                            friction=0.5, name="box_box")
+
+
 @functools.cache
 def joints_zoo():
     z = Zoo()
@@ -420,8 +438,15 @@ def _jvp_jacobians(z, opts):
 
 
 @functools.cache
-def contacts_jacobians():
-    z = contacts_zoo()
+def box_collisions_zoo():
+    z = Zoo()
+    _box_collisions(z)
+    return z.build()
+
+
+@functools.cache
+def contacts_jacobians(zoo=contacts_zoo):
+    z = zoo()
     mech, state, action = z.mech, z.state, z.action
     ref, J = _jvp_jacobians(z, OPTS)
 
@@ -438,13 +463,15 @@ def contacts_jacobians():
 
 
 CONTACT_PARTS = ["block_linear", "block_impact", "sphere_sphere", "sphere_capsule", "capsule_capsule", "sphere_box"]
+BOX_PARTS = ["capsule_box", "box_box"]  # their own small zoo: a table box carrying a capsule and a box
 
 
-@pytest.mark.parametrize("part", CONTACT_PARTS)
+@pytest.mark.parametrize("part", CONTACT_PARTS + BOX_PARTS)
 def test_jacobians_contact_models_and_collisions(part):
     # measured relative errors: state <= 4e-8 (sphere-box), action <= 6e-7 (capsule-capsule)
-    z = contacts_zoo()
-    ref, J, fd = contacts_jacobians()
+    zoo = box_collisions_zoo if part in BOX_PARTS else contacts_zoo
+    z = zoo()
+    ref, J, fd = contacts_jacobians(zoo)
     _check_block(z, J, fd, part)
     # a smooth point in contact, not in flight: the supported bodies keep their height (free fall
     # would lose g h = 0.098 m/s of vertical speed in the step)

@@ -324,6 +324,59 @@ def test_contacts_friction_and_containment(tmp_path):
     assert info.ground_shift["b"] == pytest.approx(-0.7, abs=1e-9)
 
 
+def mesh_points(info, mech, geom):
+    """The contact points of ``geom`` in the world at the initial state (n, 3)."""
+    state = mech.initial_state()
+    rows = [k for k, n in enumerate(mech.structure.contact_names) if info.contact_geoms[n] == geom]
+    body = mech.structure.contact_body_a[rows]
+    return np.asarray(state.x)[body] + np.asarray(quat.rotate(state.q[body], mech.contact_points[rows, 0]))
+
+
+def test_mesh_contact_points_are_its_hull_vertices(tmp_path):
+    # a box (8 corners) with a vertex inside it, tilted; a 40-vertex hull reduced to 16 points
+    box = " ".join(f"{sx * .2} {sy * .1} {sz * .05}" for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1))
+    ring = np.array([[np.cos(a), np.sin(a), z] for a in np.arange(20) * np.pi / 10 for z in (-.1, .1)]) * .3
+    assets = (f'<asset><mesh name="box" vertex="{box} 0.01 0.02 0"/>'
+              f'<mesh name="ring" vertex="{" ".join(map(str, ring.ravel()))}"/></asset>')
+    path = mjcf(tmp_path, '<body name="b" pos="0 0 1" euler="20 10 5"><freejoint/><geom name="box" type="mesh" '
+                'mesh="box"/></body><body name="r" pos="2 0 1"><freejoint/><geom name="ring" type="mesh" '
+                'mesh="ring"/></body>', assets)
+    mech, info = quiet(load_mjcf, path, on_ground=False)
+    m = info.model
+    d = mujoco.MjData(m)
+    d.qpos[:] = info.qpos
+    mujoco.mj_forward(m, d)
+    for geom, count in (("box", 8), ("ring", dojax.importer.contacts.MESH_CONTACT_POINTS)):
+        g = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, geom)
+        mesh = m.geom_dataid[g]
+        verts = m.mesh_vert[m.mesh_vertadr[mesh]: m.mesh_vertadr[mesh] + m.mesh_vertnum[mesh]]
+        world = d.geom_xpos[g] + verts @ d.geom_xmat[g].reshape(3, 3).T
+        points = mesh_points(info, mech, geom)
+        assert len(points) == count
+        # each contact point is one of the mesh's vertices (float32 in MuJoCo), none is interior
+        nearest = np.linalg.norm(points[:, None] - world[None], axis=-1).min(1)
+        assert nearest.max() < 1e-6
+    # the ring's 16 points are spread over both rims and around them
+    ring_points = mesh_points(info, mech, "ring") - np.asarray(mech.initial_state().x[1])
+    assert np.ptp(ring_points[:, 2]) > 0.05 and np.ptp(ring_points[:, 0]) > 0.5 and np.ptp(ring_points[:, 1]) > 0.5
+
+
+def test_mesh_falls_and_rests_on_its_lowest_vertex(tmp_path):
+    tet = '<asset><mesh name="tet" vertex="0 0 0 .2 0 0 0 .2 0 0 0 .2 .02 .02 .02"/></asset>'
+    path = mjcf(tmp_path, '<body name="t" pos="0 0 .07" euler="30 20 10"><freejoint/>'
+                '<geom name="tet" type="mesh" mesh="tet" density="500"/></body>', tet)
+    mech, info = quiet(load_mjcf, path, on_ground=False)
+    assert mech.num_contacts == 4  # the hull's 4 corners, not the interior vertex
+    assert contact_gaps(mech, mech.initial_state()).min() > 0.02  # it starts in the air
+    states, infos = dojax.rollout(mech, mech.initial_state(), jnp.zeros((200, mech.action_size)))
+    assert bool(infos.converged.all())
+    gaps = np.sort(contact_gaps(mech, jax_index(states, 199)))
+    # it tips onto a face and rests there: three vertices at the ground, to the interior-point
+    # solver's complementarity tolerance (resting gaps are ~1e-5 m), the fourth 0.2 m above
+    assert np.abs(gaps[:3]).max() < 1e-4 and gaps[3] == pytest.approx(0.2, abs=1e-4)
+    assert np.abs(np.asarray(states.v[-1])).max() < 1e-4 and np.abs(np.asarray(states.w[-1])).max() < 1e-4
+
+
 # -- bad input -----------------------------------------------------------------------------------------
 
 def test_missing_file():
@@ -346,14 +399,11 @@ def test_malformed_xml(tmp_path):
 
 
 def test_unsupported_elements_are_named(tmp_path):
-    mesh = '<asset><mesh name="tet" vertex="0 0 0 1 0 0 0 1 0 0 0 1"/></asset>'
-    path = mjcf(tmp_path, '<body name="b" pos="0 0 1"><freejoint/><geom name="hull" type="mesh" mesh="tet"/></body>',
-                mesh)
-    with pytest.raises(ValueError, match="hull \\(mesh\\)"):
-        load_mjcf(path)
+    body = '<body name="b" pos="0 0 1"><freejoint/><geom name="egg" type="ellipsoid" size=".1 .1 .2"{}/>{}</body>'
+    with pytest.raises(ValueError, match="egg \\(ellipsoid\\)"):
+        load_mjcf(mjcf(tmp_path, body.format("", "")))
     # as a visual-only geom it is fine
-    path = mjcf(tmp_path, '<body name="b" pos="0 0 1"><freejoint/><geom name="hull" type="mesh" mesh="tet" '
-                'contype="0" conaffinity="0"/><geom type="sphere" size=".1"/></body>', mesh)
+    path = mjcf(tmp_path, body.format(' contype="0" conaffinity="0"', '<geom type="sphere" size=".1"/>'))
     assert quiet(load_mjcf, path)[0].num_contacts == 1
 
     two = ('<body name="a" pos="0 0 1"><joint name="ha"/><geom size=".1"/></body>'

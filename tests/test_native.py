@@ -62,8 +62,8 @@ def test_native_step_reproduces_recorded_jax_steps(name):
 
 
 def _collisions():
-    """Two free bodies touching each other (sphere-box, capsule-capsule) and the ground: border
-    elements, every contact model."""
+    """Free bodies touching each other (sphere-box, capsule-capsule, capsule-box, box-box) and the
+    ground: border elements, every contact model."""
     b = dojax.MechanismBuilder(timestep=0.01)
     b.add_body("box", 1.0, shape=dojax.shapes.Box(0.2, 0.2, 0.2), position=(0, 0, 0.1))
     b.add_body("ball", 0.5, shape=dojax.shapes.Sphere(0.05), position=(0.02, 0, 0.251), velocity=(0, 0, -0.3))
@@ -72,6 +72,12 @@ def _collisions():
     b.add_collision("ball", ("sphere", (0, 0, 0), 0.05), "box", ("box", (0.1, 0.1, 0.1)), model="soc")
     b.add_collision("ball", ("capsule", (0, 0, 0), (0.0, 0.0, 0.01), 0.05), "box",
                     ("capsule", (-0.1, 0, 0.1), (0.1, 0, 0.1), 0.0), model="linear")
+    # a rod (capsule-box) and a cube (box-box) lying on the box
+    b.add_body("rod", 0.2, shape=dojax.shapes.Capsule(0.02, 0.1), position=(0, 0.06, 0.222))
+    b.add_collision("rod", ("capsule", (-0.05, 0, 0), (0.05, 0, 0), 0.02), "box", ("box", (0.1, 0.1, 0.1)),
+                    model="impact")
+    b.add_body("cube", 0.2, shape=dojax.shapes.Box(0.06, 0.06, 0.06), position=(-0.05, -0.05, 0.231))
+    b.add_collision("cube", ("box", (0.03, 0.03, 0.03)), "box", ("box", (0.1, 0.1, 0.1)), model="soc")
     return b.build()
 
 

@@ -81,11 +81,8 @@ def capsule_capsule(xa, qa, xb, qb, p):
     return _spheres(ca, p["radius"][0], cb, p["radius"][1])
 
 
-def sphere_box(xa, qa, xb, qb, p):
-    """Sphere on body a against a box (half extents ``extent``) centred on body b."""
-    centre = _world_point(xa, qa, p["points"][0])
-    local = quat.rotate_inverse(qb, centre - xb)
-    half = p["extent"]
+def _sphere_in_box(local, radius, xb, qb, half):
+    """A sphere of centre ``local`` (in the frame of box b, half extents ``half``) against the box."""
     clamped = jnp.clip(local, -half, half)
     outside = jnp.any(jnp.abs(local) > half)
     n_out, dist = _safe_normalize(local - clamped, jnp.array([0.0, 0.0, 1.0], local.dtype))
@@ -95,10 +92,40 @@ def sphere_box(xa, qa, xb, qb, p):
     n_in = jnp.zeros(3, local.dtype).at[axis].set(jnp.where(local[axis] >= 0, 1.0, -1.0))
     n_local = jnp.where(outside, n_out, n_in)
     surface = jnp.where(outside, clamped, local.at[axis].set(n_in[axis] * half[axis]))
-    phi = jnp.where(outside, dist, -jnp.min(depth)) - p["radius"][0]
+    phi = jnp.where(outside, dist, -jnp.min(depth)) - radius
     n = quat.rotate(qb, n_local)
     point = xb + quat.rotate(qb, surface) + 0.5 * phi * n
     return phi, n, point
+
+
+def sphere_box(xa, qa, xb, qb, p):
+    """Sphere on body a against a box (half extents ``extent``) centred on body b."""
+    centre = _world_point(xa, qa, p["points"][0])
+    return _sphere_in_box(quat.rotate_inverse(qb, centre - xb), p["radius"][0], xb, qb, p["extent"])
+
+
+_CAPSULE_BOX_ITERATIONS = 8
+
+
+def capsule_box(xa, qa, xb, qb, p):
+    """Capsule on body a against a box (half extents ``extent``) centred on body b.
+
+    The capsule is the sphere centred at one point of its segment: the segment point closest to the
+    box centre, then moved by alternating projections (onto the box, back onto the segment; a fixed
+    8 rounds) towards the point closest to the box. Separated, this converges to the closest pair
+    (exactly so for a segment parallel to a face, as a capsule lying on a box); when the segment
+    enters the box the point stays where it entered the projections, and the gap is the depth of
+    that point below the nearest face (exact for a segment through the box centre, shallower than
+    the deepest point otherwise). One contact per pair: a capsule resting across a box edge or
+    lying on a face is held at one point, so it may roll about that point.
+    """
+    half = p["extent"]
+    s0 = quat.rotate_inverse(qb, _world_point(xa, qa, p["points"][0]) - xb)
+    s1 = quat.rotate_inverse(qb, _world_point(xa, qa, p["points"][1]) - xb)
+    point = _closest_on_segment(jnp.zeros(3, s0.dtype), s0, s1)
+    for _ in range(_CAPSULE_BOX_ITERATIONS):
+        point = _closest_on_segment(jnp.clip(point, -half, half), s0, s1)
+    return _sphere_in_box(point, p["radius"][0], xb, qb, half)
 
 
 GEOMETRIES = {
@@ -107,6 +134,7 @@ GEOMETRIES = {
     "sphere_capsule": sphere_capsule,
     "capsule_capsule": capsule_capsule,
     "sphere_box": sphere_box,
+    "capsule_box": capsule_box,
 }
 
 

@@ -15,6 +15,7 @@ body close kinematic loops. Body ``i``'s tree joint is joint ``i``; loop joints 
 
 import dataclasses
 import hashlib
+import itertools
 import pickle
 import warnings
 from dataclasses import dataclass, field
@@ -373,7 +374,13 @@ class MechanismBuilder:
 
         Shapes: ``("sphere", origin, radius)``, ``("capsule", start, end, radius)`` (body-frame
         points) or ``("box", half_extents)`` (centred on the body). Supported pairs: sphere-sphere,
-        sphere-capsule, capsule-capsule, sphere-box.
+        sphere-capsule, capsule-capsule, sphere-box, capsule-box and box-box. A capsule-box pair is
+        three contacts (``name`` with suffixes ``_0``, ``_1``: the capsule's end spheres against the
+        box; ``_segment``: the segment point nearest the box, see
+        :func:`dojax.collision.capsule_box`), so that a capsule lying on a face rests on both ends. A
+        box-box pair is each box's 8 corners (points) against the other box (16 contacts, suffixes
+        ``_a0``-``_a7``, ``_b0``-``_b7``), as Dojo models boxes: face-face, face-edge and vertex-face
+        contacts are found, an edge crossing an edge (no corner inside the other box) is not.
         """
         kinds = {"sphere": 3, "capsule": 4, "box": 2}
         for shape in (shape_a, shape_b):
@@ -381,11 +388,25 @@ class MechanismBuilder:
                 raise ValueError(f"collision shape must be ('sphere', origin, radius), ('capsule', start, "
                                  f"end, radius) or ('box', half_extents); got {shape!r}")
         pair = f"{shape_a[0]}_{shape_b[0]}"
-        if pair in ("capsule_sphere", "box_sphere"):
+        if pair in ("capsule_sphere", "box_sphere", "box_capsule"):
             body_a, shape_a, body_b, shape_b = body_b, shape_b, body_a, shape_a
             pair = f"{shape_a[0]}_{shape_b[0]}"
-        if pair not in ("sphere_sphere", "sphere_capsule", "capsule_capsule", "sphere_box"):
-            raise ValueError(f"unsupported collision pair {pair!r}")
+
+        def extent(shape):
+            ext = _vector("box half extents", shape[1], 3)
+            if np.any(ext <= 0):
+                raise ValueError(f"box half extents must be positive, got {shape[1]!r}")
+            return ext
+
+        name = name or f"contact{len(self._contacts) + 1}"
+        if pair == "box_box":
+            for a, b, ext_a, ext_b, side in ((body_a, body_b, extent(shape_a), extent(shape_b), "a"),
+                                              (body_b, body_a, extent(shape_b), extent(shape_a), "b")):
+                for k, sign in enumerate(itertools.product((-1.0, 1.0), repeat=3)):
+                    corner = np.array(sign) * ext_a
+                    self._add_contact(f"{name}_{side}{k}", "sphere_box", a, b, model, friction, (0.0, 0.0),
+                                      (corner, corner, (0, 0, 0), (0, 0, 0)), extent=ext_b)
+            return
 
         def ends(shape):
             if shape[0] == "sphere":
@@ -396,10 +417,14 @@ class MechanismBuilder:
 
         (a0, a1), ra = ends(shape_a)
         (b0, b1), rb = ends(shape_b)
-        extent = shape_b[1] if shape_b[0] == "box" else (0, 0, 0)
-        ext = _vector("box half extents", extent, 3)
-        if shape_b[0] == "box" and np.any(ext <= 0):
-            raise ValueError(f"box half extents must be positive, got {extent!r}")
+        ext = extent(shape_b) if shape_b[0] == "box" else np.zeros(3)
+        if pair == "capsule_box":
+            for k, end_point in enumerate((a0, a1)):
+                self._add_contact(f"{name}_{k}", "sphere_box", body_a, body_b, model, friction, (ra, rb),
+                                  (end_point, end_point, b0, b1), extent=ext)
+            self._add_contact(f"{name}_segment", pair, body_a, body_b, model, friction, (ra, rb),
+                              (a0, a1, b0, b1), extent=ext)
+            return
         self._add_contact(name, pair, body_a, body_b, model, friction, (ra, rb), (a0, a1, b0, b1), extent=ext)
 
     def _add_contact(self, name, geometry, body_a, body_b, model, friction, radii, points,

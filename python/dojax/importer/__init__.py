@@ -80,11 +80,16 @@ Contacts (Dojo's approach: spheres against the ground)
     Plane geoms of the world are the ground (a half-space from the plane's normal and position).
     Each geom of a moving body that MuJoCo would collide with a ground plane (contype/conaffinity,
     ``<exclude>``) becomes contact spheres: a sphere one sphere; a capsule one at each end of its
-    segment (its radius); a box its 8 corners (points); a cylinder 8 points on each rim. A sphere or
-    point lying inside another sphere of the same body is dropped. Friction is MuJoCo's combination
-    of the two geoms' first friction coefficients (the higher priority's, else the larger);
-    ``condim`` 1 gives a frictionless ("impact") contact. Mesh, height-field, ellipsoid and SDF geoms
-    that collide with the ground raise (set their contype/conaffinity to 0 to keep them visual).
+    segment (its radius); a box its 8 corners (points); a cylinder 8 points on each rim; a mesh the
+    vertices of its convex hull as compiled by MuJoCo (points), at most
+    :data:`~dojax.importer.contacts.MESH_CONTACT_POINTS` (16) of them: a larger hull is reduced by
+    farthest-point sampling (the vertex farthest from the vertices' mean first, then each time the
+    vertex farthest from those kept; deterministic), so a hull vertex left out may sink into the
+    ground by up to about the spacing of the kept ones. A sphere or point lying inside another sphere
+    of the same body is dropped. Friction is MuJoCo's combination of the two geoms' first friction
+    coefficients (the higher priority's, else the larger); ``condim`` 1 gives a frictionless
+    ("impact") contact. Height-field, ellipsoid and SDF geoms that collide with the ground raise (set
+    their contype/conaffinity to 0 to keep them visual).
     Body-body collisions are not imported (reported). A file that disables contacts
     (``<flag contact="disable"/>``) gets none unless ``contact_geoms`` names some. A contact whose
     distance to its plane no joint can change (found by comparing it at a few random configurations,

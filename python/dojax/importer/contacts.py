@@ -11,6 +11,30 @@ from dojax.importer.model import FREE, GEOM_TYPES, HINGE, SLIDE
 DISABLE_CONTACT = 16  # mjDSBL_CONTACT: <option><flag contact="disable"/>
 
 
+MESH_CONTACT_POINTS = 16  # at most this many contact points per collision mesh
+
+
+def mesh_hull_points(m, mesh, k=MESH_CONTACT_POINTS):
+    """Contact points of mesh ``mesh`` in its geom frame: the vertices of MuJoCo's compiled convex
+    hull (``mesh_graph``; all the mesh's vertices when MuJoCo compiled none), reduced to at most ``k``
+    by farthest-point sampling: first the vertex farthest from the vertices' mean, then repeatedly
+    the vertex farthest from those kept (ties to the lower index), so the result is deterministic
+    and spread over the hull. Returns an (n, 3) array, n <= k."""
+    verts = np.asarray(m.mesh_vert[m.mesh_vertadr[mesh]: m.mesh_vertadr[mesh] + m.mesh_vertnum[mesh]], float)
+    adr = m.mesh_graphadr[mesh]
+    if adr >= 0:  # graph: numvert, numface, vert_edgeadr[numvert], vert_globalid[numvert], ...
+        nv = m.mesh_graph[adr]
+        verts = verts[np.sort(m.mesh_graph[adr + 2 + nv: adr + 2 + 2 * nv])]
+    if len(verts) <= k:
+        return verts
+    kept = [int(np.argmax(np.linalg.norm(verts - verts.mean(0), axis=1)))]
+    dist = np.linalg.norm(verts - verts[kept[0]], axis=1)
+    while len(kept) < k:
+        kept.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, np.linalg.norm(verts - verts[kept[-1]], axis=1))
+    return verts[sorted(kept)]
+
+
 class Ground(NamedTuple):
     """The world's plane geoms (ids) and their half-spaces {y : normal . y >= offset} by id."""
 
@@ -65,7 +89,7 @@ def ground_contacts(M, tree, bodies, ref, P0, contact_geoms, contact_friction, c
         if not hits:
             continue
         gtype = m.geom_type[g]
-        if gtype not in (2, 3, 5, 6):  # sphere, capsule, cylinder, box
+        if gtype not in (2, 3, 5, 6, 7):  # sphere, capsule, cylinder, box, mesh
             unsupported.append(f"{geom_names[g]} ({GEOM_TYPES[gtype]})")
             continue
         bi = body_of_group[grp]
@@ -79,6 +103,8 @@ def ground_contacts(M, tree, bodies, ref, P0, contact_geoms, contact_friction, c
             points, radius = [c + s * size[1] * Rg[:, 2] for s in (-1.0, 1.0)], size[0]
         elif gtype == 6:
             points, radius = [c + Rg @ (np.array(s) * size) for s in itertools.product((-1.0, 1.0), repeat=3)], 0.0
+        elif gtype == 7:
+            points, radius = [c + Rg @ v for v in mesh_hull_points(m, m.geom_dataid[g])], 0.0
         else:
             ang = np.arange(8) * np.pi / 4
             points = [c + Rg @ np.array([size[0] * np.cos(a), size[0] * np.sin(a), s * size[1]])
