@@ -29,11 +29,10 @@ import jax
 import jax.numpy as jnp
 
 from dojax import residual
-from dojax.learn import alpha_order, critic, networks, rollout, shac
+from dojax.learn import alpha_order, networks, rollout, shac
 from dojax.learn.config import check_positive, configured_env, episode_length
 from dojax.learn.networks import make_policy
-from dojax.learn.normalization import init_stats, normalize, update_stats
-from dojax.learn.optim import adam
+from dojax.learn.normalization import normalize, update_stats
 from dojax.learn.train_loop import make_train_fn, update_metrics
 
 
@@ -210,24 +209,13 @@ def next_horizon(horizon, window, config):
 def make_learner(env, config):
     """``(init, update)``: ``init(key) -> AHACState`` and ``update(state) -> (state, metrics)``."""
     env = configured_env(env, config)
-    policy_net, _ = make_policy(env.action_size, config)
-    value_net = networks.value_network(config.critic_hidden_sizes)
+    parts = shac.actor_critic(env, config)
+    policy_net, _, policy_optimizer, _ = parts
     actor_loss = make_actor_loss(env, config)
-    policy_optimizer = adam(config.learning_rate, config.learning_rate_decay, config.adam_b1, config.adam_b2)
-    critic_steps = config.critic_epochs * config.critic_minibatches
-    critic_optimizer = adam(config.critic_learning_rate, config.learning_rate_decay ** (1.0 / critic_steps),
-                            config.adam_b1, config.adam_b2)
 
     def init(key):
-        key_policy, key_critic, key_env, key = jax.random.split(key, 4)
-        obs_stats = init_stats(env.observation_size)
-        policy = policy_net.init(key_policy, obs_stats.mean)
-        critic_params = value_net.init(key_critic, obs_stats.mean)
         zero = jnp.zeros((), jnp.int32)
-        params = shac.SHACParams(policy, critic_params, critic_params, obs_stats)
-        return AHACState(params, policy_optimizer.init(policy),
-                         critic_optimizer.init(critic_params), rollout.start(env, key_env, config.num_envs), key,
-                         zero, jnp.asarray(float(config.horizon)), zero)
+        return AHACState(*shac.fresh_start(env, config, parts, key), zero, jnp.asarray(float(config.horizon)), zero)
 
     def update(state):
         key, key_window, key_critic = jax.random.split(state.key, 3)
@@ -241,14 +229,8 @@ def make_learner(env, config):
 
         window = jax.lax.stop_gradient(window)
         transitions = window.for_critic()
-        target_value = lambda obs: networks.value(value_net, p.target_critic, normalize(p.obs_stats, obs))  # noqa: E731
-        targets = critic.td_lambda_targets(transitions, target_value(transitions.obs),
-                                           target_value(transitions.next_obs), config.discount, config.td_lambda)
-        critic_params, critic_opt_state, critic_loss, critic_skipped = critic.fit(
-            value_net, critic_optimizer, p.critic, state.critic_opt_state, normalize(p.obs_stats, transitions.obs),
-            targets, transitions.valid, key_critic, config.critic_epochs, config.critic_minibatches,
-            config.max_grad_norm)
-        target_critic = critic.polyak(p.target_critic, critic_params, config.target_critic_alpha)
+        critic_params, target_critic, critic_opt_state, critic_loss, critic_skipped = shac.critic_step(
+            config, parts, p, state.critic_opt_state, transitions, key_critic)
 
         taken = window.active
         obs_stats = update_stats(p.obs_stats, transitions.obs, taken) if config.normalize_observations else p.obs_stats

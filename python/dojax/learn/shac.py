@@ -123,27 +123,53 @@ def make_actor_loss(env, config):
     return loss
 
 
-def make_learner(env, config):
-    """``(init, update)``: ``init(key) -> SHACState`` and ``update(state) -> (state, metrics)`` (one
-    window, one actor step, the critic's regression, the target's averaging)."""
+def actor_critic(env, config):
+    """``(policy network, value network, policy optimiser, critic optimiser)`` of SHAC (and AHAC)."""
     policy_net, _ = make_policy(env.action_size, config)
     value_net = networks.value_network(config.critic_hidden_sizes)
-    actor_loss = make_actor_loss(env, config)
     policy_optimizer = adam(config.learning_rate, config.learning_rate_decay, config.adam_b1, config.adam_b2)
     # the critic takes critic_epochs * critic_minibatches steps per update; its step size decays
     # by learning_rate_decay per update, as the policy's does
     critic_steps = config.critic_epochs * config.critic_minibatches
     critic_optimizer = adam(config.critic_learning_rate, config.learning_rate_decay ** (1.0 / critic_steps),
                             config.adam_b1, config.adam_b2)
+    return policy_net, value_net, policy_optimizer, critic_optimizer
+
+
+def fresh_start(env, config, parts, key):
+    """``(SHACParams, policy optimiser state, critic optimiser state, RolloutState, key)`` of a new run."""
+    policy_net, value_net, policy_optimizer, critic_optimizer = parts
+    key_policy, key_critic, key_env, key = jax.random.split(key, 4)
+    obs_stats = init_stats(env.observation_size)
+    policy = policy_net.init(key_policy, obs_stats.mean)
+    critic_params = value_net.init(key_critic, obs_stats.mean)
+    return (SHACParams(policy, critic_params, critic_params, obs_stats), policy_optimizer.init(policy),
+            critic_optimizer.init(critic_params), rollout.start(env, key_env, config.num_envs), key)
+
+
+def critic_step(config, parts, params, critic_opt_state, transitions, key):
+    """The critic's regression on a window's TD(lambda) targets (from the target network) and the
+    target's averaging: ``(critic, target critic, optimiser state, loss, skipped updates)``."""
+    _, value_net, _, critic_optimizer = parts
+    target_value = lambda obs: networks.value(value_net, params.target_critic, normalize(params.obs_stats, obs))  # noqa: E731
+    targets = critic.td_lambda_targets(transitions, target_value(transitions.obs),
+                                       target_value(transitions.next_obs), config.discount, config.td_lambda)
+    critic_params, critic_opt_state, critic_loss, critic_skipped = critic.fit(
+        value_net, critic_optimizer, params.critic, critic_opt_state, normalize(params.obs_stats, transitions.obs),
+        targets, transitions.valid, key, config.critic_epochs, config.critic_minibatches, config.max_grad_norm)
+    target_critic = critic.polyak(params.target_critic, critic_params, config.target_critic_alpha)
+    return critic_params, target_critic, critic_opt_state, critic_loss, critic_skipped
+
+
+def make_learner(env, config):
+    """``(init, update)``: ``init(key) -> SHACState`` and ``update(state) -> (state, metrics)`` (one
+    window, one actor step, the critic's regression, the target's averaging)."""
+    parts = actor_critic(env, config)
+    policy_net, value_net, policy_optimizer, critic_optimizer = parts
+    actor_loss = make_actor_loss(env, config)
 
     def init(key):
-        key_policy, key_critic, key_env, key = jax.random.split(key, 4)
-        obs_stats = init_stats(env.observation_size)
-        policy = policy_net.init(key_policy, obs_stats.mean)
-        critic_params = value_net.init(key_critic, obs_stats.mean)
-        return SHACState(SHACParams(policy, critic_params, critic_params, obs_stats), policy_optimizer.init(policy),
-                         critic_optimizer.init(critic_params), rollout.start(env, key_env, config.num_envs), key,
-                         jnp.zeros((), jnp.int32))
+        return SHACState(*fresh_start(env, config, parts, key), jnp.zeros((), jnp.int32))
 
     def update(state):
         key, key_window, key_critic = jax.random.split(state.key, 3)
@@ -155,14 +181,8 @@ def make_learner(env, config):
             state.policy_opt_state)
 
         transitions = jax.lax.stop_gradient(transitions)
-        target_value = lambda obs: networks.value(value_net, p.target_critic, normalize(p.obs_stats, obs))  # noqa: E731
-        targets = critic.td_lambda_targets(transitions, target_value(transitions.obs),
-                                           target_value(transitions.next_obs), config.discount, config.td_lambda)
-        critic_params, critic_opt_state, critic_loss, critic_skipped = critic.fit(
-            value_net, critic_optimizer, p.critic, state.critic_opt_state, normalize(p.obs_stats, transitions.obs),
-            targets, transitions.valid, key_critic, config.critic_epochs, config.critic_minibatches,
-            config.max_grad_norm)
-        target_critic = critic.polyak(p.target_critic, critic_params, config.target_critic_alpha)
+        critic_params, target_critic, critic_opt_state, critic_loss, critic_skipped = critic_step(
+            config, parts, p, state.critic_opt_state, transitions, key_critic)
 
         obs_stats = update_stats(p.obs_stats, transitions.obs) if config.normalize_observations else p.obs_stats
         iteration = state.iteration + 1
