@@ -29,6 +29,8 @@ while the returned value is the forward solution (Dojo's separate gradient optio
 A step that did not converge has zero derivatives (its ``info.converged`` is False), never NaN.
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,12 +114,8 @@ def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
     return jax.tree.map(jnp.add, from_config, linear)
 
 
-def _jvp_rule(terms_tangent):
-    """The implicit-function JVP rule, with dF/d(state, action) . tangent from ``terms_tangent``."""
-    return lambda primals, tangents: _solve_jvp(terms_tangent, primals, tangents)
-
-
 def _solve_jvp(terms_tangent, primals, tangents):
+    """The implicit-function JVP rule, with dF/d(state, action) . tangent from ``terms_tangent``."""
     mech, state, action, opts = primals
     primals, tangents = primals[:3], tangents[:3]
     W, info = _solve(mech, state, action, opts)
@@ -148,9 +146,9 @@ def _solve_jvp(terms_tangent, primals, tangents):
 
 
 solve_step = jax.custom_jvp(_solve)
-solve_step.defjvp(_jvp_rule(_terms_tangent_directional), symbolic_zeros=True)
+solve_step.defjvp(partial(_solve_jvp, _terms_tangent_directional), symbolic_zeros=True)
 solve_step.__doc__ = _solve.__doc__
 
 solve_step_columns = jax.custom_jvp(_solve)
-solve_step_columns.defjvp(_jvp_rule(_terms_tangent_local), symbolic_zeros=True)
+solve_step_columns.defjvp(partial(_solve_jvp, _terms_tangent_local), symbolic_zeros=True)
 solve_step_columns.__doc__ = _solve.__doc__ + "\n    Its derivative suits many tangents at once (see the module's docstring).\n"
