@@ -275,11 +275,14 @@ class Batch(NamedTuple):
 
 # -- the learner ------------------------------------------------------------------------------------
 
-def make_learner(env, config, objective=None):
+def make_learner(env, config, objective=None, critic_term=None):
     """``(init, update)``: ``init(key) -> PPOState`` and ``update(state) -> (state, metrics)``;
     pure functions to jit, scan and vmap. ``objective(mean, log_std, batch, iteration)``, if given,
     replaces the clipped surrogate: the per-sample term to maximise of the Gaussian ``(mean,
-    log_std)`` at the batch's samples in update ``iteration`` (:mod:`dojax.learn.mdpo`)."""
+    log_std)`` at the batch's samples in update ``iteration`` (:mod:`dojax.learn.mdpo`).
+    ``critic_term(policy_params, obs_stats, reward_scale)``, if given, returns a loss
+    ``(critic_params, key) -> scalar`` added to each of the critic's regression steps, given the
+    sampling policy and the statistics its batch was normalised with (:mod:`dojax.learn.hnpg`)."""
     policy_net, _ = make_gaussian_policy(env.action_size, config)
     value_net = networks.value_network(config.critic_hidden_sizes)
     length = episode_length(env, config)
@@ -568,7 +571,8 @@ def make_learner(env, config, objective=None):
                                                           key_policy, state.iteration)
         critic_params, critic_opt_state, critic_loss, critic_skipped = critic.fit(
             value_net, critic_optimizer, params.critic, state.critic_opt_state, batch.obs, batch.target, batch.weight,
-            key_critic, config.epochs, config.minibatches, config.max_grad_norm)
+            key_critic, config.epochs, config.minibatches, config.max_grad_norm,
+            None if critic_term is None else critic_term(behaviour, params.obs_stats, reward_scale))
         obs_stats = params.obs_stats
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)
