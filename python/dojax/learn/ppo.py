@@ -67,13 +67,13 @@ pieces are the pure functions of :mod:`dojax.learn.policy_gradient`):
   environment restores a state by stepping from it). Per vine state, ``num_sets`` random sets of
   ``set_size`` rollouts are scored ``f = mean R~ * mean pairwise diversity``, ``R~`` the
   rollouts' discounted returns (rewards scaled as the batch's, bootstrapped by the critic where a
-  branch is cut) min-max normalised over the state's rollouts, the diversity of two rollouts
-  ``1 - exp(-d / diversity_scale)`` with ``d`` the root-mean-square distance of their normalised
-  observations (the paper counts distinct outcomes of discrete tasks; this is the continuous
-  analogue); each rollout's advantage, given to every one of its steps, is the mean score of the
-  sets that hold it minus the mean over all sets. The branches' steps join the update's samples
-  (not the critic's); the window's own steps keep GAE's advantages. Updates take ``vine_states *
-  vine_rollouts * vine_horizon`` more environment steps.
+  branch is truncated or ends unfinished) min-max normalised over the state's rollouts, the
+  diversity of two rollouts ``1 - exp(-d / diversity_scale)`` with ``d`` the root-mean-square
+  distance of their normalised observations (the paper counts distinct outcomes of discrete
+  tasks; this is the continuous analogue); each rollout's advantage, given to every one of its
+  steps, is the mean score of the sets that hold it minus the mean over all sets. The branches'
+  steps join the update's samples (not the critic's); the window's own steps keep GAE's
+  advantages. Updates take ``vine_states * vine_rollouts * vine_horizon`` more environment steps.
 - ``optimizer="npg"``: natural policy gradient (Kakade 2001; the step of Rajeswaran et al. 2017's
   NPG baseline): one step per update along ``w = F^-1 g``, ``g`` the same batch gradient, ``F``
   the Fisher matrix as the Hessian of the mean KL from the sampling policy (Fisher-vector products
@@ -490,10 +490,11 @@ def make_learner(env, config, objective=None, critic_term=None):
             reward = reward / jnp.sqrt(reward_scale.stats.var[0] + 1e-8)
         alive = (jnp.cumsum(t.done, axis=0) - t.done) == 0  # the step belongs to the branch's episode
         obs = normalize(params.obs_stats, t.obs)
-        last_value = networks.value(value_net, params.critic, normalize(params.obs_stats, t.next_obs[-1]))
-        discounts = config.discount ** jnp.arange(steps, dtype=reward.dtype)
-        returns = jnp.sum(discounts[:, None] * alive * reward, axis=0) + config.discount**steps * jnp.where(
-            alive[-1] & ~t.done[-1], last_value, 0.0)
+        # discounted returns, bootstrapped where the branch is cut (truncated, or at its last step)
+        next_value = networks.value(value_net, params.critic, normalize(params.obs_stats, t.next_obs))
+        cut = alive & (t.truncated | ((jnp.arange(steps) == steps - 1)[:, None] & ~t.done))
+        discounts = config.discount ** jnp.arange(steps, dtype=reward.dtype)[:, None]
+        returns = jnp.sum(discounts * (alive * reward + config.discount * cut * next_value), axis=0)
         by_state = lambda x: jnp.moveaxis(x.reshape((steps, config.vine_states, n) + x.shape[2:]), 1, 0)  # noqa: E731
         diversity = jax.vmap(pairwise_diversity, in_axes=(0, 0, None))(by_state(obs), by_state(alive),
                                                                         config.diversity_scale)
