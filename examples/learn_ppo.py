@@ -4,12 +4,13 @@
 
 The task (``dojax.learn.DoubleIntegrator``) has a known optimum, the Riccati gain, and the exact
 expected cost of any linear gain, so PPO's linear Gaussian policy is measured without sampling.
-The first part trains plain PPO and three of its options (BAPO's adaptive clipping, OBLR-PO's
-gradient-weighted baseline with its SNR step size, N-PG-IGT's normalised momentum step), four
-seeds each in one compiled call (``jax.vmap`` over keys), and plots the mean episode return
-against environment steps. The second part trains SAC through the front class
-(``dojax.learn.SAC``: ``learn``, ``predict``) on the same task; its actions are squashed into
-[-1, 1], so its policy is not linear and is measured by the mean return of seeded episodes.
+The first part trains plain PPO and four of its options (BAPO's adaptive clipping, OBLR-PO's
+gradient-weighted baseline with its SNR step size, N-PG-IGT's normalised momentum step, the
+polychromic set objective with vine sampling), four seeds each in one compiled call
+(``jax.vmap`` over keys), and plots the mean episode return against environment steps. The
+second part trains SAC through the front class (``dojax.learn.SAC``: ``learn``, ``predict``) on
+the same task; its actions are squashed into [-1, 1], so its policy is not linear and is measured
+by the mean return of seeded episodes.
 """
 
 import time
@@ -30,6 +31,7 @@ VARIANTS = {
     "BAPO clipping": dict(clipping="bapo"),
     "gradient-weighted baseline + SNR step": dict(baseline="gradient_weighted", snr_learning_rate=True),
     "N-PG-IGT step": dict(optimizer="npg_igt", pg_step_size=0.2, momentum_eta=0.3),
+    "polychromic set objective (vines)": dict(set_objective=True),
 }
 
 

@@ -99,7 +99,8 @@ NEUTRAL = dict(clipping="bapo", bapo_lower_range=(0.8, 0.8), bapo_upper_range=(1
                entropy_modulation=True, empg_k=0.0, empg_zeta=0.0)  # every advantage scaled by 1
 UNUSED = dict(bapo_target=0.9, bapo_lower_range=(0.5, 0.7), bapo_upper_range=(1.1, 2.0), bapo_steps=(0.1, 0.1),
               capo_max_kl=1e-3, cov_fraction=0.5, clip_cov_bounds=(0.0, 1.0), kl_cov_coef=7.0, empg_k=3.0,
-              empg_k_future=3.0, empg_zeta=2.0, momentum_eta=0.5, pg_step_size=0.3)  # of the options, all off
+              empg_k_future=3.0, empg_zeta=2.0, momentum_eta=0.5, pg_step_size=0.3, vine_states=1, vine_rollouts=3,
+              vine_horizon=5, set_size=3, num_sets=2, diversity_scale=0.1)  # of the options, all off
 
 
 def run_tiny(**options):

@@ -39,7 +39,8 @@ ENV_OF_MODEL = {"pendulum": "Pendulum", "cartpole": "CartPole", "inverted_pendul
 
 CHUNK = 50  # steps per rollout call: one compilation, progress reported between chunks
 
-ALGORITHMS = ("apg", "shac", "ahac", "ars", "ags", "ppo", "mdpo", "sac")  # dojax.learn's learners, by module name
+# dojax.learn's learners, by module name
+ALGORITHMS = ("apg", "shac", "ahac", "ars", "ags", "ppo", "mdpo", "sac", "mdpo_off", "hnpg")
 ENV_IDS = [f"dojax/{name}-v0" for name in dojax.envs.ENVS]
 
 

@@ -1,6 +1,7 @@
 """The user-facing learners: a thin stateful layer over the functional cores.
 
-``APG(env, seed=0, **config)``, ``SHAC``, ``AHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO`` and ``SAC``
+``APG(env, seed=0, **config)``, ``SHAC``, ``AHAC``, ``ARS``, ``AGS``, ``PPO``, ``MDPO``, ``SAC``,
+``MDPO_OFF`` and ``HNPG``
 (``env`` a registered id such as
 ``"dojax/Pendulum-v0"`` or a functional environment) keep the training state between calls:
 ``learn(total_timesteps)`` continues where the last call stopped, ``predict(obs)`` acts, and
@@ -18,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dojax import envs
-from dojax.learn import ags, ahac, apg, ars, mdpo, ppo, sac, shac
+from dojax.learn import ags, ahac, apg, ars, hnpg, mdpo, mdpo_off, ppo, sac, shac
 from dojax.learn.config import check_positive
 from dojax.learn.logger import Logger
 from dojax.learn.networks import make_gaussian_policy, make_policy
@@ -257,4 +258,22 @@ class MDPO(Learner):
 
     algorithm = mdpo
     config_class = mdpo.MDPOConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class MDPO_OFF(Learner):
+    """Off-policy mirror descent policy optimisation (:mod:`dojax.learn.mdpo_off`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is ``tanh`` of the Gaussian's mean."""
+
+    algorithm = mdpo_off
+    config_class = mdpo_off.MDPOOffConfig
+    policy_factory = staticmethod(make_gaussian_policy)
+
+
+class HNPG(Learner):
+    """Hybrid natural policy gradient (:mod:`dojax.learn.hnpg`) behind
+    ``learn``/``predict``/``save``/``load``; ``predict(obs)`` is the Gaussian's squashed mean."""
+
+    algorithm = hnpg
+    config_class = hnpg.HNPGConfig
     policy_factory = staticmethod(make_gaussian_policy)

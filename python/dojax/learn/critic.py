@@ -35,23 +35,32 @@ def value_loss(network, params, obs, targets, weights):
     return jnp.sum(weights * error**2) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def fit(network, optimizer, params, opt_state, obs, targets, weights, key, epochs, minibatches, max_grad_norm):
+def fit(network, optimizer, params, opt_state, obs, targets, weights, key, epochs, minibatches, max_grad_norm,
+        extra_loss=None):
     """Regress the value network on ``targets`` (weighted squared error) for ``epochs`` passes
     over ``minibatches`` shuffled minibatches (each pass leaves out a random remainder of fewer
-    than ``minibatches`` samples). Returns ``(params, opt_state, mean loss, updates skipped)``."""
+    than ``minibatches`` samples). ``extra_loss(params, key)``, if given, is added to each
+    minibatch's loss with a key of its own (the shuffling does not change). Returns ``(params,
+    opt_state, mean loss, updates skipped)``."""
     obs = obs.reshape(-1, obs.shape[-1])
     targets, weights = targets.reshape(-1), weights.reshape(-1).astype(targets.dtype)
     size = targets.shape[0] // minibatches
 
-    def minibatch_step(carry, batch):
-        loss = lambda p: (value_loss(network, p, *batch), ())  # noqa: E731
+    def minibatch_step(carry, inputs):
+        batch, extra_key = inputs
+
+        def loss(p):
+            value = value_loss(network, p, *batch)
+            return (value if extra_loss is None else value + extra_loss(p, extra_key)), ()
+
         params, opt_state, value, _, stats = descend(loss, optimizer, *carry, max_grad_norm)
         return (params, opt_state), (value, stats.skipped)
 
     def epoch(carry, key):
         order = jax.random.permutation(key, targets.shape[0])[: size * minibatches]
         batches = jax.tree.map(lambda x: x[order].reshape((minibatches, size) + x.shape[1:]), (obs, targets, weights))
-        return jax.lax.scan(minibatch_step, carry, batches)
+        extra_keys = None if extra_loss is None else jax.random.split(jax.random.fold_in(key, 1), minibatches)
+        return jax.lax.scan(minibatch_step, carry, (batches, extra_keys))
 
     (params, opt_state), (losses, skipped) = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, epochs))
     return params, opt_state, jnp.mean(losses), jnp.sum(skipped)

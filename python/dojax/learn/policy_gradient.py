@@ -1,7 +1,8 @@
 """The pieces policy-gradient objectives are made of, as small pure functions of a batch's arrays:
 constant baselines (mean; OBLR-PO's gradient-weighted one) and the SNR step scale, advantage
-shaping (standardisation; EMPG's entropy modulation), clipping bounds (BAPO's adaptive ones),
-covariance sample selection (Clip-Cov / KL-Cov) and the clipped surrogate. Samples carry a
+shaping (standardisation; EMPG's entropy modulation; the polychromic set advantages and the
+rollouts' pairwise diversity), clipping bounds (BAPO's adaptive ones), covariance sample
+selection (Clip-Cov / KL-Cov) and the clipped surrogate. Samples carry a
 ``weight`` (0 for a failed solver step); :mod:`dojax.learn.ppo` documents each rule's source and
 selects them by config.
 """
@@ -105,3 +106,32 @@ def surrogate(log_prob, log_prob_old, advantage, bounds, kl_selected=None, kl_co
     if kl_selected is None:
         return clipped
     return jnp.where(kl_selected, ratio * advantage - kl_coef * jnp.abs(log_ratio), clipped)
+
+
+def pairwise_diversity(obs, alive, scale):
+    """``(N, N)`` diversity in [0, 1) of ``N`` rollouts, ``obs`` shaped ``(steps, N, size)``:
+    ``1 - exp(-dist / scale)``, ``dist`` the root-mean-square distance between two rollouts'
+    observations over the steps where both are ``alive`` (``(steps, N)``; 0 if none)."""
+    both = (alive[:, :, None] & alive[:, None, :]).astype(obs.dtype)
+    squared = jnp.sum((obs[:, :, None, :] - obs[:, None, :, :]) ** 2, axis=-1)
+    mean_squared = jnp.sum(both * squared, axis=0) / jnp.maximum(jnp.sum(both, axis=0), 1.0)
+    return 1.0 - jnp.exp(-jnp.sqrt(mean_squared) / scale)
+
+
+def polychromic_advantages(returns, diversity, membership):
+    """Set advantages of ``N`` rollouts from one state (Hamid et al. 2026, arXiv 2509.25424).
+
+    Each set ``m`` (a row of the ``(M, N)`` boolean ``membership``) scores ``f_m = mean_{i in m}
+    R~_i * mean_{i < j in m} diversity_ij``, ``R~`` the ``returns`` min-max normalised over the
+    ``N`` rollouts (all 1 if they are equal); rollout ``i``'s advantage is the mean score of the sets
+    that hold it minus the mean score of all sets (0 if no set holds it)."""
+    spread = jnp.max(returns) - jnp.min(returns)
+    normalised = jnp.where(spread > 0, (returns - jnp.min(returns)) / jnp.where(spread > 0, spread, 1.0), 1.0)
+    member = membership.astype(returns.dtype)
+    size = jnp.sum(member, axis=1)
+    mean_return = member @ normalised / size
+    pair = member[:, :, None] * member[:, None, :] * (1.0 - jnp.eye(returns.shape[0], dtype=returns.dtype))
+    mean_diversity = jnp.sum(pair * diversity, axis=(1, 2)) / jnp.maximum(size * (size - 1.0), 1.0)
+    score = mean_return * mean_diversity
+    held = jnp.sum(member, axis=0)
+    return jnp.where(held > 0, member.T @ score / jnp.maximum(held, 1.0) - jnp.mean(score), 0.0)

@@ -60,6 +60,20 @@ pieces are the pure functions of :mod:`dojax.learn.policy_gradient`):
   likelihood-ratio policy gradient with the advantages above, standardised over the batch);
   HARPG rolls a second batch of windows at its random point for the Hessian correction, so its
   updates take twice the environment steps. The critic keeps its Adam regression.
+- ``set_objective``: the polychromic set objective with vine sampling (Hamid, Orney, Xu, Finn,
+  Sadigh, ICLR 2026, arXiv 2509.25424; needs ``optimizer="adam"``). Each update branches
+  ``vine_rollouts`` rollouts of ``vine_horizon`` steps under the sampling policy from each of
+  ``vine_states`` states the window started from (environments drawn at random; the functional
+  environment restores a state by stepping from it). Per vine state, ``num_sets`` random sets of
+  ``set_size`` rollouts are scored ``f = mean R~ * mean pairwise diversity``, ``R~`` the
+  rollouts' discounted returns (rewards scaled as the batch's, bootstrapped by the critic where a
+  branch is truncated or ends unfinished) min-max normalised over the state's rollouts, the
+  diversity of two rollouts ``1 - exp(-d / diversity_scale)`` with ``d`` the root-mean-square
+  distance of their normalised observations (the paper counts distinct outcomes of discrete
+  tasks; this is the continuous analogue); each rollout's advantage, given to every one of its
+  steps, is the mean score of the sets that hold it minus the mean over all sets. The branches'
+  steps join the update's samples (not the critic's); the window's own steps keep GAE's
+  advantages. Updates take ``vine_states * vine_rollouts * vine_horizon`` more environment steps.
 - ``optimizer="npg"``: natural policy gradient (Kakade 2001; the step of Rajeswaran et al. 2017's
   NPG baseline): one step per update along ``w = F^-1 g``, ``g`` the same batch gradient, ``F``
   the Fisher matrix as the Hessian of the mean KL from the sampling policy (Fisher-vector products
@@ -77,7 +91,8 @@ from jax.flatten_util import ravel_pytree
 
 from dojax.learn import critic, momentum, networks, rollout
 from dojax.learn.policy_gradient import (bapo_bounds, centred_covariance, constant_baseline, covariance_selection,
-                                         entropy_modulated, snr_scale, standardize, surrogate)
+                                         entropy_modulated, pairwise_diversity, polychromic_advantages, snr_scale,
+                                         standardize, surrogate)
 from dojax.learn.config import Options, check_interval, check_positive, episode_length
 from dojax.learn.networks import POLICIES, gaussian_entropy, gaussian_kl, gaussian_log_prob, make_gaussian_policy
 from dojax.learn.normalization import RunningStats, init_stats, normalize, update_stats
@@ -137,6 +152,8 @@ class PPOConfig(Options):
         baseline, snr_learning_rate: see the module.
         entropy_modulation, empg_k, empg_k_future, empg_zeta: see the module.
         optimizer, momentum_eta, pg_step_size, npg_max_kl, cg_iterations, cg_damping: see the module.
+        set_objective, vine_states, vine_rollouts, vine_horizon, set_size, num_sets, diversity_scale:
+            see the module.
     """
 
     num_iterations: int = 100
@@ -182,14 +199,22 @@ class PPOConfig(Options):
     npg_max_kl: float = 0.01
     cg_iterations: int = 10
     cg_damping: float = 0.1
+    set_objective: bool = False
+    vine_states: int = 2
+    vine_rollouts: int = 8
+    vine_horizon: int = 16
+    set_size: int = 4
+    num_sets: int = 16
+    diversity_scale: float = 1.0
 
     def __post_init__(self):
-        for name in ("num_iterations", "num_envs", "horizon", "epochs", "minibatches", "cg_iterations"):
+        for name in ("num_iterations", "num_envs", "horizon", "epochs", "minibatches", "cg_iterations", "vine_states",
+                     "vine_rollouts", "vine_horizon", "set_size", "num_sets"):
             check_positive(name, getattr(self, name), integer=True)
         if self.episode_length is not None:
             check_positive("episode_length", self.episode_length, integer=True)
         for name in ("learning_rate", "max_grad_norm", "clip_epsilon", "capo_max_kl", "cov_fraction",
-                     "pg_step_size", "npg_max_kl"):
+                     "pg_step_size", "npg_max_kl", "diversity_scale"):
             check_positive(name, getattr(self, name))
         check_interval("discount", self.discount, "(0, 1]")
         check_interval("gae_lambda", self.gae_lambda, "[0, 1]")
@@ -221,12 +246,27 @@ class PPOConfig(Options):
         if self.sample_mask == "capo" and self.optimizer != "adam":
             raise ValueError(f"sample_mask='capo' masks the samples of a proposed Adam step; it needs "
                              f"optimizer='adam', got {self.optimizer!r}")
+        if self.set_objective:
+            if self.optimizer != "adam":
+                raise ValueError(f"set_objective adds vine samples to the epochs of Adam steps; it needs "
+                                 f"optimizer='adam', got {self.optimizer!r}")
+            if self.vine_states > self.num_envs:
+                raise ValueError(f"vine_states must be at most num_envs = {self.num_envs} (the vines start from the "
+                                 f"window's start states), got {self.vine_states}")
+            if not 2 <= self.set_size <= self.vine_rollouts:
+                raise ValueError(f"set_size must be in [2, vine_rollouts = {self.vine_rollouts}] (a set's diversity "
+                                 f"compares its members), got {self.set_size}")
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         object.__setattr__(self, "critic_hidden_sizes", tuple(self.critic_hidden_sizes))
 
+    def vine_steps(self):
+        """Environment steps of one update's vine rollouts (0 without ``set_objective``)."""
+        return self.vine_states * self.vine_rollouts * self.vine_horizon if self.set_objective else 0
+
     def steps_per_update(self, env):
-        """Environment steps one update takes (HARPG rolls a second batch at its random point)."""
-        return self.num_envs * self.horizon * (2 if self.optimizer in ("harpg", "n_harpg") else 1)
+        """Environment steps one update takes (HARPG rolls a second batch at its random point; the
+        set objective adds its vines)."""
+        return self.num_envs * self.horizon * (2 if self.optimizer in ("harpg", "n_harpg") else 1) + self.vine_steps()
 
 
 class PPOParams(NamedTuple):
@@ -275,11 +315,14 @@ class Batch(NamedTuple):
 
 # -- the learner ------------------------------------------------------------------------------------
 
-def make_learner(env, config, objective=None):
+def make_learner(env, config, objective=None, critic_term=None):
     """``(init, update)``: ``init(key) -> PPOState`` and ``update(state) -> (state, metrics)``;
     pure functions to jit, scan and vmap. ``objective(mean, log_std, batch, iteration)``, if given,
     replaces the clipped surrogate: the per-sample term to maximise of the Gaussian ``(mean,
-    log_std)`` at the batch's samples in update ``iteration`` (:mod:`dojax.learn.mdpo`)."""
+    log_std)`` at the batch's samples in update ``iteration`` (:mod:`dojax.learn.mdpo`).
+    ``critic_term(policy_params, obs_stats, reward_scale)``, if given, returns a loss
+    ``(critic_params, key) -> scalar`` added to each of the critic's regression steps, given the
+    sampling policy and the statistics its batch was normalised with (:mod:`dojax.learn.hnpg`)."""
     policy_net, _ = make_gaussian_policy(env.action_size, config)
     value_net = networks.value_network(config.critic_hidden_sizes)
     length = episode_length(env, config)
@@ -287,7 +330,7 @@ def make_learner(env, config, objective=None):
     policy_optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
     momentum_method = config.optimizer in ("npg_igt", "harpg", "n_harpg")
     samples = config.num_envs * config.horizon
-    minibatch = samples // config.minibatches
+    minibatch = (samples + config.vine_steps()) // config.minibatches
     cov_count = max(1, int(config.cov_fraction * minibatch))
     needs_scores = config.baseline == "gradient_weighted" or config.snr_learning_rate
 
@@ -310,7 +353,7 @@ def make_learner(env, config, objective=None):
                         critic_optimizer.init(critic_params), reward_scale,
                         rollout.start(env, key_env, config.num_envs), key, jnp.zeros((), jnp.int32))
 
-    def collect(policy_params, obs_stats, rollout_state, key):
+    def collect(policy_params, obs_stats, rollout_state, key, horizon=config.horizon):
         """One window under the sampling policy; the transitions' info holds ``(u, log pi(u))``."""
 
         def sample(obs, k):
@@ -319,7 +362,7 @@ def make_learner(env, config, objective=None):
             action = jnp.tanh(u) if config.squash_actions else u
             return action, (u, gaussian_log_prob(mean, log_std, u))
 
-        final, transitions = rollout.unroll(env, sample, rollout_state, key, config.horizon, length, with_info=True)
+        final, transitions = rollout.unroll(env, sample, rollout_state, key, horizon, length, with_info=True)
         return final, jax.lax.stop_gradient(transitions)
 
     def scale_rewards(reward_scale, transitions):
@@ -433,14 +476,51 @@ def make_learner(env, config, objective=None):
                      skipped_updates=grad_stats.skipped.astype(jnp.int32))
         return (policy_params, opt_state), stats
 
-    def adam_update(policy_params, opt_state, batch, lr_scale, key, iteration):
+    def vine_batch(policy_params, params, rollout_state, reward_scale, key):
+        """The set objective's samples: ``vine_rollouts`` branches from each of ``vine_states`` of the
+        window's start states, each step carrying its branch's set advantage (a flat :class:`Batch`),
+        and the mean pairwise diversity of the branches."""
+        n, steps = config.vine_rollouts, config.vine_horizon
+        key_pick, key_roll, key_sets = jax.random.split(key, 3)
+        picked = jax.random.choice(key_pick, config.num_envs, (config.vine_states,), replace=False)
+        start = jax.tree.map(lambda x: jnp.repeat(x[picked], n, axis=0), rollout_state)
+        _, t = collect(policy_params, params.obs_stats, start, key_roll, steps)
+        reward = jnp.where(t.failed, 0.0, t.reward)
+        if config.normalize_rewards:
+            reward = reward / jnp.sqrt(reward_scale.stats.var[0] + 1e-8)
+        alive = (jnp.cumsum(t.done, axis=0) - t.done) == 0  # the step belongs to the branch's episode
+        obs = normalize(params.obs_stats, t.obs)
+        # discounted returns, bootstrapped where the branch is cut (truncated, or at its last step)
+        next_value = networks.value(value_net, params.critic, normalize(params.obs_stats, t.next_obs))
+        cut = alive & (t.truncated | ((jnp.arange(steps) == steps - 1)[:, None] & ~t.done))
+        discounts = config.discount ** jnp.arange(steps, dtype=reward.dtype)[:, None]
+        returns = jnp.sum(discounts * (alive * reward + config.discount * cut * next_value), axis=0)
+        by_state = lambda x: jnp.moveaxis(x.reshape((steps, config.vine_states, n) + x.shape[2:]), 1, 0)  # noqa: E731
+        diversity = jax.vmap(pairwise_diversity, in_axes=(0, 0, None))(by_state(obs), by_state(alive),
+                                                                        config.diversity_scale)
+        set_keys = jax.random.split(key_sets, (config.vine_states, config.num_sets))
+        members = jax.vmap(jax.vmap(lambda k: jax.random.permutation(k, n)[: config.set_size]))(set_keys)
+        membership = jnp.any(members[..., None] == jnp.arange(n), axis=-2)  # (vine_states, num_sets, n)
+        advantage = jax.vmap(polychromic_advantages)(returns.reshape(config.vine_states, n), diversity, membership)
+        u, log_prob = t.info
+        mean, log_std = distribution(policy_params, obs)
+        weight = (alive & t.valid).astype(reward.dtype)
+        batch = Batch(obs, u, log_prob, mean, log_std, jnp.broadcast_to(advantage.reshape(-1), weight.shape),
+                      jnp.zeros_like(reward), weight)
+        spread = jnp.sum(diversity) / (config.vine_states * n * (n - 1))
+        return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch), spread
+
+    def adam_update(policy_params, opt_state, batch, lr_scale, key, iteration, vines=None):
+        """Epochs of minibatch Adam steps on the update's samples (and the set objective's ``vines``)."""
         opt_state = opt_state._replace(hyperparams=dict(opt_state.hyperparams,
                                                         learning_rate=config.learning_rate * lr_scale))
         flat = jax.tree.map(lambda x: x.reshape((samples,) + x.shape[2:]), batch)
+        if vines is not None:
+            flat = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), flat, vines)
 
         def epoch(carry, key):
             key_order, key_masks = jax.random.split(key)
-            order = jax.random.permutation(key_order, samples)[: minibatch * config.minibatches]
+            order = jax.random.permutation(key_order, samples + config.vine_steps())[: minibatch * config.minibatches]
             batches = jax.tree.map(lambda x: x[order].reshape((config.minibatches, minibatch) + x.shape[1:]), flat)
             iterations = jnp.full(config.minibatches, iteration)
             return jax.lax.scan(minibatch_step, carry,
@@ -564,11 +644,17 @@ def make_learner(env, config, objective=None):
             policy, policy_opt_state, stats = momentum_update(state.policy_opt_state, theta, unravel, batch, lr_scale,
                                                               key_policy, hat)
         else:
+            vines = None
+            if config.set_objective:  # key_hat is HARPG's, which the set objective excludes
+                vines, diversity = vine_batch(behaviour, params, state.rollout, reward_scale, key_hat)
             policy, policy_opt_state, stats = adam_update(params.policy, state.policy_opt_state, batch, lr_scale,
-                                                          key_policy, state.iteration)
+                                                          key_policy, state.iteration, vines)
+            if config.set_objective:
+                stats = dict(stats, set_diversity=diversity)
         critic_params, critic_opt_state, critic_loss, critic_skipped = critic.fit(
             value_net, critic_optimizer, params.critic, state.critic_opt_state, batch.obs, batch.target, batch.weight,
-            key_critic, config.epochs, config.minibatches, config.max_grad_norm)
+            key_critic, config.epochs, config.minibatches, config.max_grad_norm,
+            None if critic_term is None else critic_term(behaviour, params.obs_stats, reward_scale))
         obs_stats = params.obs_stats
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from dojax.learn import critic, networks, rollout
 from dojax.learn.config import Options, check_interval, check_positive, episode_length
-from dojax.learn.networks import gaussian_log_prob, make_gaussian_policy
+from dojax.learn.networks import gaussian_kl, gaussian_log_prob, make_gaussian_policy
 from dojax.learn.normalization import RunningStats, init_stats, normalize, update_stats
 from dojax.learn.optim import adam, apply_gradients
 from dojax.learn.train_loop import make_train_fn
@@ -132,8 +132,17 @@ class ReplayBuffer(NamedTuple):
     size: jax.Array
 
 
+class Anchor(NamedTuple):
+    """Off-policy MDPO's policy ``pi_k`` of the current mirror-descent iteration, and the gradient
+    steps taken so far (``pi_k`` is refreshed every ``sgd_steps`` of them)."""
+
+    policy: dict
+    steps: jax.Array
+
+
 class SACState(NamedTuple):
-    """The whole training state, carried from one update to the next."""
+    """The whole training state, carried from one update to the next (``anchor`` is off-policy
+    MDPO's :class:`Anchor`, ``None`` for SAC)."""
 
     params: SACParams
     policy_opt_state: object
@@ -143,6 +152,7 @@ class SACState(NamedTuple):
     rollout: rollout.RolloutState
     key: jax.Array
     iteration: jax.Array
+    anchor: object = None
 
 
 def squashed_log_prob(mean, log_std, u):
@@ -165,9 +175,13 @@ def add(buffer, transitions):
     return ReplayBuffer(*fields, (buffer.position + n) % capacity, jnp.minimum(buffer.size + n, capacity))
 
 
-def make_learner(env, config):
+def make_learner(env, config, kl_weight=None):
     """``(init, update)``: ``init(key) -> SACState`` and ``update(state) -> (state, metrics)``;
-    pure functions to jit, scan and vmap."""
+    pure functions to jit, scan and vmap.
+
+    ``kl_weight(k) -> 1 / t_k``, if given, adds ``(1 / t_k) KL(pi_theta(.|s) || pi_k(.|s))`` to the
+    actor's loss, ``pi_k`` the policy at the start of mirror-descent iteration ``k`` (refreshed every
+    ``config.sgd_steps`` gradient steps; :mod:`dojax.learn.mdpo_off`)."""
     policy_net, _ = make_gaussian_policy(env.action_size, config)
     q_net = QNetwork(config.hidden_sizes)
     length = episode_length(env, config)
@@ -186,21 +200,24 @@ def make_learner(env, config):
         buffer = ReplayBuffer(jnp.zeros((c, env.observation_size)), jnp.zeros((c, env.action_size)), jnp.zeros(c),
                               jnp.zeros((c, env.observation_size)), jnp.zeros(c, bool), jnp.zeros(c, bool),
                               jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+        anchor = None if kl_weight is None else Anchor(policy, jnp.zeros((), jnp.int32))
         return SACState(SACParams(policy, critics, critics, log_alpha, obs_stats), optimizer.init(policy),
                         optimizer.init(critics), optimizer.init(log_alpha), buffer,
-                        rollout.start(env, key_env, config.num_envs), key, jnp.zeros((), jnp.int32))
+                        rollout.start(env, key_env, config.num_envs), key, jnp.zeros((), jnp.int32), anchor)
 
-    def sample_action(policy_params, obs, key):
-        """``(a, log pi(a|s))`` of the squashed Gaussian at normalised ``obs``, reparameterised."""
+    def sample_action(policy_params, obs, key, with_distribution=False):
+        """``(a, log pi(a|s))`` of the squashed Gaussian at normalised ``obs``, reparameterised
+        (and the Gaussian's ``(mean, log_std)`` with ``with_distribution``)."""
         mean, log_std = policy_net.apply(policy_params, obs)
         u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
-        return jnp.tanh(u), squashed_log_prob(mean, log_std, u)
+        sample = jnp.tanh(u), squashed_log_prob(mean, log_std, u)
+        return sample + ((mean, log_std),) if with_distribution else sample
 
     def q_values(critics, obs, action):
         return jnp.stack([q_net.apply(c, obs, action) for c in critics])
 
     def gradient_step(carry, key):
-        params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer = carry
+        params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, anchor = carry
         key_batch, key_next, key_new = jax.random.split(key, 3)
         index = jax.random.randint(key_batch, (config.batch_size,), 0, jnp.maximum(buffer.size, 1))
         stats = params.obs_stats
@@ -222,10 +239,19 @@ def make_learner(env, config):
         critics, critic_opt_state, critic_stats = apply_gradients(optimizer, grads, critic_opt_state, params.critics,
                                                                   no_clip)
 
+        if anchor is not None:  # a new mirror-descent iteration starts from the current policy
+            refresh = anchor.steps % config.sgd_steps == 0
+            anchor_policy = jax.tree.map(lambda p, a: jnp.where(refresh, p, a), params.policy, anchor.policy)
+            anchor_mean, anchor_log_std = policy_net.apply(anchor_policy, obs)
+            kl_coef = kl_weight(anchor.steps // config.sgd_steps)
+
         def actor_loss(policy_params):
-            new_action, log_prob = sample_action(policy_params, obs, key_new)
+            new_action, log_prob, (mean, log_std) = sample_action(policy_params, obs, key_new, True)
             q = jnp.min(q_values(critics, obs, new_action), axis=0)
-            return jnp.sum(weight * (alpha * log_prob - q)) / n, log_prob
+            terms = alpha * log_prob - q
+            if anchor is not None:
+                terms = terms + kl_coef * gaussian_kl(mean, log_std, anchor_mean, anchor_log_std)
+            return jnp.sum(weight * terms) / n, log_prob
 
         (policy_loss, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(params.policy)
         policy, policy_opt_state, policy_stats = apply_gradients(optimizer, grads, policy_opt_state, params.policy,
@@ -236,11 +262,13 @@ def make_learner(env, config):
                                                         no_clip)
         target_critics = critic.polyak(params.target_critics, critics, 1.0 - config.tau)
         params = SACParams(policy, critics, target_critics, log_alpha, params.obs_stats)
+        if anchor is not None:
+            anchor = Anchor(anchor_policy, anchor.steps + 1)
         metrics = dict(loss=policy_loss, critic_loss=value_loss, alpha=jnp.exp(log_alpha),
                        entropy=-jnp.sum(weight * log_prob) / n, grad_norm=policy_stats.raw_norm,
                        clipped_grad_norm=policy_stats.clipped_norm,
                        skipped_updates=(policy_stats.skipped | critic_stats.skipped).astype(jnp.int32))
-        return (params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer), metrics
+        return (params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, anchor), metrics
 
     def update(state):
         key, key_roll, key_steps = jax.random.split(state.key, 3)
@@ -262,18 +290,18 @@ def make_learner(env, config):
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)
         params = params._replace(obs_stats=obs_stats)
-        carry = (params, state.policy_opt_state, state.critic_opt_state, state.alpha_opt_state, buffer)
+        carry = (params, state.policy_opt_state, state.critic_opt_state, state.alpha_opt_state, buffer, state.anchor)
         learned, step_metrics = jax.lax.scan(gradient_step, carry, jax.random.split(key_steps, config.gradient_steps))
         learning = steps_before + config.steps_per_update(env) >= config.learning_starts
         carry = jax.tree.map(lambda new, old: jnp.where(learning, new, old), learned, carry)
-        params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer = carry
+        params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, anchor = carry
         step_metrics = {name: (jnp.sum(v) if name == "skipped_updates" else jnp.mean(v)) * learning
                         for name, v in step_metrics.items()}
         iteration = state.iteration + 1
         metrics = dict(**rollout.window_metrics(transitions), env_steps=iteration * config.steps_per_update(env),
                        horizon=jnp.asarray(config.horizon), **step_metrics)
         return SACState(params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, final, key,
-                        iteration), metrics
+                        iteration, anchor), metrics
 
     return init, update
 
