@@ -101,13 +101,16 @@ def test_action_bounds_hold_and_are_active(swing_up):
     assert peak > TORQUE_LIMIT - 1e-2   # the bound shapes the solution (unbounded, the peak is about 1.63)
 
 
+@pytest.mark.slow  # one more compiled solve, with the maximal step Jacobians: about 40 s of one core cold
 def test_maximal_coordinates_reach_the_minimal_optimum(swing_up):
     # the same swing-up with the state in maximal coordinates: final constraint on the link's centre of
-    # mass (upright, 0.5 m above the pivot) and its velocities
+    # mass (upright, 0.5 m above the pivot) and its velocities; the effort weight is given per step
+    # (a stage cost of the step index t), all equal to the minimal problem's 0.05
     mech, minimal = swing_up
     top = dojax.from_minimal(mech, jnp.array([np.pi, 0.0])).x[0]
     upright = lambda z: jnp.concatenate([z[0:3] - top, z[3:6], z[10:13]])
-    cost = lambda z, u: 0.05 * u @ u
+    effort = jnp.full(HORIZON, 0.05)
+    cost = lambda z, u, t: effort[t] * u @ u
     result = ilqr(mech, mech.initial_state(), jnp.full((HORIZON, 1), 0.5), cost, final_equality=upright,
                   inequality=action_bounds(-TORQUE_LIMIT, TORQUE_LIMIT), penalty=10.0, cost_tolerance=1e-4,
                   coordinates="maximal")
