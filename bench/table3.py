@@ -19,7 +19,8 @@ Tasks (--tasks, default box-right box-up hopper), each after Dojo.jl's example o
 dojax: ``dojax.optimize.ilqr`` with the engine's implicit step Jacobians smoothed by
 ``SolverOptions(gradient_btol=3e-3)`` (central-path parameter kappa = gradient_btol / undercut =
 3e-4, the paper's), step values at the default btol; box-up also with kappa 3e-2 (gradient_btol
-0.3), smoothing enough to see the lift from rest. The GIF and plot are of the last kappa. MuJoCo: the same iLQR (``ilqr_solve`` on a
+0.3), smoothing enough to see the lift from rest. The GIF and plot are of the last kappa.
+MuJoCo: the same iLQR (``ilqr_solve`` on a
 :class:`~dojax.optimize.dynamics.Dynamics` whose step is ``mj_step`` and whose Jacobians are
 ``mjd_transitionFD``, centred differences, through host callbacks) on the same model (an MJCF
 cube with motors on its free joint; gymnasium's hopper.xml, semi-implicit Euler in place of its RK4,

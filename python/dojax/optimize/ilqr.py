@@ -122,7 +122,8 @@ def _takes_step_index(fn):
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    required = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in parameters if p.kind in positional and p.default is p.empty]
     return len(required) >= 3
 
 
