@@ -14,9 +14,11 @@ Nothing in the engine imports this package.
 
 from dojax.optimize.costs import action_bounds, quadratic_cost, quadratic_final_cost
 from dojax.optimize.identify import IdentifyResult, Parameter, identify, prediction_residuals
-from dojax.optimize.ilqr import ILQRResult, ilqr
+from dojax.optimize.dynamics import Dynamics
+from dojax.optimize.ilqr import ILQRResult, Problem, TimeInvariant, finish, ilqr, ilqr_solve
 from dojax.optimize.trajectories import from_rollout, load_trajectories, save_trajectories
 
-__all__ = ["ilqr", "ILQRResult", "quadratic_cost", "quadratic_final_cost", "action_bounds", "identify",
+__all__ = ["ilqr", "ilqr_solve", "Problem", "TimeInvariant", "Dynamics",
+           "finish", "ILQRResult", "quadratic_cost", "quadratic_final_cost", "action_bounds", "identify",
            "IdentifyResult", "Parameter", "prediction_residuals", "load_trajectories", "save_trajectories",
            "from_rollout"]
