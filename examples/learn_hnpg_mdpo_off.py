@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from dojax.learn import MDPO_OFF, PPO, SAC, DoubleIntegrator, hnpg, replay
+from dojax.learn import MDPO_OFF, PPO, SAC, DoubleIntegrator, evaluation, hnpg, replay
 from dojax.learn.networks import make_gaussian_policy
 
 LQR = dict(num_envs=8, horizon=64, epochs=5, minibatches=4, policy="linear", squash_actions=False,
@@ -64,12 +64,7 @@ def main():
     print("plot: hnpg_lqr.png")
 
     def mean_return(policy):
-        def episode(key):
-            def body(s, _):
-                s = env.step(s, policy(s.obs))
-                return s, s.reward
-            return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=100)[1])
-        return float(jnp.mean(jax.vmap(episode)(jax.random.split(jax.random.key(7), 32))))
+        return evaluation.mean_return(env, policy, jax.random.key(7))
 
     print(f"zero policy: mean return {mean_return(lambda obs: jnp.zeros(1)):.1f}")
     options = dict(learning_starts=200, hidden_sizes=(32, 32), batch_size=64, buffer_size=2000)

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from dojax.learn import SAC, DoubleIntegrator, ppo
+from dojax.learn import SAC, DoubleIntegrator, evaluation, ppo
 from dojax.learn.networks import make_gaussian_policy
 
 LQR = dict(num_iterations=20, num_envs=8, horizon=64, epochs=5, minibatches=4, policy="linear", squash_actions=False,
@@ -70,12 +70,7 @@ def main():
     agent.learn(1500, progress_bar=False)
 
     def mean_return(policy):
-        def episode(key):
-            def body(s, _):
-                s = env.step(s, policy(s.obs))
-                return s, s.reward
-            return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=100)[1])
-        return float(jnp.mean(jax.vmap(episode)(jax.random.split(jax.random.key(7), 32))))
+        return evaluation.mean_return(env, policy, jax.random.key(7))
 
     _, act = make_gaussian_policy(env.action_size, agent.config)  # the policy as a jittable function
     params = agent.state.params

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dojax import learn
-from dojax.learn import mdpo_off, networks, sac
+from dojax.learn import evaluation, mdpo_off, networks, sac
 from dojax.learn.lqr import DoubleIntegrator
 
 TINY_SAC = dict(num_iterations=6, num_envs=2, horizon=2, batch_size=4, buffer_size=16, learning_starts=4,
@@ -47,12 +47,7 @@ def test_raises_the_lqr_return():
     _, act = networks.make_gaussian_policy(env.action_size, config)
 
     def mean_return(policy):
-        def episode(key):
-            def body(s, _):
-                s = env.step(s, policy(s.obs))
-                return s, s.reward
-            return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=100)[1])
-        return float(jnp.mean(jax.vmap(episode)(jax.random.split(jax.random.key(7), 32))))
+        return evaluation.mean_return(env, policy, jax.random.key(7))
 
     trained = mean_return(lambda obs: act(params.policy, params.obs_stats, obs, None))
     zero = mean_return(lambda obs: jnp.zeros(1))

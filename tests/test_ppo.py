@@ -19,7 +19,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dojax import learn
-from dojax.learn import mdpo, momentum, networks, policy_gradient, ppo, sac
+from dojax.learn import evaluation, mdpo, momentum, networks, policy_gradient, ppo, sac
 from dojax.learn.lqr import DoubleIntegrator
 
 LQR_PPO = dict(num_iterations=20, num_envs=8, horizon=64, epochs=5, minibatches=4, policy="linear",
@@ -78,12 +78,7 @@ def test_sac_raises_the_lqr_return():
     _, act = networks.make_gaussian_policy(env.action_size, config)
 
     def mean_return(policy):
-        def episode(key):
-            def body(s, _):
-                s = env.step(s, policy(s.obs))
-                return s, s.reward
-            return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=100)[1])
-        return float(jnp.mean(jax.vmap(episode)(jax.random.split(jax.random.key(7), 32))))
+        return evaluation.mean_return(env, policy, jax.random.key(7))
 
     trained = mean_return(lambda obs: act(params.policy, params.obs_stats, obs, None))
     zero = mean_return(lambda obs: jnp.zeros(1))

@@ -1,6 +1,9 @@
-"""Evaluating a policy on a gymnasium environment, as Stable-Baselines3's ``evaluate_policy`` does."""
+"""Evaluating a policy: on a gymnasium environment, as Stable-Baselines3's ``evaluate_policy`` does,
+or compiled on a functional environment (:func:`mean_return`)."""
 
 import gymnasium
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from dojax.learn.config import check_positive
@@ -48,3 +51,17 @@ def _episode_return(env, act, seed):
         total += float(reward)
         done = terminated or truncated
     return total
+
+
+def mean_return(env, policy, key, n_episodes=32, length=100):
+    """Mean return of ``n_episodes`` episodes of ``length`` steps of a functional environment
+    (``env.reset(key)``, ``env.step(state, action)``), each from ``env.reset`` of its own key, run
+    as one vmapped ``jax.lax.scan``; ``policy(obs) -> action`` must be jittable. Episodes are not
+    cut at termination (for tasks without one, such as the LQR task)."""
+    def episode(key):
+        def body(s, _):
+            s = env.step(s, policy(s.obs))
+            return s, s.reward
+        return jnp.sum(jax.lax.scan(body, env.reset(key), None, length=length)[1])
+
+    return float(jnp.mean(jax.vmap(episode)(jax.random.split(key, n_episodes))))
