@@ -8,12 +8,15 @@
 // tree is eliminated leaves first, and loop joints and body-body contacts form a border solved by
 // a Schur complement. One call solves a batch of independent problems (the leading dimensions of
 // the buffers), each laid out as dojax.native.kernel packs it, in parallel over the CPU's cores.
+// A second entry point solves the Newton system at a given point for many right-hand sides (the
+// linear solve of a step's Jacobian by the implicit function theorem).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -820,6 +823,64 @@ ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ff
   return ffi::Error::Success();
 }
 
+
+// Newton steps dW = -(d residual / d W)^-1 R at W for many right-hand sides R: the linear solve of
+// the implicit-function derivative (dojax.residual.linearize and newton_step), for a Jacobian's
+// columns. The leading dimensions of params, W and R broadcast (vmap's "expand_dims": an argument
+// not batched along a dimension has size 1 there), and the matrix is factorised once per
+// (params, W) lane that consecutive right-hand sides share.
+ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
+                        ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
+  Structure st;
+  if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
+  const auto out = dW->dimensions();
+  const size_t rank = out.size();
+  const auto pd = params.dimensions(), wd = W.dimensions(), rd = R.dimensions();
+  if (rank < 1 || pd.size() != rank || wd.size() != rank || rd.size() != rank ||
+      pd[rank - 1] != st.num_params || wd[rank - 1] != st.num_unknowns || rd[rank - 1] != st.num_unknowns ||
+      out[rank - 1] != st.num_unknowns)
+    return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers do not match the structure");
+  // strides (in lanes) of each argument along the output's leading dimensions; 0 where broadcast
+  std::vector<int64_t> sp(rank, 0), sw(rank, 0), sr(rank, 0);
+  int64_t np = 1, nw = 1, nr = 1, total = 1;
+  for (int d = static_cast<int>(rank) - 2; d >= 0; --d) {
+    if ((pd[d] != 1 && pd[d] != out[d]) || (wd[d] != 1 && wd[d] != out[d]) || (rd[d] != 1 && rd[d] != out[d]))
+      return ffi::Error::InvalidArgument("dojax kernel: linear solve batch dimensions do not broadcast");
+    sp[d] = pd[d] == 1 ? 0 : np;
+    sw[d] = wd[d] == 1 ? 0 : nw;
+    sr[d] = rd[d] == 1 ? 0 : nr;
+    np *= pd[d];
+    nw *= wd[d];
+    nr *= rd[d];
+    total *= out[d];
+  }
+  const size_t P = st.num_params, N = st.num_unknowns;
+#pragma omp parallel if (total > 1)
+  {
+    std::optional<Solver> held;  // the factorisation of the current (params, W) lane
+    int64_t current = -1;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < total; ++i) {
+      int64_t rest = i, ip = 0, iw = 0, ir = 0;
+      for (int d = static_cast<int>(rank) - 2; d >= 0; --d) {
+        const int64_t k = rest % out[d];
+        rest /= out[d];
+        ip += k * sp[d];
+        iw += k * sw[d];
+        ir += k * sr[d];
+      }
+      const int64_t key = ip * nw + iw;
+      if (key != current) {
+        held.emplace(st, params.typed_data() + ip * P);
+        held->linearize(W.typed_data() + iw * N);
+        current = key;
+      }
+      held->newton_step(R.typed_data() + ir * N, dW->typed_data() + i * N);
+    }
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
@@ -833,3 +894,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
                                   .Attr<int64_t>("max_iter")
                                   .Attr<int64_t>("max_ls")
                                   .Attr<int64_t>("verbose"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("structure"));

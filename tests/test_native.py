@@ -106,7 +106,7 @@ def test_native_unknowns_match_jax_solve(model):
         assert bool(info_n.converged) and int(info_n.iterations) == int(info_j.iterations)
         for a, b in zip(jax.tree.leaves(Wn), jax.tree.leaves(Wj)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
-        state, _ = dojax.step(mech, state, action, JAX)
+        state, _ = dojax.step(mech, state, action, NATIVE)  # the states to compare at (one JAX compile, not two)
     jax.clear_caches()
 
 
@@ -116,9 +116,10 @@ def test_native_derivatives_match_jax_backend():
     state = mech.initial_state().replace(v=jnp.array([[1.0, 0.0, -0.5]]))
 
     def loss(mech, v, opts):
-        s = state.replace(v=v)
-        for _ in range(3):
-            s, _ = dojax.step(mech, s, jnp.array([0.5, 0.0, 0.0]), opts)
+        def body(s, _):
+            return dojax.step(mech, s, jnp.array([0.5, 0.0, 0.0]), opts)[0], None
+
+        s = jax.lax.scan(body, state.replace(v=v), None, length=3)[0]  # one solve in the program, not three
         return jnp.sum(s.x ** 2) + jnp.sum(s.v)
 
     grad = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)
@@ -128,6 +129,41 @@ def test_native_derivatives_match_jax_backend():
     vs = state.v + jnp.array([[[0.0, 0.0, 0.0]], [[0.5, 0.2, 0.0]]])
     batched = jax.vmap(lambda v: grad(mech, v, NATIVE)[1])(vs)
     np.testing.assert_allclose(batched[1], grad(mech, vs[1], NATIVE)[1], rtol=0, atol=1e-12)
+    jax.clear_caches()
+
+
+@pytest.mark.parametrize("model", ["collisions", "fourbar"])
+def test_native_linear_solve_matches_jax(model):
+    """The kernel's Newton solve for many right-hand sides (the linear solve of dojax.jacobians on
+    this backend) equals dojax.residual.newton_step at a solution: local contacts, body-body contacts
+    and a loop joint in the border; vmapped right-hand sides share one factorisation and a batch of
+    points (nested vmap) gives each its own. (dojax.jacobians with it against central differences:
+    tests/test_gradients.py.)"""
+    mech = _collisions() if model == "collisions" else _fourbar_with_armature()
+    state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
+
+    @jax.jit
+    def solves(R):
+        prob = res.make_problem(mech, state, action)
+        W, info = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
+        native = lambda W: jax.vmap(lambda r: kernel.newton_step(mech, prob, W, r))(R)
+        reference = jax.vmap(lambda r: res.newton_step(mech, prob, res.linearize(mech, prob, W), r))(R)
+        # two points (the second at W scaled), each with the same right-hand sides
+        scaled = jax.tree.map(lambda w: 1.1 * w, W)
+        both = jax.vmap(native)(jax.tree.map(lambda *w: jnp.stack(w), W, scaled))
+        return info.converged, native(W), reference, both, native(scaled)
+
+    shapes = jax.eval_shape(lambda: res.initial_unknowns(mech, res.make_problem(mech, state, action)))
+    leaves, tree = jax.tree.flatten(shapes)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))
+    R = jax.tree.unflatten(tree, [jax.random.normal(k, (5,) + l.shape) for k, l in zip(keys, leaves)])
+    converged, native, reference, both, second = solves(R)
+    assert bool(converged)
+    for a, b in zip(jax.tree.leaves(native), jax.tree.leaves(reference)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * max(1.0, float(jnp.max(jnp.abs(b)))))
+    for a, b, c in zip(jax.tree.leaves(both), jax.tree.leaves(native), jax.tree.leaves(second)):
+        np.testing.assert_array_equal(a[0], b)
+        np.testing.assert_array_equal(a[1], c)
     jax.clear_caches()
 
 

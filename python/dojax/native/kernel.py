@@ -19,6 +19,7 @@ import numpy as np
 from dojax import residual as res
 
 TARGET = "dojax_step_solve"
+LINEAR_SOLVE = "dojax_linear_solve"
 
 
 @functools.lru_cache(maxsize=None)
@@ -30,6 +31,7 @@ def _library():
         return None
     lib = ctypes.cdll.LoadLibrary(str(found[0]))
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.DojaxStepSolve), platform="cpu")
+    jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
     return lib
 
 
@@ -100,12 +102,28 @@ def unpack_unknowns(w, like):
                         tuple(p.reshape(y.shape) for p, y in zip(parts[2:], like.y)))
 
 
-def solve_packed(mech, params, w0, opts):
-    """The kernel call on packed parameters and unknowns: (unknowns, [converged, iterations,
-    residual, complementarity, kappa])."""
+def _require():
     if not available():
         raise RuntimeError("dojax's native kernel was not built with this installation; "
                            "reinstall dojax (pip install -e .) or use SolverOptions(backend='jax')")
+
+
+def newton_step(mech, prob, W, R):
+    """:func:`dojax.residual.newton_step` at W (the unknowns' Newton step -(dF/dW)^-1 R), the
+    factorisation and solve computed by the kernel. Under ``jax.vmap`` over R alone (the columns
+    of a Jacobian) the matrix is factorised once for all of them. Not differentiable itself (it
+    serves the derivative rule of :func:`dojax.implicit.solve_step_columns`)."""
+    _require()
+    r = pack_unknowns(R)
+    call = jax.ffi.ffi_call(LINEAR_SOLVE, jax.ShapeDtypeStruct(r.shape, r.dtype), vmap_method="expand_dims")
+    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), r, structure=_structure(mech.structure))
+    return unpack_unknowns(dw, R)
+
+
+def solve_packed(mech, params, w0, opts):
+    """The kernel call on packed parameters and unknowns: (unknowns, [converged, iterations,
+    residual, complementarity, kappa])."""
+    _require()
     dtype = w0.dtype
     options = jnp.stack([jnp.asarray(v, dtype) for v in (
         opts.rtol, opts.btol, opts.undercut, opts.no_progress_max, opts.no_progress_undercut, mech.timestep)])
