@@ -22,10 +22,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure
-from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 
 from dojax import quaternion as quat
 from dojax.diagnostics import energy, momentum
@@ -97,6 +93,8 @@ def _shape_mesh(shape, mass, inertia):
 def _body_meshes(mech):
     """All bodies' meshes in their body frames: vertices (N, 3), their body (N,), quads (M, 4), quad
     colours (M, 3)."""
+    import matplotlib.colors
+
     s = mech.structure
     mass, inertia = np.asarray(mech.mass), np.asarray(mech.inertia)
     # (empty first entries: a mechanism of invisible bodies draws nothing)
@@ -104,7 +102,7 @@ def _body_meshes(mech):
     quads, colors = [np.zeros((0, 4), int)], [np.zeros((0, 3))]
     offset = 0
     for b, (visuals, color) in enumerate(zip(s.visuals, s.colors)):
-        rgb = to_rgb(color if color is not None else _PALETTE[b % len(_PALETTE)])
+        rgb = matplotlib.colors.to_rgb(color if color is not None else _PALETTE[b % len(_PALETTE)])
         placed = [(None, (0.0, 0.0, 0.0), quat.IDENTITY)] if visuals is None else visuals
         for shape, position, orientation in placed:
             v, f = _shape_mesh(shape, mass[b], inertia[b])
@@ -141,12 +139,23 @@ def fit_camera(mech, states, elev=20.0, azim=30.0):
     return Camera(center=0.5 * (lo + hi), radius=radius, elev=float(elev), azim=float(azim))
 
 
+def _figure(**kwargs):
+    """A matplotlib Figure on its own Agg canvas (matplotlib is imported here, on first drawing,
+    so that importing dojax does not pay for it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(dpi=_DPI, **kwargs)
+    return fig, FigureCanvasAgg(fig)
+
+
 class _Scene:
     """One figure with the static parts drawn; ``draw`` poses the bodies and rasterises."""
 
     def __init__(self, mech, camera, width, height):
-        self.fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
-        self.canvas = FigureCanvasAgg(self.fig)
+        from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection  # registers "3d" axes
+
+        self.fig, self.canvas = _figure(figsize=(width / _DPI, height / _DPI))
         ax = self.fig.add_axes((0.0, 0.0, 1.0, 1.0), projection="3d")
         ax.set_axis_off()
         ax.computed_zorder = False
@@ -323,8 +332,7 @@ def plot_diagnostics(mech, states, path):
     """
     e, p, L = (np.asarray(a) for a in _trajectory_diagnostics(mech, states))
     t = (np.arange(len(e)) + 1) * float(mech.timestep)
-    fig = Figure(figsize=(7.0, 6.0), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig, _ = _figure(figsize=(7.0, 6.0), layout="constrained")
     ax_e, ax_m = fig.subplots(2, 1, sharex=True)
     if abs(e[0]) > 1e-12:
         ax_e.plot(t, (e - e[0]) / abs(e[0]), color="black")
