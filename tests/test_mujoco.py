@@ -103,7 +103,7 @@ def test_double_pendulum_matches_mujoco():
 
     states, infos = dojax.rollout(mech, start, actions, opts)
     assert bool(infos.converged.all())
-    minimal = np.asarray(jax.vmap(lambda s: dojax.to_minimal(mech, s))(states))
+    minimal = np.asarray(jax.jit(jax.vmap(dojax.to_minimal, in_axes=(None, 0)))(mech, states))
     angles, rates = minimal[:, [0, 2]], minimal[:, [1, 3]]
 
     k = np.arange(1, T + 1)
