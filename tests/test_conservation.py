@@ -99,7 +99,7 @@ def test_pendulum_small_amplitude_period():
     expected = 2 * np.pi * np.sqrt(inertia / (m * g * l))
     state = dojax.from_minimal(mech, jnp.array([0.01, 0.0]))
     states, _ = dojax.rollout(mech, state, jnp.zeros((4000, 1)), TIGHT)
-    theta = np.asarray(jax.vmap(lambda s: dojax.to_minimal(mech, s))(states)[:, 0])
+    theta = np.asarray(jax.jit(jax.vmap(dojax.to_minimal, in_axes=(None, 0)))(mech, states)[:, 0])
     t = 0.001 * np.arange(1, 4001)
     up = np.flatnonzero((theta[:-1] < 0) & (theta[1:] >= 0))  # upward zero crossings
     crossing = t[up] - theta[up] * (t[up + 1] - t[up]) / (theta[up + 1] - theta[up])

@@ -732,8 +732,9 @@ def test_vmap_of_grad_matches_per_state():
 
     states, batch = _batch_of_states(z)
     batched = jax.jit(jax.vmap(jax.grad(f)))(batch)
+    grad = jax.jit(jax.grad(f))  # only the state's gradient (a smaller program than _step_vjp's)
     for k, s in enumerate(states):
-        _, single, _ = _step_vjp(mech, s, action, SMOOTH, cot)
+        single = grad(s)
         for name in ("x", "v", "q", "w"):
             np.testing.assert_allclose(getattr(batched, name)[k], getattr(single, name), rtol=1e-8, atol=1e-10)
 
@@ -751,17 +752,18 @@ def _rollout_inputs():
     return z, jnp.asarray(actions)
 
 
-def _rollout_loss(state, actions, opts=OPTS):
+def _rollout_loss(state, actions):
     """Final pendulum and double-pendulum coordinates and the pushed block's final position."""
     z = small_zoo()
-    states, _ = dojax.rollout(z.mech, state, actions, opts)
+    states, _ = dojax.rollout(z.mech, state, actions, OPTS)
     p, d1, d2 = z.parts["pendulum"]["bodies"][0], *z.parts["double_pendulum"]["bodies"]
     b = z.parts["block_slide"]["bodies"][0]
     return (jnp.sum(states.x[-1, p] * jnp.array([0.3, 1.0, -0.7])) + jnp.sum(states.w[-1, d2]) + states.x[-1, d1, 1]
             + jnp.sum(states.x[-1, b] * jnp.array([1.0, -0.4, 0.0])) + jnp.sum(states.v[-1, b]))
 
 
-_rollout_loss_jit = jax.jit(_rollout_loss)
+# The finite differences evaluate the loss as it stands (dojax.rollout, compiled once for every
+# rollout in this file, and a few eager ops); only the gradient compiles a program of its own.
 _rollout_grad = jax.jit(jax.grad(_rollout_loss, argnums=(0, 1)))
 
 
@@ -782,14 +784,14 @@ def test_rollout_gradient_matches_finite_differences():
         d = np.zeros(actions.shape)
         d[:, z.actions(part)] = rng.normal(size=(STEPS, len(z.actions(part))))
         analytic = float(np.sum(np.asarray(g_actions) * d))
-        fd = (float(_rollout_loss_jit(state, actions + EPS * d))
-              - float(_rollout_loss_jit(state, actions - EPS * d))) / (2 * EPS)
+        fd = (float(_rollout_loss(state, actions + EPS * d))
+              - float(_rollout_loss(state, actions - EPS * d))) / (2 * EPS)
         assert abs(analytic - fd) <= REL * abs(fd), (part, analytic, fd)
     dz = rng.normal(size=12 * z.mech.num_bodies) * 0.1
     t = _tangent_to_state(state, dz)
     analytic = sum(float(jnp.vdot(getattr(g_state, n), getattr(t, n))) for n in ("x", "v", "q", "w"))
-    fd = (float(_rollout_loss_jit(_retract_jit(state, EPS * dz), actions))
-          - float(_rollout_loss_jit(_retract_jit(state, -EPS * dz), actions))) / (2 * EPS)
+    fd = (float(_rollout_loss(_retract_jit(state, EPS * dz), actions))
+          - float(_rollout_loss(_retract_jit(state, -EPS * dz), actions))) / (2 * EPS)
     assert abs(analytic - fd) <= REL * abs(fd), ("initial state", analytic, fd)
 
 

@@ -23,7 +23,7 @@ def test_pendulum_rests_on_lower_limit():
     state = dojax.from_minimal(mech, jnp.array([0.4 * np.pi, 0.0]))
     states, infos = dojax.rollout(mech, state, jnp.zeros((300, 1)), HARD)
     assert bool(infos.converged.all())
-    y = np.asarray(jax.vmap(lambda s: dojax.to_minimal(mech, s))(states))
+    y = np.asarray(jax.jit(jax.vmap(dojax.to_minimal, in_axes=(None, 0)))(mech, states))
     theta = y[:, 0]
     assert theta.min() > np.pi / 4 - 1e-6  # never through the limit (beyond round-off)
     assert abs(theta[-1] - np.pi / 4) < 1e-3

@@ -18,7 +18,7 @@ def test_fourbar_loop_closure():
     state = mech.initial_state()
     states, infos = dojax.rollout(mech, state, jnp.zeros((200, 1)), TIGHT)
     assert bool(infos.converged.all())
-    y = jax.vmap(lambda s: dojax.to_minimal(mech, s))(states)
+    y = jax.jit(jax.vmap(dojax.to_minimal, in_axes=(None, 0)))(mech, states)
     crank, coupler, rocker = y[:, 0], y[:, 2], y[:, 4]
     assert float(jnp.max(crank) - jnp.min(crank)) > 0.5  # it really swung
     np.testing.assert_allclose(rocker, crank, atol=1e-6)

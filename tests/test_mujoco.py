@@ -91,16 +91,19 @@ def test_double_pendulum_matches_mujoco():
     np.testing.assert_allclose(np.asarray(naive.x), com0_mj, atol=1e-12)
 
     # At rest at t = 0 (see the module docstring): midpoint rate -dt/2 * qddot over the prior step.
+    # (The first step is that of a rollout from there, the same compiled program as the rollout below.)
     opts = dojax.SolverOptions(rtol=1e-10)
-    first, info = dojax.step(mech, naive, None, opts)
-    assert bool(info.converged)
+    actions = jnp.zeros((T, mech.action_size))
+    naive_states, naive_infos = dojax.rollout(mech, naive, actions, opts)
+    assert bool(naive_infos.converged[0])
+    first = jax.tree.map(lambda a: a[0], naive_states)
     rate1 = dojax.to_minimal(mech, first)[jnp.array([1, 3])]
     start = dojax.from_minimal(mech, y0.at[jnp.array([1, 3])].set(-0.5 * rate1))
     np.testing.assert_allclose(np.asarray(start.x), com0_mj, atol=1e-12)
 
-    states, infos = dojax.rollout(mech, start, jnp.zeros((T, mech.action_size)), opts)
+    states, infos = dojax.rollout(mech, start, actions, opts)
     assert bool(infos.converged.all())
-    minimal = np.asarray(jax.vmap(lambda s: dojax.to_minimal(mech, s))(states))
+    minimal = np.asarray(jax.jit(jax.vmap(dojax.to_minimal, in_axes=(None, 0)))(mech, states))
     angles, rates = minimal[:, [0, 2]], minimal[:, [1, 3]]
 
     k = np.arange(1, T + 1)

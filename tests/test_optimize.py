@@ -88,7 +88,7 @@ def test_pendulum_swing_up_meets_the_final_state_constraint(swing_up):
     # the optimised actions replayed through the engine give the same trajectory (to the steps' solver
     # tolerance, rtol 1e-6; angles compared modulo 2 pi)
     states, infos = dojax.rollout(mech, mech.initial_state(), result.actions)
-    difference = jax.vmap(lambda s: dojax.to_minimal(mech, s))(states) - result.states[1:]
+    difference = jax.jit(jax.vmap(dojax.to_minimal, in_axes=(None, 0)))(mech, states) - result.states[1:]
     difference = difference.at[:, 0].set(jnp.mod(difference[:, 0] + np.pi, 2 * np.pi) - np.pi)
     assert np.abs(difference).max() < 1e-5
     assert bool(infos.converged.all())
