@@ -111,25 +111,24 @@ def test_native_unknowns_match_jax_solve(model):
 
 
 def test_native_derivatives_match_jax_backend():
-    """jax.grad through native steps (under vmap too) equals the JAX path's."""
+    """jax.grad through native steps equals the JAX path's, with respect to the velocity and a
+    physical parameter (friction)."""
     mech = dojax.load("sphere", timestep=0.01)
     state = mech.initial_state().replace(v=jnp.array([[1.0, 0.0, -0.5]]))
 
-    def loss(mech, v, opts):
+    def loss(friction, v, opts):
         def body(s, _):
-            return dojax.step(mech, s, jnp.array([0.5, 0.0, 0.0]), opts)[0], None
+            return dojax.step(mech.replace(friction=friction), s, jnp.array([0.5, 0.0, 0.0]), opts)[0], None
 
         s = jax.lax.scan(body, state.replace(v=v), None, length=3)[0]  # one solve in the program, not three
         return jnp.sum(s.x ** 2) + jnp.sum(s.v)
 
     grad = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)
-    (gm_n, gv_n), (gm_j, gv_j) = grad(mech, state.v, NATIVE), grad(mech, state.v, JAX)
+    (gf_n, gv_n), (gf_j, gv_j) = grad(mech.friction, state.v, NATIVE), grad(mech.friction, state.v, JAX)
     np.testing.assert_allclose(gv_n, gv_j, rtol=0, atol=1e-8)
-    np.testing.assert_allclose(gm_n.friction, gm_j.friction, rtol=0, atol=1e-8)
-    vs = state.v + jnp.array([[[0.0, 0.0, 0.0]], [[0.5, 0.2, 0.0]]])
-    batched = jax.vmap(lambda v: grad(mech, v, NATIVE)[1])(vs)
-    np.testing.assert_allclose(batched[1], grad(mech, vs[1], NATIVE)[1], rtol=0, atol=1e-12)
-    jax.clear_caches()
+    np.testing.assert_allclose(gf_n, gf_j, rtol=0, atol=1e-8)
+    assert np.any(np.asarray(gf_n) != 0)
+    jax.clear_caches()  # (vmap of grad on the native path: tests/test_gradients.py)
 
 
 @pytest.mark.parametrize("model", ["collisions", "fourbar"])
