@@ -67,7 +67,7 @@ def make_learner(env, config):
     size = data.reward.shape[0]
 
     def critic_term(policy_params, obs_stats, reward_scale):
-        scale = jnp.sqrt(reward_scale.stats.var[0] + 1e-8) if config.normalize_rewards else 1.0
+        scale = reward_scale.std() if config.normalize_rewards else 1.0
 
         def offline_loss(critic_params, key):
             index = jax.random.randint(key, (config.offline_batch_size,), 0, size)

@@ -283,6 +283,10 @@ class RewardScale(NamedTuple):
     stats: RunningStats
     discounted: jax.Array
 
+    def std(self):
+        """The running standard deviation of the discounted return: what rewards are divided by."""
+        return jnp.sqrt(self.stats.var[0] + 1e-8)
+
 
 class PPOState(NamedTuple):
     """The whole training state, carried from one update to the next."""
@@ -378,7 +382,8 @@ def make_learner(env, config, objective=None, critic_term=None):
 
         discounted, returns = jax.lax.scan(accumulate, reward_scale.discounted, (reward, transitions.done))
         stats = update_stats(reward_scale.stats, returns[..., None])
-        return RewardScale(stats, discounted), reward / jnp.sqrt(stats.var[0] + 1e-8)
+        reward_scale = RewardScale(stats, discounted)
+        return reward_scale, reward / reward_scale.std()
 
     def score_vectors(policy_params, obs, u):
         """Per-sample ``grad log pi(u|s)``, flattened, for flat samples."""
@@ -487,7 +492,7 @@ def make_learner(env, config, objective=None, critic_term=None):
         _, t = collect(policy_params, params.obs_stats, start, key_roll, steps)
         reward = jnp.where(t.failed, 0.0, t.reward)
         if config.normalize_rewards:
-            reward = reward / jnp.sqrt(reward_scale.stats.var[0] + 1e-8)
+            reward = reward / reward_scale.std()
         alive = (jnp.cumsum(t.done, axis=0) - t.done) == 0  # the step belongs to the branch's episode
         obs = normalize(params.obs_stats, t.obs)
         # discounted returns, bootstrapped where the branch is cut (truncated, or at its last step)
