@@ -4,10 +4,12 @@ finite differences, in one process.
 Tasks (--tasks, default all four), each after Dojo.jl's example of the same name:
 
   box-right  a 1 kg cube (side 0.5 m, friction 0.5) pushed 1 m along x by a force at its centre:
-             dt 0.1 s, T = 11 (10 actions), from zero forces; stage cost |x - x_goal|^2 + 0.01 |u|^2
-             on the 13 maximal coordinates [position, velocity, quaternion, angular velocity], the
-             same on the final state, and the final state equal to the goal (13 rows). dojax plans
-             in maximal coordinates, as Dojo.jl's example does.
+             dt 0.1 s, T = 11 (10 actions), from zero forces; stage cost |x - x_goal|^2 + 0.01 |u dt|^2
+             on the 13 maximal coordinates [position, velocity, quaternion, angular velocity] and the
+             force u (N), the same on the final state, and the final state equal to the goal (13
+             rows). Dojo.jl's box.jl weighs its input by 0.01, and Dojo's input was then an impulse
+             (N s over the step: the force times dt), hence |u dt|^2. dojax plans in maximal
+             coordinates, as Dojo.jl's example does.
   box-up     the same cube lifted 1 m (Dojo.jl's "up goal": the centre at 1.25 m, at rest).
   hopper     gymnasium's Hopper (hopper.xml, in both engines) hops 0.5 m forward: dt 0.05 s,
              T = 21, actions bounded to [-1, 1] (the file's ctrlrange); cost toward an apex 0.3 m up
@@ -186,9 +188,9 @@ def box_task(name):
     goal = jnp.array([1.0, 0.0, 0.25] if name == "box-right" else [0.0, 0.0, 1.25])
     z_goal = jnp.concatenate([goal, jnp.zeros(3), jnp.array([1.0, 0.0, 0.0, 0.0]), jnp.zeros(3)])
 
-    def stage(z, u):
+    def stage(z, u):  # the action weighed as the impulse over a dojax step, as in the paper's Dojo
         dz = z - z_goal
-        return dz @ dz + 0.01 * u @ u
+        return dz @ dz + 0.01 * dt**2 * u @ u
 
     def final(z):
         dz = z - z_goal
