@@ -1,13 +1,15 @@
 """The Dojo paper's Table III: trajectory optimisation by iLQR, dojax's smoothed gradients against MuJoCo's
 finite differences, in one process.
 
-Tasks (--tasks, default box-right box-up hopper), each after Dojo.jl's example of the same name:
+Tasks (--tasks, default all four), each after Dojo.jl's example of the same name:
 
   box-right  a 1 kg cube (side 0.5 m, friction 0.5) pushed 1 m along x by a force at its centre:
-             dt 0.1 s, T = 11 (10 actions), from zero forces; stage cost |x - x_goal|^2 + 0.01 |u|^2
-             on the 13 maximal coordinates [position, velocity, quaternion, angular velocity], the
-             same on the final state, and the final state equal to the goal (13 rows). dojax plans
-             in maximal coordinates, as Dojo.jl's example does.
+             dt 0.1 s, T = 11 (10 actions), from zero forces; stage cost |x - x_goal|^2 + 0.01 |u dt|^2
+             on the 13 maximal coordinates [position, velocity, quaternion, angular velocity] and the
+             force u (N), the same on the final state, and the final state equal to the goal (13
+             rows). Dojo.jl's box.jl weighs its input by 0.01, and Dojo's input was then an impulse
+             (N s over the step: the force times dt), hence |u dt|^2. dojax plans in maximal
+             coordinates, as Dojo.jl's example does.
   box-up     the same cube lifted 1 m (Dojo.jl's "up goal": the centre at 1.25 m, at rest).
   hopper     gymnasium's Hopper (hopper.xml, in both engines) hops 0.5 m forward: dt 0.05 s,
              T = 21, actions bounded to [-1, 1] (the file's ctrlrange); cost toward an apex 0.3 m up
@@ -15,6 +17,20 @@ Tasks (--tasks, default box-right box-up hopper), each after Dojo.jl's example o
              weight 1, velocity 0.01, joint angles 0.1, action 0.01), and the final root position,
              pitch and velocities equal to the landing pose at rest. dojax plans in minimal
              coordinates.
+  quadruped  dojax's 12-joint quadruped (models/assets/quadruped.urdf; joint damping 1 N m s/rad) trots
+             2 gait cycles after Dojo.jl's quadruped_min.jl: dt 0.05 s, T = 41 (40 actions), a kinematic
+             trot reference (torso 0.2 m/s at 0.30 m, diagonal leg pairs, feet 5 cm up, joint angles by
+             inverse kinematics), Dojo.jl's tracking cost on the minimal coordinates (times dt; torso
+             position and orientation weighted up, actions 1e-3) and the final torso position equal to the
+             reference's (3 rows); first guess: the standing torques of the first pose, computed by
+             Gauss-Newton on the engine's step, held constant. The planner needs a continuation in the
+             contact smoothing: a first solve with steps and derivatives at kappa 0.1 (soft contact:
+             a foot's force fades over centimetres, so lifting it is visible to the derivatives;
+             constraint tolerance 5e-3), then from its actions a solve with the default step and the
+             paper's gradient kappa 3e-4 (constraint tolerance 1e-4); at the paper's kappa from the
+             start, iLQR keeps all four feet planted. Cost tolerance 1e-4; maximal coordinates;
+             iterations counted over both solves. Beside the cost: Dojo.jl's own objective on the
+             same trajectory. No MuJoCo column: the model exists in dojax only.
 
 dojax: ``dojax.optimize.ilqr`` with the engine's implicit step Jacobians smoothed by
 ``SolverOptions(gradient_btol=3e-3)`` (central-path parameter kappa = gradient_btol / undercut =
@@ -39,6 +55,7 @@ and violation against iteration.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -49,10 +66,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
 
-TASKS = ("box-right", "box-up", "hopper")
+TASKS = ("box-right", "box-up", "hopper", "quadruped")
 PAPER = {"box-right": ("14.5 / 13.5", "3e-3 / 3e-3", "30 / 95"),
          "box-up": ("14.5 / fails", "3e-3 / 1.0", "106 / -"),
-         "hopper": ("8.9 / 26.7", "1e-3 / 2e-3", "96 / 66")}
+         "hopper": ("8.9 / 26.7", "1e-3 / 2e-3", "96 / 66"),
+         "quadruped": ("2e-2 / not reported", "3e-4 / -", "20 / -")}
 # central-path parameters kappa of the derivatives (gradient_btol = kappa * undercut 10): the paper's
 # 3e-4 everywhere, and for box-up also 3e-2, with which the lift is found
 KAPPAS = {"box-right": (3e-4,), "box-up": (3e-4, 3e-2), "hopper": (3e-4,)}
@@ -170,9 +188,9 @@ def box_task(name):
     goal = jnp.array([1.0, 0.0, 0.25] if name == "box-right" else [0.0, 0.0, 1.25])
     z_goal = jnp.concatenate([goal, jnp.zeros(3), jnp.array([1.0, 0.0, 0.0, 0.0]), jnp.zeros(3)])
 
-    def stage(z, u):
+    def stage(z, u):  # the action weighed as the impulse over a dojax step, as in the paper's Dojo
         dz = z - z_goal
-        return dz @ dz + 0.01 * u @ u
+        return dz @ dz + 0.01 * dt**2 * u @ u
 
     def final(z):
         dz = z - z_goal
@@ -254,6 +272,159 @@ def hopper_task():
     return dojax_setup, mujoco_setup
 
 
+# the trot: Dojo.jl's quadruped_min.jl (dt 0.05, 2 gait cycles of 2 x 10 steps, T = 41) on dojax's quadruped
+TROT = dict(dt=0.05, half_cycle=10, cycles=2, stride=0.05, lift=0.05, height=0.30)
+TROT_DAMPER = 1.0  # joint damping, N m s / rad (the URDF's 0.05 leaves the standing robot unstable at dt 0.05)
+# contact smoothing of the continuation: kappa of the steps and their derivatives, stage by stage (the last
+# stage steps at the default btol with the paper's gradient kappa 3e-4), and the constraint tolerance of each
+TROT_KAPPAS = (1e-1, 3e-4)
+TROT_TOLERANCES = (5e-3, 1e-4)
+TROT_SETTINGS = dict(SETTINGS, cost_tolerance=1e-4)
+LEGS = ("front_left", "front_right", "hind_left", "hind_right")
+
+
+def trot_reference(mech, dt, half_cycle, cycles, stride, lift, height):
+    """A kinematic trot of the quadruped in minimal coordinates, (2 half_cycle cycles + 1, 36).
+
+    The torso moves along x at a constant height, ``2 stride`` per half cycle; the diagonal pairs
+    (front-left with hind-right, front-right with hind-left) alternate: a stance foot stays put on
+    the ground while its hip passes over it from ``stride`` ahead to ``stride`` behind, a swing foot
+    travels from ``stride`` behind its hip to ``stride`` ahead along a half ellipse ``lift`` high
+    (cosine timing: slow at lift-off and touch-down). Joint angles from each leg's planar inverse
+    kinematics (hip abduction 0); rates are backward differences, zero at the start (at rest, all
+    four feet down).
+    """
+    import jax.numpy as jnp
+
+    import dojax
+
+    joints = mech.joint_names
+    names = [f"{leg}_{kind}" for leg in LEGS for kind in ("hip_abduction", "hip_pitch", "knee")]
+    angle = np.array([12 + 2 * (joints.index(name) - 1) for name in names])  # rows after the floating base's 12
+    thigh = calf = 0.2
+    foot_radius = 0.025
+    steps = 2 * half_cycle * cycles
+    advance = 2.0 * stride / half_cycle  # torso travel per step
+    Y = np.tile(np.asarray(dojax.to_minimal(mech, mech.initial_state())), (steps + 1, 1))
+    for k in range(steps + 1):
+        Y[k, 0:3] = [k * advance, 0.0, height]
+        for i, leg in enumerate(LEGS):
+            phase = (k + (half_cycle if leg in ("front_right", "hind_left") else 0)) % (2 * half_cycle)
+            if phase < half_cycle:  # stance: the hip passes over the planted foot
+                forward, up = stride * (1.0 - 2.0 * phase / half_cycle), 0.0
+            else:  # swing: half ellipse from behind to ahead
+                theta = np.pi * (1.0 - np.cos(np.pi * (phase - half_cycle) / half_cycle)) / 2.0
+                forward, up = -stride * np.cos(theta), lift * np.sin(theta)
+            down = height - foot_radius - up  # foot centre below the hip pitch axis
+            knee = -np.arccos(np.clip((forward**2 + down**2 - thigh**2 - calf**2) / (2 * thigh * calf), -1.0, 1.0))
+            Y[k, angle[3 * i:3 * i + 3]] = [0.0, np.arctan2(-forward, down) - knee / 2.0, knee]
+    Y[1:, 6:9] = [advance / dt, 0.0, 0.0]
+    Y[1:, angle + 1] = np.diff(Y[:, angle], axis=0) / dt
+    return jnp.asarray(Y)
+
+
+@functools.lru_cache(maxsize=1)
+def trot_problem():
+    """The trot's mechanism, its reference in maximal coordinates (T + 1, 169), and the features the cost
+    weighs (a function of a maximal state vector: Dojo.jl's minimal coordinates, with the torso's
+    orientation measured from the reference's) with their reference values (T + 1, 36)."""
+    import jax
+    import jax.numpy as jnp
+
+    import dojax
+    from dojax import quaternion as quat
+    from dojax.optimize.dynamics import state_vector, vector_state
+
+    settings = dict(TROT)
+    dt = settings.pop("dt")
+    mech = dojax.load("quadruped", timestep=dt)
+    mech = mech.replace(damper=jnp.where(mech.damper > 0.0, TROT_DAMPER, mech.damper))
+    z_ref = jax.vmap(lambda y: state_vector(dojax.from_minimal(mech, y)))(trot_reference(mech, dt, **settings))
+    q_torso = z_ref[0, 6:10]
+
+    def features(z):
+        s = vector_state(z)
+        tilt = quat.to_rotation_vector(quat.multiply(quat.conjugate(q_torso), s.q[0]))
+        return jnp.concatenate([s.x[0], tilt, s.v[0], s.w[0], dojax.to_minimal(mech, s)[12:]])
+
+    return mech, z_ref, features, jax.vmap(features)(z_ref)
+
+
+def trot_cost(weights, action_weight):
+    """The tracking cost ``dt sum_t (f_t - f_ref_t)' W (f_t - f_ref_t) + action_weight |u_t|^2`` (final
+    state without the action term) as (stage, final) functions of maximal state vectors."""
+    dt = TROT["dt"]
+    _, _, features, f_ref = trot_problem()
+
+    def stage(z, u, t):
+        d = features(z) - f_ref[t]
+        return dt * (d @ (weights * d) + action_weight * u @ u)
+
+    def final(z):
+        d = features(z) - f_ref[-1]
+        return dt * d @ (weights * d)
+
+    return stage, final
+
+
+def dojo_trot_cost(states, actions):
+    """Dojo.jl's quadruped_min.jl objective on a trot (its weights; its input then an impulse, the torque
+    times dt, weighed 0.01): the figure beside the paper's cost."""
+    import jax
+    import jax.numpy as jnp
+
+    weights = jnp.concatenate([jnp.array([0.3, 0.05, 0.05]), jnp.full(9, 0.01), jnp.tile(jnp.array([0.2, 0.001]), 12)])
+    stage, final = trot_cost(weights, 0.01 * TROT["dt"] ** 2)
+    states, actions = jnp.asarray(states), jnp.asarray(actions)
+    stages = jax.vmap(stage)(states[:-1], actions, jnp.arange(actions.shape[0]))
+    return float(jnp.sum(stages) + final(states[-1]))
+
+
+def quadruped_task():
+    """(dojax setup, None) of the quadruped trot: the model exists in dojax only (no MJCF of it).
+
+    Maximal coordinates: the floating base's minimal rotation vector of this model sits at pi (its
+    body frame is the torso's principal axes, turned half a revolution from the link frame), where
+    it wraps. The cost is Dojo.jl's tracking cost with the torso's position and orientation
+    weighted up (3, 1, 1 and 0.5 against Dojo.jl's 0.3, 0.05, 0.05 and 0.01) and the torques
+    weighted 1e-3 (times dt).
+    """
+    import jax.numpy as jnp
+
+    import dojax
+
+    mech, z_ref, _, _ = trot_problem()
+    weights = jnp.concatenate([jnp.array([3.0, 1.0, 1.0]), jnp.full(3, 0.5), jnp.full(6, 0.01),
+                               jnp.tile(jnp.array([0.2, 0.001]), 12)])
+    stage, final = trot_cost(weights, 1e-3)
+    x0 = z_ref[0]
+    u0 = standing_action(mech, x0, dojax.SolverOptions(gradient_btol=10 * TROT_KAPPAS[-1]))
+    dojax_setup = dict(mech=mech, initial_state=x0, initial_actions=jnp.tile(u0, (z_ref.shape[0] - 1, 1)),
+                       cost=stage, final_cost=final, final_equality=lambda z: z[0:3] - z_ref[-1, 0:3],
+                       coordinates="maximal")
+    return dojax_setup, None
+
+
+def standing_action(mech, z0, opts, iterations=5):
+    """Joint torques that hold the quadruped still at the state z0: Gauss-Newton on step(z0, u) = z0
+    with the engine's action Jacobian (least squares: four feet on the ground share the weight)."""
+    import jax
+    import jax.numpy as jnp
+
+    from dojax.optimize.dynamics import MAXIMAL
+
+    @jax.jit
+    def update(model, u):
+        z1, _ = MAXIMAL.step(model, z0, u)
+        residual = MAXIMAL.difference(model, z1, z0)
+        return u - jnp.linalg.lstsq(MAXIMAL.jacobians(model, z0, u)[1], residual)[0]
+
+    u = jnp.zeros(mech.action_size)
+    for _ in range(iterations):
+        u = update((mech, opts), u)
+    return u
+
+
 # ---------------------------------------------------------------- runs
 
 def solve_dojax(setup, opts):
@@ -268,6 +439,39 @@ def solve_dojax(setup, opts):
     start = time.perf_counter()
     ilqr(mech, x0, U0, progress_bar=True, **kwargs)
     return result, first, time.perf_counter() - start
+
+
+def solve_continuation(setup, kappas, tolerances):
+    """iLQR over dojax through a continuation in the contact smoothing: one solve per kappa (with its
+    constraint tolerance), each from the previous one's actions, the steps and their derivatives both
+    at kappa (btol = gradient_btol = 10 kappa), except the last, which steps at the default btol with
+    derivatives at its kappa. Returns the last solve's result with the histories and iteration
+    counts of all of them, the seconds of the whole continuation with compilation, and those of a
+    second, compiled, one (the first guess's standing torques are computed before either)."""
+    import dojax
+    from dojax.optimize import ilqr
+
+    kwargs = dict(setup, **TROT_SETTINGS)
+    mech, x0, U0 = kwargs.pop("mech"), kwargs.pop("initial_state"), kwargs.pop("initial_actions")
+    del kwargs["constraint_tolerance"]  # per stage
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        actions, stages = U0, []
+        for i, kappa in enumerate(kappas):
+            opts = (dojax.SolverOptions(gradient_btol=10.0 * kappa) if i == len(kappas) - 1
+                    else dojax.SolverOptions(btol=10.0 * kappa, gradient_btol=10.0 * kappa))
+            stages.append(ilqr(mech, x0, actions, opts=opts, constraint_tolerance=tolerances[i], progress_bar=True,
+                               **kwargs))
+            actions = stages[-1].actions
+            print(f"   kappa {kappa:g}: {stages[-1].status}, cost {stages[-1].cost[-1]:.4g}, violation "
+                  f"{stages[-1].violation[-1]:.1e}, {stages[-1].iterations} iterations", flush=True)
+        times.append(time.perf_counter() - start)
+    result = stages[-1]._replace(cost=np.concatenate([r.cost for r in stages]),
+                                 violation=np.concatenate([r.violation for r in stages]),
+                                 step_size=np.concatenate([r.step_size for r in stages]),
+                                 iterations=sum(r.iterations for r in stages))
+    return result, times[0], times[1]
 
 
 def solve_mujoco(setup):
@@ -333,6 +537,18 @@ def main():
 
     rows = []
     for task in args.tasks:
+        if task == "quadruped":
+            dojax_setup, mujoco_setup = quadruped_task()
+            kappa = " -> ".join(f"{k:g}" for k in TROT_KAPPAS)
+            print(f"== {task}: dojax, kappa {kappa}", flush=True)
+            result, first, second = solve_continuation(dojax_setup, TROT_KAPPAS, TROT_TOLERANCES)
+            print(f"   {result.status}; cost {result.cost[-1]:.4g} (Dojo.jl's objective: "
+                  f"{dojo_trot_cost(result.states, result.actions):.3g}), violation {result.violation[-1]:.1e}, "
+                  f"{result.iterations} iterations, {first:.1f} s ({second:.1f} s compiled)", flush=True)
+            rows.append(dict(task=task, kappa=kappa, dojax=(result, first, second), mujoco=None))
+            if args.render is not None:
+                render(task, dojax_setup["mech"], result, dojax_setup["coordinates"], args.render, None)
+            continue
         dojax_setup, mujoco_setup = box_task(task) if task.startswith("box") else hopper_task()
         for kappa in KAPPAS[task]:
             print(f"== {task}: dojax, kappa {kappa:g}", flush=True)
@@ -340,7 +556,7 @@ def main():
             result, first, second = solve_dojax(dojax_setup, opts)
             print(f"   {result.status}; cost {result.cost[-1]:.4g}, violation {result.violation[-1]:.1e}, "
                   f"{result.iterations} iterations, {first:.1f} s ({second:.1f} s compiled)", flush=True)
-            rows.append(dict(task=task, kappa=kappa, dojax=(result, first, second), mujoco=None))
+            rows.append(dict(task=task, kappa=f"{kappa:g}", dojax=(result, first, second), mujoco=None))
         if not args.no_mujoco:
             print(f"== {task}: MuJoCo finite differences", flush=True)
             m_result, m_first, m_second = solve_mujoco(mujoco_setup)
@@ -359,7 +575,7 @@ def main():
     for row in rows:
         d, m = row["dojax"], row["mujoco"]
         pair = lambda f: f"{f(d)} / {f(m) if m else '-'}"
-        print(f"| {row['task']} | {row['kappa']:g} | {pair(lambda r: f'{r[0].cost[-1]:.3g}')} "
+        print(f"| {row['task']} | {row['kappa']} | {pair(lambda r: f'{r[0].cost[-1]:.3g}')} "
               f"| {pair(lambda r: f'{r[0].violation[-1]:.1e}')} | {pair(lambda r: r[0].iterations)} "
               f"| {pair(lambda r: f'{r[1]:.1f} ({r[2]:.1f})')} | {pair(lambda r: r[0].status)} "
               f"| {', '.join(PAPER[row['task']])} |")
