@@ -106,3 +106,34 @@ def test_force_at_vertex_spins_the_body():
     J = float(mech.inertia[0, 2, 2])
     state, _ = dojax.step(mech, mech.initial_state(), jnp.array([1.0]), TIGHT)
     np.testing.assert_allclose(state.w[0], [0.0, 0.0, 0.01 * 0.5 / J], rtol=1e-6)
+
+
+def test_joint_jacobians_match_forward_mode():
+    # joints.jacobians is hand-derived; jax.jacfwd of the constraint and coordinates along the pose
+    # perturbations it is defined by (world translations, q -> q ⊗ [1, dtheta / 2]) is the reference.
+    # (The joint type only masks rows, elsewhere.) Random poses, vertices, axis and orientation
+    # offset, with relative rotations on both sides of pi (the rotation vector's sign flip at w < 0).
+    # The two agree to rounding (1e-12).
+    from dojax import joints, quaternion as quat
+
+    rng = np.random.default_rng(3)
+    unit = lambda v: v / np.linalg.norm(v)
+    frame = joints.axis_frame(rng.normal(size=3))
+    joint = dict(vertex_parent=rng.normal(size=3), vertex_child=rng.normal(size=3),
+                 orientation_offset=jnp.asarray(unit(rng.normal(size=4))),
+                 frame_translation=jnp.asarray(frame), frame_rotation=jnp.asarray(frame))
+    perturb = lambda q, dtheta: quat.multiply(q, jnp.concatenate([jnp.ones(1), 0.5 * dtheta]))
+    signs = set()
+    for _ in range(6):
+        xp, xc = rng.normal(size=3), rng.normal(size=3)
+        qp, qc = jnp.asarray(unit(rng.normal(size=4))), jnp.asarray(unit(rng.normal(size=4)))
+
+        def perturbed(fn, delta):
+            return fn(joint, xp + delta[0:3], perturb(qp, delta[3:6]), xc + delta[6:9], perturb(qc, delta[9:12]))
+
+        Jc, Jt = joints.jacobians(joint, xp, qp, xc, qc)
+        for J, fn in ((Jc, joints.constraint), (Jt, joints.coordinates)):
+            reference = jax.jacfwd(lambda d: perturbed(fn, d))(jnp.zeros(12))
+            np.testing.assert_allclose(J, reference, rtol=0, atol=1e-12)
+        signs.add(bool(joints.relative_rotation(qp, qc, joint["orientation_offset"])[0] < 0))
+    assert signs == {True, False}

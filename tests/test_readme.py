@@ -21,7 +21,8 @@ SLOW = ("jax.grad", "ilqr(", "identify(")  # gradients, an iLQR iteration, a fit
 
 @pytest.mark.parametrize("index", [pytest.param(i, marks=pytest.mark.slow) if any(s in block for s in SLOW) else i
                                    for i, block in enumerate(BLOCKS)])
-def test_readme_block_runs_and_converges(index):
+def test_readme_block_runs_and_converges(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the files a block writes (checkpoints, logs) go there
     namespace = {}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a README example must not warn (e.g. start inside the ground)

@@ -10,6 +10,7 @@ zero by an impulse) or *free* (a minimal coordinate, where inputs, springs and d
 The sixteen joint types of Dojo are just the sixteen choices of which rows are free.
 """
 
+import jax
 import numpy as np
 import jax.numpy as jnp
 
@@ -99,6 +100,44 @@ def coordinates(joint, x_parent, q_parent, x_child, q_child):
     d = displacement(x_parent, q_parent, x_child, q_child, joint["vertex_parent"], joint["vertex_child"])
     phi = quat.to_rotation_vector(relative_rotation(q_parent, q_child, joint["orientation_offset"]))
     return jnp.concatenate([joint["frame_translation"] @ d, joint["frame_rotation"] @ phi])
+
+
+def _skew(v):
+    """[v]x: the matrix of v x ."""
+    zero = jnp.zeros_like(v[0])
+    return jnp.stack([jnp.stack([zero, -v[2], v[1]]), jnp.stack([v[2], zero, -v[0]]),
+                      jnp.stack([-v[1], v[0], zero])])
+
+
+def jacobians(joint, x_parent, q_parent, x_child, q_child):
+    """(6, 12) derivatives of :func:`constraint` and of :func:`coordinates` with respect to the
+    perturbation (dx_p, dtheta_p, dx_c, dtheta_c) of the two poses: world translations and body-frame
+    rotations, q -> q ⊗ [1, dtheta / 2], at zero.
+
+    Hand-derived: with g the child vertex's world position relative to the parent's origin and
+    d = R_p^T g - v_p the displacement, d d = R_p^T (dx_c - dx_p) + [R_p^T g]x dtheta_p
+    - R_p^T R_c [v_c]x dtheta_c; the relative rotation r = o* ⊗ q_p* ⊗ q_c moves by
+    -1/2 o* ⊗ [0, dtheta_p] ⊗ (q_p* ⊗ q_c) and 1/2 r ⊗ [0, dtheta_c], and the rotation vector by the
+    derivative of the logarithm at r. (Checked against ``jax.jacfwd`` of the perturbed functions in
+    tests/test_mechanics.py.)
+    """
+    Rp, Rc = quat.to_matrix(q_parent), quat.to_matrix(q_child)
+    vertex_child = joint["vertex_child"]
+    g = x_child + Rc @ vertex_child - x_parent
+    translation = jnp.concatenate([-Rp.T, _skew(Rp.T @ g), Rp.T, -Rp.T @ Rc @ _skew(vertex_child)], axis=1)
+
+    units = jnp.eye(4, dtype=q_parent.dtype)[1:]  # [0, e_k], k = 1..3
+    offset = quat.conjugate(joint["orientation_offset"])
+    r = quat.multiply(offset, quat.multiply(quat.conjugate(q_parent), q_child))
+    dr_parent = -0.5 * quat.multiply(quat.multiply(offset, units), quat.multiply(quat.conjugate(q_parent), q_child)).T
+    dr_child = 0.5 * quat.multiply(r, units).T
+    zeros = jnp.zeros((4, 3), dtype=r.dtype)
+    dr = jnp.concatenate([zeros, dr_parent, zeros, dr_child], axis=1)  # (4, 12)
+    dphi = jax.jacfwd(quat.to_rotation_vector)(r) @ dr
+
+    frame_t, frame_r = joint["frame_translation"], joint["frame_rotation"]
+    dt = frame_t @ translation
+    return jnp.concatenate([dt, frame_r @ dr[1:]]), jnp.concatenate([dt, frame_r @ dphi])
 
 
 def coordinate_difference(joint, theta_new, theta_old):

@@ -82,8 +82,3 @@ def from_rotation_vector(phi):
     sinc = jnp.where(small, 0.5 - sq / 48.0, jnp.sin(half) / angle)
     w = jnp.where(small, 1.0 - sq / 8.0, jnp.cos(half))
     return jnp.concatenate([w, sinc * phi], axis=-1)
-
-
-def perturb(q, dtheta):
-    """q ⊗ [1, dtheta / 2]: the first-order effect of a body-frame rotation by dtheta."""
-    return multiply(q, jnp.concatenate([jnp.ones_like(dtheta[..., :1]), 0.5 * dtheta], axis=-1))

@@ -88,16 +88,6 @@ class Problem(NamedTuple):
     groups: tuple  # Group per element group
 
 
-def _perturbation_jacobian(fn, jdata, xp, qp, xc, qc):
-    """d fn / d (dx_p, dtheta_p, dx_c, dtheta_c) at zero: world translations, body-frame rotations."""
-
-    def perturbed(delta):
-        return fn(jdata, xp + delta[0:3], quat.perturb(qp, delta[3:6]),
-                  xc + delta[6:9], quat.perturb(qc, delta[9:12]))
-
-    return jax.jacfwd(perturbed)(jnp.zeros(12, xp.dtype))
-
-
 def _point_velocity_map(x, q, point):
     """(3, 6): world velocity of a world point fixed to the body, from [v; w_body]."""
     r = quat.rotate_inverse(q, point - x)
@@ -163,9 +153,7 @@ def problem_at(mech, config, V15, action):
     s = mech.structure
     h = mech.timestep
     jdata = mech.joint_data()
-    both = lambda *a: jnp.concatenate([joint_lib.constraint(*a), joint_lib.coordinates(*a)])
-    J = jax.vmap(_perturbation_jacobian, (None, 0, 0, 0, 0, 0))(both, jdata, *config.joints)
-    Jc, Jt = J[:, :6], J[:, 6:]
+    Jc, Jt = jax.vmap(joint_lib.jacobians)(jdata, *config.joints)
     theta2 = jax.vmap(joint_lib.coordinates)(jdata, *config.joints)
     V15w = _with_world_velocity(V15)
     xp, qp, xc, qc = config.joints
