@@ -5,7 +5,11 @@ complementarity product centred at the kappa the solve ended at (``SolveInfo.kap
 theta = (mechanism parameters, state, action). Then dW*/dtheta = -(dF/dW)^-1 dF/dtheta. The JVP
 rule below evaluates dF/dtheta . theta_dot and applies the inverse with the solver's structured
 factorisation (tree elimination and local contact blocks), never by differentiating the solver's
-iterations. JAX transposes this linear rule for reverse mode, so ``jax.grad`` works too.
+iterations. JAX transposes this linear rule for reverse mode, so ``jax.grad`` works too. When the
+options choose the native kernel, the kernel factorises dF/dW once and applies its inverse to
+every tangent, or its transpose to every cotangent in reverse mode
+(:func:`dojax.native.kernel.newton_step`); otherwise the JAX factorisation
+(:func:`dojax.residual.linearize`) does, transposed by JAX.
 
 Two functions carry the same derivative, evaluated in the order that suits how it is used:
 
@@ -21,9 +25,6 @@ Two functions carry the same derivative, evaluated in the order that suits how i
   Velocities and actions enter through short linear paths and take a plain ``jax.jvp``.
 
 In both, mechanism parameters that carry tangents take one ``jax.jvp`` of the whole residual.
-When the options choose the native kernel, :func:`solve_step_columns` also hands the linear solve
-to it (one factorisation shared by every column); its rule serves forward mode only, while
-:func:`solve_step` keeps the JAX solve, which JAX transposes for reverse mode.
 
 Smoothing: with ``SolverOptions(gradient_btol=...)`` the derivative is taken at the central-path
 point of that (larger) complementarity target, reached by re-centring from the forward solution,
@@ -118,15 +119,11 @@ def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
     return jax.tree.map(jnp.add, from_config, linear)
 
 
-def _solve_jvp(terms_tangent, forward_only, primals, tangents):
-    """The implicit-function JVP rule, with dF/d(state, action) . tangent from ``terms_tangent``.
-
-    ``forward_only``: the rule need not be transposable (it serves forward mode), so the linear
-    solve may run in the native kernel when the options choose it (the kernel's solve has no
-    transpose rule; reverse mode keeps the JAX solve)."""
+def _solve_jvp(terms_tangent, primals, tangents):
+    """The implicit-function JVP rule, with dF/d(state, action) . tangent from ``terms_tangent``."""
     mech, state, action, opts = primals
     primals, tangents = primals[:3], tangents[:3]
-    W, info = _solve(mech, state, action, opts)
+    W, info = solve_step(mech, state, action, opts)  # differentiable again: second derivatives
     prob = res.make_problem(mech, state, action)
     if opts.gradient_btol is None:
         Wg, ok, kappa = W, info.converged, info.kappa
@@ -146,21 +143,21 @@ def _solve_jvp(terms_tangent, forward_only, primals, tangents):
     if not all(map(_symbolic, jax.tree.leaves(mech_dot, is_leaf=_symbolic))):
         F = lambda m: res.residual(m, res.make_problem(m, state, action), Wg, kappa)
         dF = jax.tree.map(jnp.add, dF, jax.jvp(F, (mech,), (_instantiate(mech_dot),))[1])
-    if forward_only and solver.use_native(opts):
-        # a non-finite factorisation makes every column non-finite
-        dW = jax.tree.map(lambda d: jnp.where(ok & jnp.isfinite(d), d, 0.0), kernel.newton_step(mech, prob, Wg, dF))
+    # the masks depend on primal values only, so the rule stays linear (and transposable)
+    if solver.use_native(opts):
+        dW = kernel.newton_step(mech, prob, Wg, dF)  # zero where its factorisation is not finite
     else:
         lin = res.linearize(mech, prob, Wg)
-        # the mask depends on primal values only, so the rule stays linear (and transposable)
         ok = ok & jnp.all(jnp.isfinite(lin.factors.inverse))
-        dW = jax.tree.map(lambda d: jnp.where(ok, d, 0.0), res.newton_step(mech, prob, lin, dF))
+        dW = res.newton_step(mech, prob, lin, dF)
+    dW = jax.tree.map(lambda d: jnp.where(ok, d, 0.0), dW)
     return (W, info), (dW, jax.tree.map(_zero_tangent, info))
 
 
 solve_step = jax.custom_jvp(_solve)
-solve_step.defjvp(partial(_solve_jvp, _terms_tangent_directional, False), symbolic_zeros=True)
+solve_step.defjvp(partial(_solve_jvp, _terms_tangent_directional), symbolic_zeros=True)
 solve_step.__doc__ = _solve.__doc__
 
 solve_step_columns = jax.custom_jvp(_solve)
-solve_step_columns.defjvp(partial(_solve_jvp, _terms_tangent_local, True), symbolic_zeros=True)
+solve_step_columns.defjvp(partial(_solve_jvp, _terms_tangent_local), symbolic_zeros=True)
 solve_step_columns.__doc__ = _solve.__doc__ + "\n    Its derivative suits many tangents at once (see the module's docstring).\n"
