@@ -22,7 +22,10 @@ Two functions carry the same derivative, evaluated in the order that suits how i
   copy at once, gives every term's Jacobian with respect to its copy, and a state tangent is applied
   by contracting those with each term's share of it. The 14 evaluations do not depend on the
   tangent: a Jacobian with any number of columns costs them once, plus one batched solve.
-  Velocities and actions enter through short linear paths and take a plain ``jax.jvp``.
+  Velocities enter only the bodies' own terms and, through their copy of their two bodies'
+  velocities (the armature's last motion), the joints' terms: 12 more evaluations give those local
+  Jacobians. Actions enter only the bodies' and joints' terms, whose Jacobian with respect to the
+  action (one evaluation per action) is applied to each tangent.
 
 In both, mechanism parameters that carry tangents take one ``jax.jvp`` of the whole residual.
 
@@ -91,18 +94,30 @@ def _terms_tangent_directional(mech, state, action, W, kappa, state_dot, action_
     return jax.jvp(terms, (state, action), (state_dot, action_dot))[1]
 
 
+def _velocity_directions(V15, joint_V15):
+    """(12, ...) velocity tangents: every body's and every joint's parent copy moved along one of
+    the 6 coordinates (0-5), or every joint's child copy (6-11)."""
+    Vp, Vc = joint_V15
+    direction = lambda e: (jnp.broadcast_to(e[:6], V15.shape), (jnp.broadcast_to(e[:6], Vp.shape),
+                                                                jnp.broadcast_to(e[6:], Vc.shape)))
+    return jax.vmap(direction)(jnp.eye(12, dtype=V15.dtype))
+
+
 def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
     """Tangent of :func:`dojax.residual.residual_terms` at W along (state_dot, action_dot), from
     every term's local Jacobian (see the module's docstring)."""
     config = res.configuration(mech, state)
     V15 = jnp.concatenate([state.v, state.w], axis=-1)
-    terms = lambda c, V, a: res.residual_terms(mech, res.problem_at(mech, c, V, a), W, kappa)
-
-    local = jax.vmap(lambda d: jax.jvp(lambda c: terms(c, V15, action), (config,), (d,))[1])(_pose_directions(config))
-    pad = lambda z: jnp.concatenate([z, jnp.zeros_like(z[:1])])
-    shares = res.gather_poses(mech, pad(state_dot.x), pad(state_dot.q))
+    joint_V15 = res.joint_velocities(mech, V15)
+    terms = lambda c, V, JV, a: res.residual_terms(mech, res.problem_at(mech, c, V, a, JV), W, kappa)
     pose = lambda poses: jnp.concatenate(poses, axis=-1)
     contract = lambda jac, share: jnp.einsum("kn...,nk->n...", jac, share)
+
+    # poses: every term reads its own copy of its two bodies' poses
+    local = jax.vmap(lambda d: jax.jvp(lambda c: terms(c, V15, joint_V15, action), (config,), (d,))[1])(
+        _pose_directions(config))
+    pad = lambda z: jnp.concatenate([z, jnp.zeros_like(z[:1])])
+    shares = res.gather_poses(mech, pad(state_dot.x), pad(state_dot.q))
     body_local, joint_local, group_local = local
     joint_share = pose(shares.joints)
     body_share = jnp.concatenate([state_dot.x, state_dot.q, jnp.zeros_like(state_dot.x), jnp.zeros_like(state_dot.q)], axis=-1)
@@ -112,11 +127,24 @@ def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
         # a limit reads its joint's copy
         share = pose(contact) if kind == "contact" else joint_share[s.limit_joint[np.asarray(members)]]
         groups.append(tuple(contract(t, share) for t in g_local))
-    from_config = (contract(body_local, body_share), tuple(contract(t, joint_share) for t in joint_local), tuple(groups))
+    body = contract(body_local, body_share)
+    joints = tuple(contract(t, joint_share) for t in joint_local)
 
+    # velocities: a body's own terms read its velocities, a joint's its copy of its two bodies'
+    body_local, joint_local, _ = jax.vmap(lambda d: jax.jvp(lambda V, JV: terms(config, V, JV, action),
+                                                           (V15, joint_V15), d)[1])(_velocity_directions(V15, joint_V15))
     V15_dot = jnp.concatenate([state_dot.v, state_dot.w], axis=-1)
-    linear = jax.jvp(lambda V, a: terms(config, V, a), (V15, action), (V15_dot, action_dot))[1]
-    return jax.tree.map(jnp.add, from_config, linear)
+    body = body + contract(body_local[:6], V15_dot)
+    joints = tuple(j + contract(t, pose(res.joint_velocities(mech, V15_dot))) for j, t in zip(joints, joint_local))
+
+    # actions: a Jacobian with one column per action, applied to the tangent (bodies and joints only)
+    if action.shape[-1]:
+        body_local, joint_local, _ = jax.vmap(lambda d: jax.jvp(lambda a: terms(config, V15, joint_V15, a),
+                                                               (action,), (d,))[1])(jnp.eye(action.shape[-1], dtype=action.dtype))
+        apply = lambda jac: jnp.einsum("k...,k->...", jac, action_dot)
+        body = body + apply(body_local)
+        joints = tuple(j + apply(t) for j, t in zip(joints, joint_local))
+    return body, joints, tuple(groups)
 
 
 def _solve_jvp(terms_tangent, primals, tangents):
