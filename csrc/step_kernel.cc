@@ -8,8 +8,9 @@
 // tree is eliminated leaves first, and loop joints and body-body contacts form a border solved by
 // a Schur complement. One call solves a batch of independent problems (the leading dimensions of
 // the buffers), each laid out as dojax.native.kernel packs it, in parallel over the CPU's cores.
-// A second entry point solves the Newton system at a given point for many right-hand sides (the
-// linear solve of a step's Jacobian by the implicit function theorem).
+// A second entry point solves the Newton system at a given point, or its transpose, for many
+// right-hand sides (the linear solve of a step's derivative by the implicit function theorem, in
+// forward and in reverse mode).
 
 #include <algorithm>
 #include <cmath>
@@ -130,6 +131,23 @@ void dense_solve(const double* LU, const int* piv, double* b, int n) {
     for (int j = r + 1; j < n; ++j) s -= LU[r * n + j] * b[j];
     b[r] = s / LU[r * n + r];
   }
+}
+
+// The solve of A^T x = b in place with dense_factor's factors of A (P A = L U, so
+// A^-T = P^T L^-T U^-T).
+void dense_solve_transposed(const double* LU, const int* piv, double* b, int n) {
+  for (int r = 0; r < n; ++r) {
+    double s = b[r];
+    for (int j = 0; j < r; ++j) s -= LU[j * n + r] * b[j];
+    b[r] = s / LU[r * n + r];
+  }
+  for (int r = n - 1; r >= 0; --r) {
+    double s = b[r];
+    for (int j = r + 1; j < n; ++j) s -= LU[j * n + r] * b[j];
+    b[r] = s;
+  }
+  for (int c = n - 1; c >= 0; --c)
+    if (piv[c] != c) std::swap(b[c], b[piv[c]]);
 }
 
 // NaN-propagating maximum (as jnp.max).
@@ -452,6 +470,84 @@ class Solver {
     }
   }
 
+  // The transpose of newton_step's linear map R -> dW: out = -(d residual / d W)^-T G, with the
+  // same factorisation (each step of newton_step transposed, in reverse order).
+  void newton_step_transposed(const double* G, double* out) {
+    const int nb = st_.nb, m = st_.border_size;
+    // the transpose of the unpacking: the bodies' and the border's cotangents, and each local
+    // element's through dy = -K r - Sa dVa - Sb dVb
+    rhs_.assign(nb * 12, 0.0);
+    border_rhs_.assign(m, 0.0);
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) {
+        rhs_[12 * i + r] = G[6 * i + r];
+        rhs_[12 * i + 6 + r] = G[st_.lam_offset() + 6 * i + r];
+      }
+    for (int k = 0; k < 6 * (st_.nj - nb); ++k) border_rhs_[k] = G[st_.lam_offset() + 6 * nb + k];
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        const double* ge = G + g.unknown_offset + e * n;
+        if (g.border) {
+          for (int k = 0; k < n; ++k) border_rhs_[g.border_offset + e * n + k] = ge[k];
+          continue;
+        }
+        switch (n) {
+          case 2: eliminated_step_transposed<2>(gi, e, ge); break;
+          case 8: eliminated_step_transposed<8>(gi, e, ge); break;
+          case 12: eliminated_step_transposed<12>(gi, e, ge); break;
+          default: break;
+        }
+      }
+    }
+    // [A B; C E]^T [u; v] = [x; y]: v = S^-T (y - (A^-1 B)^T x), u = A^-T (x - C^T v)
+    if (m > 0) {
+      std::vector<double> v(border_rhs_);
+      for (int r = 0; r < nb * 12; ++r) {
+        const double xr = rhs_[r];
+        if (xr == 0.0) continue;
+        const double* row = &AinvB_[r * m];
+        for (int c = 0; c < m; ++c) v[c] -= row[c] * xr;
+      }
+      dense_solve_transposed(S_.data(), S_pivots_.data(), v.data(), m);
+      for (int r = 0; r < m; ++r) {
+        const double vr = v[r];
+        if (vr == 0.0) continue;
+        const double* row = &C_[r * nb * 12];
+        for (int c = 0; c < nb * 12; ++c) rhs_[c] -= row[c] * vr;
+      }
+      border_ = v;
+    }
+    x_.assign(nb * 12, 0.0);
+    tree_solve_transposed(rhs_.data(), x_.data());
+    // the transpose of the packing of the right-hand side
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) {
+        out[6 * i + r] = -x_[12 * i + r];
+        out[st_.lam_offset() + 6 * i + r] = -x_[12 * i + 6 + r];
+      }
+    for (int k = 0; k < 6 * (st_.nj - nb); ++k) out[st_.lam_offset() + 6 * nb + k] = -border_[k];
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        double* oe = out + g.unknown_offset + e * n;
+        if (g.border) {
+          for (int k = 0; k < n; ++k) oe[k] = -border_[g.border_offset + e * n + k];
+          continue;
+        }
+        const double* ge = G + g.unknown_offset + e * n;
+        switch (n) {
+          case 2: eliminated_rhs_transposed<2>(gi, e, ge, oe); break;
+          case 8: eliminated_rhs_transposed<8>(gi, e, ge, oe); break;
+          case 12: eliminated_rhs_transposed<12>(gi, e, ge, oe); break;
+          default: break;
+        }
+      }
+    }
+  }
+
  private:
   double& D(int i, int r, int c) { return D_[i * 144 + r * 12 + c]; }
   double& Lm(int i, int r, int c) { return L_[i * 144 + r * 12 + c]; }
@@ -520,6 +616,42 @@ class Solver {
     if (g.b[e] != st_.nb) mm<N, 6, 1>(le.Sb.data() + e * N * 6, 6, &x_[12 * g.b[e]], 1, dy, 1, -1.0, true);
   }
 
+  // The transpose of eliminated_step's dependence on the bodies' steps: x_a -= Sa^T g, x_b -= Sb^T g.
+  template <int N>
+  void eliminated_step_transposed(size_t gi, int e, const double* g) {
+    const LocalElimination& le = local_[gi];
+    const Group& grp = st_.groups[gi];
+    const double* Sa = le.Sa.data() + e * N * 6;
+    const double* Sb = le.Sb.data() + e * N * 6;
+    for (int r = 0; r < N; ++r)
+      for (int c = 0; c < 6; ++c) rhs_[12 * grp.a[e] + c] -= Sa[r * 6 + c] * g[r];
+    if (grp.b[e] != st_.nb)
+      for (int r = 0; r < N; ++r)
+        for (int c = 0; c < 6; ++c) rhs_[12 * grp.b[e] + c] -= Sb[r * 6 + c] * g[r];
+  }
+
+  // A local element's cotangent: out = BKa^T u_a + BKb^T u_b - K^T g, with u = x_ negated
+  // (the transpose of eliminated_rhs and of eliminated_step's -K r).
+  template <int N>
+  void eliminated_rhs_transposed(size_t gi, int e, const double* g, double* out) {
+    const LocalElimination& le = local_[gi];
+    const Group& grp = st_.groups[gi];
+    const double* K = le.K.data() + e * N * N;
+    const double* BKa = le.BKa.data() + e * 6 * N;
+    const double* BKb = le.BKb.data() + e * 6 * N;
+    for (int c = 0; c < N; ++c) out[c] = 0.0;
+    for (int r = 0; r < N; ++r)
+      for (int c = 0; c < N; ++c) out[c] -= K[r * N + c] * g[r];
+    const double* ua = &x_[12 * grp.a[e]];
+    for (int k = 0; k < 6; ++k)
+      for (int c = 0; c < N; ++c) out[c] += BKa[k * N + c] * ua[k];
+    if (grp.b[e] != st_.nb) {
+      const double* ub = &x_[12 * grp.b[e]];
+      for (int k = 0; k < 6; ++k)
+        for (int c = 0; c < N; ++c) out[c] += BKb[k * N + c] * ub[k];
+    }
+  }
+
   void velocities(const double* W, int a, int b, double* u) const {
     for (int k = 0; k < 6; ++k) {
       u[k] = a == st_.nb ? 0.0 : W[6 * a + k];
@@ -530,6 +662,47 @@ class Solver {
   void add_body_rows(double* R, int body, const double* rows) const {
     if (body == st_.nb) return;
     for (int r = 0; r < 6; ++r) R[6 * body + r] += rows[r];
+  }
+
+  // x = A^-T b for the tree matrix, b and x nb * 12: the factorisation of A^T has the transposed
+  // diagonal blocks, L^T above and U^T below them.
+  void tree_solve_transposed(const double* b_in, double* x) {
+    const int nb = st_.nb;
+    work_.assign(b_in, b_in + nb * 12);
+    double* b = work_.data();
+    double y[12], t[12];
+    for (int lv = 0; lv < st_.n_levels; ++lv)
+      for (int q = 0; q < st_.width; ++q) {
+        const int i = st_.levels[lv * st_.width + q];
+        if (i == nb || st_.parent[i] == nb) continue;
+        mm_transposed<12, 12>(&inv_[i * 144], b + 12 * i, y);
+        double* bp = b + 12 * st_.parent[i];
+        const double* L = &L_[i * 144];
+        for (int r = 0; r < 12; ++r)
+          for (int c = 0; c < 6; ++c) bp[c] -= L[r * 12 + c] * y[r];
+      }
+    for (int lv = st_.n_levels - 1; lv >= 0; --lv)
+      for (int q = 0; q < st_.width; ++q) {
+        const int i = st_.levels[lv * st_.width + q];
+        if (i == nb) continue;
+        std::copy(b + 12 * i, b + 12 * i + 12, t);
+        const int pa = st_.parent[i];
+        if (pa != nb) {
+          const double* U = &U_[i * 144];
+          const double* xp = x + 12 * pa;
+          for (int r = 0; r < 6; ++r)
+            for (int c = 0; c < 12; ++c) t[c] -= U[r * 12 + c] * xp[r];
+        }
+        mm_transposed<12, 12>(&inv_[i * 144], t, x + 12 * i);
+      }
+  }
+
+  // y = A^T x for a row-major M x N matrix A.
+  template <int M, int N>
+  static void mm_transposed(const double* A, const double* x, double* y) {
+    for (int c = 0; c < N; ++c) y[c] = 0.0;
+    for (int r = 0; r < M; ++r)
+      for (int c = 0; c < N; ++c) y[c] += A[r * N + c] * x[r];
   }
 
   // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve).
@@ -828,9 +1001,10 @@ ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ff
 // the implicit-function derivative (dojax.residual.linearize and newton_step), for a Jacobian's
 // columns. The leading dimensions of params, W and R broadcast (vmap's "expand_dims": an argument
 // not batched along a dimension has size 1 there), and the matrix is factorised once per
-// (params, W) lane that consecutive right-hand sides share.
+// (params, W) lane that consecutive right-hand sides share. With transpose, the transposed map
+// -(d residual / d W)^-T G with the same factorisation (reverse mode).
 ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
-                        ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
+                        ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure, int64_t transpose) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const auto out = dW->dimensions();
@@ -875,7 +1049,10 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
         held->linearize(W.typed_data() + iw * N);
         current = key;
       }
-      held->newton_step(R.typed_data() + ir * N, dW->typed_data() + i * N);
+      if (transpose)
+        held->newton_step_transposed(R.typed_data() + ir * N, dW->typed_data() + i * N);
+      else
+        held->newton_step(R.typed_data() + ir * N, dW->typed_data() + i * N);
     }
   }
   return ffi::Error::Success();
@@ -901,4 +1078,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve,
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure"));
+                                  .Attr<ffi::Span<const int64_t>>("structure")
+                                  .Attr<int64_t>("transpose"));

@@ -131,12 +131,29 @@ def test_native_derivatives_match_jax_backend():
     jax.clear_caches()  # (vmap of grad on the native path: tests/test_gradients.py)
 
 
+def test_native_second_derivatives_match_jax_backend():
+    """Second derivatives of a step with a sliding contact (jax.hessian: forward over reverse mode,
+    through the kernel's solve and its transpose) equal the JAX path's to rounding (1e-8 of their
+    size: the same implicit derivative on the same equations)."""
+    mech = dojax.load("sphere", timestep=0.01)
+    state = mech.initial_state().replace(v=jnp.array([[1.0, 0.0, -0.5]]))
+    f = lambda a, opts: jnp.sum(dojax.step(mech, state, a, opts)[0].v ** 2)
+    hessian = jax.jit(jax.hessian(f), static_argnums=1)
+    action = jnp.array([0.5, 0.2, 0.0])
+    native, reference = hessian(action, NATIVE), hessian(action, JAX)
+    scale = float(jnp.max(jnp.abs(reference)))
+    assert scale > 0
+    np.testing.assert_allclose(native, reference, rtol=0, atol=1e-8 * scale)
+    jax.clear_caches()
+
+
 @pytest.mark.parametrize("model", ["collisions", "fourbar"])
 def test_native_linear_solve_matches_jax(model):
-    """The kernel's Newton solve for many right-hand sides (the linear solve of dojax.jacobians on
-    this backend) equals dojax.residual.newton_step at a solution: local contacts, body-body contacts
-    and a loop joint in the border; vmapped right-hand sides share one factorisation and a batch of
-    points (nested vmap) gives each its own. (dojax.jacobians with it against central differences:
+    """The kernel's Newton solve for many right-hand sides (the linear solve of the step's derivative
+    on this backend) equals dojax.residual.newton_step at a solution, and its transpose (reverse mode)
+    equals JAX's transpose of it: local contacts, body-body contacts and a loop joint in the border;
+    vmapped right-hand sides share one factorisation and a batch of points (nested vmap) gives each
+    its own. (dojax.jacobians and jax.grad with it against central differences:
     tests/test_gradients.py.)"""
     mech = _collisions() if model == "collisions" else _fourbar_with_armature()
     state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
@@ -150,15 +167,20 @@ def test_native_linear_solve_matches_jax(model):
         # two points (the second at W scaled), each with the same right-hand sides
         scaled = jax.tree.map(lambda w: 1.1 * w, W)
         both = jax.vmap(native)(jax.tree.map(lambda *w: jnp.stack(w), W, scaled))
-        return info.converged, native(W), reference, both, native(scaled)
+        r0 = jax.tree.map(lambda r: r[0], R)
+        transposed = lambda solve: jax.vmap(jax.linear_transpose(solve, r0))(R)[0]
+        lin = res.linearize(mech, prob, W)
+        native_t = transposed(lambda r: kernel.newton_step(mech, prob, W, r))
+        reference_t = transposed(lambda r: res.newton_step(mech, prob, lin, r))
+        return info.converged, native(W), reference, both, native(scaled), native_t, reference_t
 
     shapes = jax.eval_shape(lambda: res.initial_unknowns(mech, res.make_problem(mech, state, action)))
     leaves, tree = jax.tree.flatten(shapes)
     keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))
     R = jax.tree.unflatten(tree, [jax.random.normal(k, (5,) + l.shape) for k, l in zip(keys, leaves)])
-    converged, native, reference, both, second = solves(R)
+    converged, native, reference, both, second, native_t, reference_t = solves(R)
     assert bool(converged)
-    for a, b in zip(jax.tree.leaves(native), jax.tree.leaves(reference)):
+    for a, b in zip(jax.tree.leaves((native, native_t)), jax.tree.leaves((reference, reference_t))):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * max(1.0, float(jnp.max(jnp.abs(b)))))
     for a, b, c in zip(jax.tree.leaves(both), jax.tree.leaves(native), jax.tree.leaves(second)):
         np.testing.assert_array_equal(a[0], b)

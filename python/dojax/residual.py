@@ -143,23 +143,31 @@ def gather_poses(mech, x2, q2):
     return Configuration((x2[p], q2[p], x2[c], q2[c]), tuple(contacts), q2[s.actuator_body])
 
 
+def joint_velocities(mech, V15):
+    """Each joint's (parent, child) rows of the velocities (nb, 6), the world's zero."""
+    V15w = _with_world_velocity(V15)
+    return V15w[mech.structure.joint_parent], V15w[mech.structure.joint_child]
+
+
 def make_problem(mech, state, action):
     """Evaluate the step's data at the current configuration."""
     return problem_at(mech, configuration(mech, state), jnp.concatenate([state.v, state.w], axis=-1), action)
 
 
-def problem_at(mech, config, V15, action):
-    """:func:`make_problem` from each element's copy of the configuration and the velocities (nb, 6)."""
+def problem_at(mech, config, V15, action, joint_V15=None):
+    """:func:`make_problem` from each element's copy of the configuration and the velocities (nb, 6).
+
+    ``joint_V15``: each joint's own copy of its (parent, child) velocities, each (nj, 6) (gathered
+    from V15 by default; the bodies' own terms read V15)."""
     s = mech.structure
     h = mech.timestep
     jdata = mech.joint_data()
     Jc, Jt = jax.vmap(joint_lib.jacobians)(jdata, *config.joints)
     theta2 = jax.vmap(joint_lib.coordinates)(jdata, *config.joints)
-    V15w = _with_world_velocity(V15)
     xp, qp, xc, qc = config.joints
-    p, c = s.joint_parent, s.joint_child
-    x1p, q1p = previous_configuration(State(x=xp, v=V15w[p, :3], q=qp, w=V15w[p, 3:]), h)
-    x1c, q1c = previous_configuration(State(x=xc, v=V15w[c, :3], q=qc, w=V15w[c, 3:]), h)
+    Vp, Vc = joint_velocities(mech, V15) if joint_V15 is None else joint_V15
+    x1p, q1p = previous_configuration(State(x=xp, v=Vp[:, :3], q=qp, w=Vp[:, 3:]), h)
+    x1c, q1c = previous_configuration(State(x=xc, v=Vc[:, :3], q=qc, w=Vc[:, 3:]), h)
     theta1 = jax.vmap(joint_lib.coordinates)(jdata, x1p, q1p, x1c, q1c)
     # armature momentum of the last step, a (theta2 - theta1) / h
     momentum = mech.armature * jax.vmap(joint_lib.coordinate_difference)(jdata, theta2, theta1) / h

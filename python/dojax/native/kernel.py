@@ -4,8 +4,8 @@ The kernel (``csrc/step_kernel.cc``, built into ``dojax/_step_kernel*.so`` by ``
 runs :func:`dojax.solver.solve`'s interior-point iterations in C++ on the element equations that
 :mod:`dojax.native.generate` translates from the JAX residual. It is a ``jax.ffi`` custom call, so
 it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane by lane in one call), and
-derivatives keep coming from the JAX implicit-function rule (:mod:`dojax.implicit`) at the
-kernel's solution.
+derivatives come from the implicit-function rule (:mod:`dojax.implicit`) at the kernel's
+solution, whose linear solve (and its transpose, for reverse mode) the kernel also computes.
 """
 
 import ctypes
@@ -108,15 +108,33 @@ def _require():
                            "reinstall dojax (pip install -e .) or use SolverOptions(backend='jax')")
 
 
+def _linear_solve(mech, prob, W, r, transpose):
+    """The kernel's solve at W of packed right-hand sides: -(dF/dW)^-1 r, or with ``transpose``
+    -(dF/dW)^-T r. Entries that a non-finite factorisation leaves non-finite are zero."""
+    _require()
+    call = jax.ffi.ffi_call(LINEAR_SOLVE, jax.ShapeDtypeStruct(r.shape, r.dtype), vmap_method="expand_dims")
+    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), r, structure=_structure(mech.structure),
+              transpose=np.int64(transpose))
+    return jnp.where(jnp.isfinite(dw), dw, 0.0)
+
+
 def newton_step(mech, prob, W, R):
     """:func:`dojax.residual.newton_step` at W (the unknowns' Newton step -(dF/dW)^-1 R), the
-    factorisation and solve computed by the kernel. Under ``jax.vmap`` over R alone (the columns
-    of a Jacobian) the matrix is factorised once for all of them. Not differentiable itself (it
-    serves the derivative rule of :func:`dojax.implicit.solve_step_columns`)."""
-    _require()
-    r = pack_unknowns(R)
-    call = jax.ffi.ffi_call(LINEAR_SOLVE, jax.ShapeDtypeStruct(r.shape, r.dtype), vmap_method="expand_dims")
-    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), r, structure=_structure(mech.structure))
+    factorisation and solve computed by the kernel; entries that a non-finite factorisation leaves
+    non-finite are zero.
+
+    It is a linear function of R (``jax.lax.custom_linear_solve``): its transpose, for reverse
+    mode, is the kernel's transposed solve with the same factorisation, and under ``jax.vmap``
+    over R alone (the columns of a Jacobian) the matrix is factorised once for all of them. Its
+    derivatives with respect to the point (second derivatives of a step) come from the JAX
+    residual's Jacobian. (The right-hand side is one packed vector, so that a transposition never
+    meets a partly known one.)"""
+    def matvec(x):
+        dF = jax.jvp(lambda w: res.residual(mech, prob, w), (W,), (unpack_unknowns(x, W),))[1]
+        return -pack_unknowns(dF)
+
+    dw = jax.lax.custom_linear_solve(matvec, pack_unknowns(R), lambda _, r: _linear_solve(mech, prob, W, r, False),
+                                     lambda _, r: _linear_solve(mech, prob, W, r, True))
     return unpack_unknowns(dw, R)
 
 
