@@ -409,31 +409,14 @@ class Solver {
   // dW = solution of (d residual / d W) dW = -R (dojax.residual.newton_step).
   void newton_step(const double* R, double* dW) {
     const int nb = st_.nb, m = st_.border_size;
-    rhs_.assign(nb * 12, 0.0);
-    border_rhs_.assign(m, 0.0);
-    for (int i = 0; i < nb; ++i)
-      for (int r = 0; r < 6; ++r) {
-        rhs_[12 * i + r] = -R[6 * i + r];
-        rhs_[12 * i + 6 + r] = -R[st_.lam_offset() + 6 * i + r];
+    load_rows(R, -1.0, [&](int gi, int e, int n, const double* r) {
+      switch (n) {
+        case 2: eliminated_rhs<2>(gi, e, r); break;
+        case 8: eliminated_rhs<8>(gi, e, r); break;
+        case 12: eliminated_rhs<12>(gi, e, r); break;
+        default: break;
       }
-    for (int k = 0; k < 6 * (st_.nj - nb); ++k) border_rhs_[k] = -R[st_.lam_offset() + 6 * nb + k];
-    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
-      const Group& g = st_.groups[gi];
-      const int n = g.type->size;
-      for (int e = 0; e < g.ne; ++e) {
-        const double* r = R + g.unknown_offset + e * n;
-        if (g.border) {
-          for (int k = 0; k < n; ++k) border_rhs_[g.border_offset + e * n + k] = -r[k];
-          continue;
-        }
-        switch (n) {
-          case 2: eliminated_rhs<2>(gi, e, r); break;
-          case 8: eliminated_rhs<8>(gi, e, r); break;
-          case 12: eliminated_rhs<12>(gi, e, r); break;
-          default: break;
-        }
-      }
-    }
+    });
     x_.assign(nb * 12, 0.0);
     tree_solve(rhs_.data(), x_.data(), 1);
     if (m > 0) {
@@ -444,30 +427,14 @@ class Solver {
       matmul(AinvB_.data(), m, y.data(), 1, x_.data(), 1, nb * 12, m, 1, -1.0, true);
       border_ = y;
     }
-    for (int i = 0; i < nb; ++i)
-      for (int r = 0; r < 6; ++r) {
-        dW[6 * i + r] = x_[12 * i + r];
-        dW[st_.lam_offset() + 6 * i + r] = x_[12 * i + 6 + r];
+    store_rows(R, 1.0, dW, [&](int gi, int e, int n, const double* r, double* dy) {
+      switch (n) {
+        case 2: eliminated_step<2>(gi, e, r, dy); break;
+        case 8: eliminated_step<8>(gi, e, r, dy); break;
+        case 12: eliminated_step<12>(gi, e, r, dy); break;
+        default: break;
       }
-    for (int k = 0; k < 6 * (st_.nj - nb); ++k) dW[st_.lam_offset() + 6 * nb + k] = border_[k];
-    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
-      const Group& g = st_.groups[gi];
-      const int n = g.type->size;
-      for (int e = 0; e < g.ne; ++e) {
-        double* dy = dW + g.unknown_offset + e * n;
-        if (g.border) {
-          for (int k = 0; k < n; ++k) dy[k] = border_[g.border_offset + e * n + k];
-          continue;
-        }
-        const double* r = R + g.unknown_offset + e * n;
-        switch (n) {
-          case 2: eliminated_step<2>(gi, e, r, dy); break;
-          case 8: eliminated_step<8>(gi, e, r, dy); break;
-          case 12: eliminated_step<12>(gi, e, r, dy); break;
-          default: break;
-        }
-      }
-    }
+    });
   }
 
   // The transpose of newton_step's linear map R -> dW: out = -(d residual / d W)^-T G, with the
@@ -476,31 +443,14 @@ class Solver {
     const int nb = st_.nb, m = st_.border_size;
     // the transpose of the unpacking: the bodies' and the border's cotangents, and each local
     // element's through dy = -K r - Sa dVa - Sb dVb
-    rhs_.assign(nb * 12, 0.0);
-    border_rhs_.assign(m, 0.0);
-    for (int i = 0; i < nb; ++i)
-      for (int r = 0; r < 6; ++r) {
-        rhs_[12 * i + r] = G[6 * i + r];
-        rhs_[12 * i + 6 + r] = G[st_.lam_offset() + 6 * i + r];
+    load_rows(G, 1.0, [&](int gi, int e, int n, const double* ge) {
+      switch (n) {
+        case 2: eliminated_step_transposed<2>(gi, e, ge); break;
+        case 8: eliminated_step_transposed<8>(gi, e, ge); break;
+        case 12: eliminated_step_transposed<12>(gi, e, ge); break;
+        default: break;
       }
-    for (int k = 0; k < 6 * (st_.nj - nb); ++k) border_rhs_[k] = G[st_.lam_offset() + 6 * nb + k];
-    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
-      const Group& g = st_.groups[gi];
-      const int n = g.type->size;
-      for (int e = 0; e < g.ne; ++e) {
-        const double* ge = G + g.unknown_offset + e * n;
-        if (g.border) {
-          for (int k = 0; k < n; ++k) border_rhs_[g.border_offset + e * n + k] = ge[k];
-          continue;
-        }
-        switch (n) {
-          case 2: eliminated_step_transposed<2>(gi, e, ge); break;
-          case 8: eliminated_step_transposed<8>(gi, e, ge); break;
-          case 12: eliminated_step_transposed<12>(gi, e, ge); break;
-          default: break;
-        }
-      }
-    }
+    });
     // [A B; C E]^T [u; v] = [x; y]: v = S^-T (y - (A^-1 B)^T x), u = A^-T (x - C^T v)
     if (m > 0) {
       std::vector<double> v(border_rhs_);
@@ -522,33 +472,71 @@ class Solver {
     x_.assign(nb * 12, 0.0);
     tree_solve_transposed(rhs_.data(), x_.data());
     // the transpose of the packing of the right-hand side
+    store_rows(G, -1.0, out, [&](int gi, int e, int n, const double* ge, double* oe) {
+      switch (n) {
+        case 2: eliminated_rhs_transposed<2>(gi, e, ge, oe); break;
+        case 8: eliminated_rhs_transposed<8>(gi, e, ge, oe); break;
+        case 12: eliminated_rhs_transposed<12>(gi, e, ge, oe); break;
+        default: break;
+      }
+    });
+  }
+
+ private:
+  // Reads a vector laid out as the unknowns (v) into the right-hand sides: scale times its bodies'
+  // and loop joints' rows into rhs_ and border_rhs_, scale times the border elements' rows into
+  // border_rhs_, and each local element's rows through local(group, element, size, rows).
+  template <class Local>
+  void load_rows(const double* v, double scale, Local local) {
+    const int nb = st_.nb;
+    rhs_.assign(nb * 12, 0.0);
+    border_rhs_.assign(st_.border_size, 0.0);
     for (int i = 0; i < nb; ++i)
       for (int r = 0; r < 6; ++r) {
-        out[6 * i + r] = -x_[12 * i + r];
-        out[st_.lam_offset() + 6 * i + r] = -x_[12 * i + 6 + r];
+        rhs_[12 * i + r] = scale * v[6 * i + r];
+        rhs_[12 * i + 6 + r] = scale * v[st_.lam_offset() + 6 * i + r];
       }
-    for (int k = 0; k < 6 * (st_.nj - nb); ++k) out[st_.lam_offset() + 6 * nb + k] = -border_[k];
+    for (int k = 0; k < 6 * (st_.nj - nb); ++k) border_rhs_[k] = scale * v[st_.lam_offset() + 6 * nb + k];
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        const double* ve = v + g.unknown_offset + e * n;
+        if (g.border) {
+          for (int k = 0; k < n; ++k) border_rhs_[g.border_offset + e * n + k] = scale * ve[k];
+        } else {
+          local(gi, e, n, ve);
+        }
+      }
+    }
+  }
+
+  // Writes the solution laid out as the unknowns (out): scale times the tree's x_ into the bodies'
+  // rows and the border's border_ into the loop joints' and border elements' rows, and each local
+  // element's rows through local(group, element, size, its rows of v, its rows of out).
+  template <class Local>
+  void store_rows(const double* v, double scale, double* out, Local local) {
+    const int nb = st_.nb;
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) {
+        out[6 * i + r] = scale * x_[12 * i + r];
+        out[st_.lam_offset() + 6 * i + r] = scale * x_[12 * i + 6 + r];
+      }
+    for (int k = 0; k < 6 * (st_.nj - nb); ++k) out[st_.lam_offset() + 6 * nb + k] = scale * border_[k];
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
         double* oe = out + g.unknown_offset + e * n;
         if (g.border) {
-          for (int k = 0; k < n; ++k) oe[k] = -border_[g.border_offset + e * n + k];
-          continue;
-        }
-        const double* ge = G + g.unknown_offset + e * n;
-        switch (n) {
-          case 2: eliminated_rhs_transposed<2>(gi, e, ge, oe); break;
-          case 8: eliminated_rhs_transposed<8>(gi, e, ge, oe); break;
-          case 12: eliminated_rhs_transposed<12>(gi, e, ge, oe); break;
-          default: break;
+          for (int k = 0; k < n; ++k) oe[k] = scale * border_[g.border_offset + e * n + k];
+        } else {
+          local(gi, e, n, v + g.unknown_offset + e * n, oe);
         }
       }
     }
   }
 
- private:
   double& D(int i, int r, int c) { return D_[i * 144 + r * 12 + c]; }
   double& Lm(int i, int r, int c) { return L_[i * 144 + r * 12 + c]; }
   double& Um(int i, int r, int c) { return U_[i * 144 + r * 12 + c]; }
