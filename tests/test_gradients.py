@@ -494,7 +494,7 @@ def test_jacobians_match_jvp_columns_on_contacts():
     # residual each (implicit.solve_step). Same derivative, different order of evaluation: equal up
     # to rounding (measured ~1e-12 relative; 1e-9), on every contact model and collision pair.
     z = contacts_zoo()
-    _, J_jvp, _ = contacts_jacobians()
+    _, J_jvp, _ = contacts_jacobians(contacts_zoo)  # the cached call of the tests above
     J = jax.tree.map(np.asarray, dojax.jacobians(z.mech, z.state, z.action, OPTS))
     for key in ("state", "action"):
         print(f"jvp columns vs dojax.jacobians, {key}: {_rel(J_jvp[key], J[key]):.2e}")

@@ -189,7 +189,10 @@ def test_native_linear_solve_matches_jax(model):
 
 
 def test_batched_lanes_equal_single_steps():
-    """A vmapped batch (solved in parallel lanes) gives each lane exactly its unbatched step."""
+    """A vmapped batch (solved in parallel lanes) gives each lane its unbatched step: the same
+    iterations, and values equal to rounding (the problem's assembly in XLA rounds its small
+    matrix products batched and unbatched differently in the last bit; the kernel then solves
+    each lane on its own)."""
     mech = dojax.load("hopper", timestep=0.02)
     mech = mech.replace(armature=jnp.zeros_like(mech.armature))  # the recorded states' model
     states, actions, _, _ = _recorded("hopper")
@@ -200,7 +203,7 @@ def test_batched_lanes_equal_single_steps():
         single, single_info = step(jax.tree.map(lambda a: a[k], states), actions[k])
         assert int(info.iterations[k]) == int(single_info.iterations)
         for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
-            np.testing.assert_array_equal(a, b[k])
+            np.testing.assert_allclose(a, b[k], rtol=1e-14, atol=1e-15)
     jax.clear_caches()
 
 
