@@ -50,9 +50,6 @@ REL = 1e-5  # required relative agreement with finite differences (see module do
 # finite differences' noise (solver error / EPS, measured ~5e-9) then dominates the relative error.
 ABS = 1e-7
 OPTS = dojax.SolverOptions(rtol=1e-12, btol=1e-6)  # kappa = 1e-7
-# Tests of one zoo run in one test process (pytest-xdist's loadgroup): they share its cached
-# Jacobians and compiled programs, which two processes would each build at the same time.
-JOINTS_ZOO, CONTACTS_ZOO, SMALL_ZOO = (pytest.mark.xdist_group(name) for name in ("joints", "contacts", "small"))
 H = 0.01  # timestep of every zoo
 G = 9.81
 
@@ -370,7 +367,6 @@ def _check_block(z, J, fd, part):
         _assert_close(J["action"][np.ix_(r, a)], fd["action"][np.ix_(r, a)], f"{part} action")
 
 
-@JOINTS_ZOO
 @pytest.mark.parametrize("part", JOINT_PARTS)
 def test_jacobians_every_joint_type(part):
     # measured relative errors: state <= 2.5e-10, action <= 3e-7
@@ -378,7 +374,6 @@ def test_jacobians_every_joint_type(part):
     _check_block(z, *joints_jacobians(), part)
 
 
-@JOINTS_ZOO
 @pytest.mark.parametrize("part", OTHER_PARTS)
 def test_jacobians_springs_loops_limits_contacts(part):
     # measured: state <= 4e-9, action <= 1.4e-6 relative (fourbar); the resting block's and the limited
@@ -388,7 +383,6 @@ def test_jacobians_springs_loops_limits_contacts(part):
     _check_block(z, *joints_jacobians(), part)
 
 
-@JOINTS_ZOO
 def test_jacobians_parts_do_not_couple():
     # the zoo's parts are independent: off-diagonal blocks are zero (to the FD noise), so each part's
     # block is its own mechanism's Jacobian
@@ -401,7 +395,6 @@ def test_jacobians_parts_do_not_couple():
         assert np.abs(fd["state"][np.ix_(others, r)]).max() < 1e-6
 
 
-@JOINTS_ZOO
 def test_jacobians_whole_zoo_and_shapes():
     z = joints_zoo()
     J, fd = joints_jacobians()
@@ -473,7 +466,6 @@ CONTACT_PARTS = ["block_linear", "block_impact", "sphere_sphere", "sphere_capsul
 BOX_PARTS = ["capsule_box", "box_box"]  # their own small zoo: a table box carrying a capsule and a box
 
 
-@CONTACTS_ZOO
 @pytest.mark.parametrize("part", CONTACT_PARTS + BOX_PARTS)
 def test_jacobians_contact_models_and_collisions(part):
     # measured relative errors: state <= 4e-8 (sphere-box), action <= 6e-7 (capsule-capsule)
@@ -487,7 +479,6 @@ def test_jacobians_contact_models_and_collisions(part):
         assert abs(float(ref.v[i, 2] - z.state.v[i, 2])) < 0.02
 
 
-@CONTACTS_ZOO
 def test_jacobians_match_jvp_columns_on_contacts():
     # dojax.jacobians assembles dF/d(state, action) from each term's local Jacobian
     # (implicit.solve_step_columns); the contacts zoo's columns above take one jax.jvp of the whole
@@ -511,7 +502,6 @@ def test_jacobians_match_jvp_columns_on_contacts():
 SMOOTH = OPTS.replace(gradient_btol=OPTS.btol)
 
 
-@SMALL_ZOO
 def test_jvp_columns_match_dojax_jacobians():
     # The column-by-column jvp used for the contacts zoo (and elsewhere with gradient_btol = btol) is
     # what dojax.jacobians computes with gradient_btol None: compare both on the small zoo (soc
@@ -535,7 +525,6 @@ _to_minimal = jax.jit(dojax.to_minimal)
 _from_minimal = jax.jit(dojax.from_minimal)
 
 
-@SMALL_ZOO
 def test_minimal_jacobians_pendulum_and_double_pendulum():
     # minimal=True vs central differences of y -> to_minimal(step(from_minimal(y))); measured
     # relative errors: state <= 1.3e-8, action <= 6.5e-7
@@ -608,7 +597,6 @@ PARAMETERS = ["mass", "inertia", "friction", "contact_radius", "contact_points",
 LEAF_BTOL = {"contact_radius": 1e-2, "contact_points": 1e-2}
 
 
-@SMALL_ZOO
 @pytest.mark.parametrize("leaf", PARAMETERS)
 def test_parameter_derivatives(leaf):
     # Forward mode (jvp along each element = a jax.jacfwd column) and reverse mode (jax.grad of a
@@ -651,7 +639,6 @@ def _friction_tangent(z, part):
     return _zeros_like(z.mech).replace(friction=jnp.asarray(d))
 
 
-@SMALL_ZOO
 def test_friction_derivative_of_sliding_block_is_minus_g_h():
     # A block sliding on the ground (no action) keeps sliding: v' = v - mu g h v_hat (horizontal), so
     # dv'/dmu = -g h v_hat = -0.0981 v_hat for hard Coulomb contact. The solver returns the central-
@@ -683,7 +670,6 @@ def test_friction_derivative_of_sliding_block_is_minus_g_h():
     assert 50 < deviation[1e-6] / deviation[1e-8] < 200
 
 
-@SMALL_ZOO
 def test_mass_derivative_of_free_body_under_force():
     # v' = v + h (F / m + g)  =>  dv'/dm = -h F / m^2 and dx'/dm = h dv'/dm (x' = x + h v'); exact
     # up to rounding (1e-12 relative) since no constraint acts
@@ -707,7 +693,6 @@ def _random_like(tree, seed):
     return jax.tree.unflatten(treedef, [jnp.asarray(rng.normal(size=np.shape(l))) for l in leaves])
 
 
-@SMALL_ZOO
 def test_jvp_and_vjp_agree():
     # <u, J v> by forward mode (jax.jvp) and by reverse mode (jax.vjp, the transposed rule) for random
     # tangents of the mechanism, state and action: equal up to rounding in sums with cancellation
@@ -819,7 +804,6 @@ def _nan_action(z):
     return z.action.at[z.actions("pendulum")[0]].set(jnp.nan)
 
 
-@SMALL_ZOO
 def test_non_converged_step_has_zero_velocity_derivatives():
     # An unreachable tolerance (rtol 1e-30: the solve runs its 50 iterations and reports failure) and a
     # NaN action: info.converged is False, the next velocities' tangents are exactly zero and every
@@ -836,7 +820,6 @@ def test_non_converged_step_has_zero_velocity_derivatives():
             assert np.all(np.isfinite(leaf))
 
 
-@JOINTS_ZOO
 def test_non_converged_jacobians_are_finite():
     # dojax.jacobians of a non-converged step (joints zoo, rtol 1e-30, and a NaN action): finite, the
     # velocity rows zero, the action Jacobian zero, and the x rows the identity (x' = x + h v')
@@ -854,7 +837,6 @@ def test_non_converged_jacobians_are_finite():
         np.testing.assert_array_equal(J["state"][x_rows][:, x_rows], np.eye(len(x_rows)))
 
 
-@SMALL_ZOO
 def test_non_converged_step_reverse_mode_unreachable_tolerance():
     # reverse mode of the rtol 1e-30 step: finite, and zero for everything that acts only through the
     # solve (the action, the masses)
@@ -866,7 +848,6 @@ def test_non_converged_step_reverse_mode_unreachable_tolerance():
     assert np.all(np.asarray(cots[2]) == 0.0) and np.all(np.asarray(cots[0].mass) == 0.0)
 
 
-@SMALL_ZOO
 def test_non_converged_step_reverse_mode_nan_action():
     z = small_zoo()
     cots = _step_vjp(z.mech, z.state, _nan_action(z), SMOOTH, jnp.ones(13 * z.mech.num_bodies))
