@@ -128,8 +128,9 @@ def jacobians(joint, x_parent, q_parent, x_child, q_child):
 
     units = jnp.eye(4, dtype=q_parent.dtype)[1:]  # [0, e_k], k = 1..3
     offset = quat.conjugate(joint["orientation_offset"])
-    r = quat.multiply(offset, quat.multiply(quat.conjugate(q_parent), q_child))
-    dr_parent = -0.5 * quat.multiply(quat.multiply(offset, units), quat.multiply(quat.conjugate(q_parent), q_child)).T
+    parent_to_child = quat.multiply(quat.conjugate(q_parent), q_child)
+    r = quat.multiply(offset, parent_to_child)
+    dr_parent = -0.5 * quat.multiply(quat.multiply(offset, units), parent_to_child).T
     dr_child = 0.5 * quat.multiply(r, units).T
     zeros = jnp.zeros((4, 3), dtype=r.dtype)
     dr = jnp.concatenate([zeros, dr_parent, zeros, dr_child], axis=1)  # (4, 12)
