@@ -10,7 +10,8 @@
 // the buffers), each laid out as dojax.native.kernel packs it, in parallel over the CPU's cores.
 // A second entry point solves the Newton system at a given point, or its transpose, for many
 // right-hand sides (the linear solve of a step's derivative by the implicit function theorem, in
-// forward and in reverse mode).
+// forward and in reverse mode), and a third the derivative's other factor: each term's Jacobian
+// with respect to the state and action it reads.
 
 #include <algorithm>
 #include <cmath>
@@ -35,6 +36,8 @@ struct ElementType {
   int num_params;
   void (*eval)(const double*, const double*, double*);
   void (*lin)(const double*, const double*, double*);
+  int num_local_params;
+  void (*local)(const double*, const double*, double*);  // Jacobian with respect to the local inputs
 };
 
 #include "elements.inc"
@@ -158,7 +161,7 @@ inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a :
 
 struct Group {
   const ElementType* type;  // the layout shared by the group's elements
-  std::vector<void (*)(const double*, const double*, double*)> eval, lin;  // per element
+  std::vector<void (*)(const double*, const double*, double*)> eval, lin, local;  // per element
   int ne;
   bool border;
   std::vector<int> a, b;
@@ -204,10 +207,13 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
       const int type = next();
       if (type < 0 || type >= NUM_ELEMENT_TYPES) return false;
       const ElementType* t = &ELEMENT_TYPES[type];
-      if (e > 0 && (t->size != grp.type->size || t->num_params != grp.type->num_params)) return false;
+      if (e > 0 && (t->size != grp.type->size || t->num_params != grp.type->num_params ||
+                    t->num_local_params != grp.type->num_local_params))
+        return false;
       grp.type = t;
       grp.eval.push_back(t->eval);
       grp.lin.push_back(t->lin);
+      grp.local.push_back(t->local);
     }
     if (grp.ne < 1 || (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12)) return false;
     grp.a.resize(grp.ne);
@@ -1046,7 +1052,62 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
   return ffi::Error::Success();
 }
 
+// Each body's, joint's, contact's and limit's Jacobian with respect to its local inputs at W
+// (dojax.residual.LocalJacobians, in that order, row by row), from their local parameters
+// (dojax.native.kernel.pack_local_parameters). Lanes of a batch are independent.
+ffi::Error local_jacobians(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> jac,
+                           ffi::Span<const int64_t> structure) {
+  Structure st;
+  if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
+  const int nb = st.nb, nj = st.nj;
+  size_t P = nb * BODY_PARAMS + nj * JOINT_LOCAL_PARAMS, O = nb * 6 * 12 + nj * 18 * 32;
+  for (const Group& g : st.groups) {
+    P += g.ne * g.type->num_local_params;
+    O += g.ne * (g.type->size + 12) * 14;
+  }
+  const size_t N = st.num_unknowns;
+  if (params.element_count() % P != 0) return ffi::Error::InvalidArgument("dojax kernel: parameter size mismatch");
+  const size_t batch = params.element_count() / P;
+  if (W.element_count() != batch * N || jac->element_count() != batch * O)
+    return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
+  auto velocities = [&](const double* w, int a, int b, double* u) {
+    for (int k = 0; k < 6; ++k) {
+      u[k] = a == nb ? 0.0 : w[6 * a + k];
+      u[6 + k] = b == nb ? 0.0 : w[6 * b + k];
+    }
+  };
+#pragma omp parallel for schedule(dynamic) if (batch > 1)
+  for (size_t lane = 0; lane < batch; ++lane) {
+    const double* p = params.typed_data() + lane * P;
+    const double* w = W.typed_data() + lane * N;
+    double* out = jac->typed_data() + lane * O;
+    for (int i = 0; i < nb; ++i, p += BODY_PARAMS, out += 6 * 12) body_local(p, w + 6 * i, out);
+    double u[12 + kMaxElement];
+    for (int j = 0; j < nj; ++j, p += JOINT_LOCAL_PARAMS, out += 18 * 32) {
+      velocities(w, st.parent[j], st.child[j], u);
+      std::memcpy(u + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
+      joint_local(p, u, out);
+    }
+    for (const Group& g : st.groups) {
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e, p += g.type->num_local_params, out += (n + 12) * 14) {
+        velocities(w, g.a[e], g.b[e], u);
+        std::memcpy(u + 12, w + g.unknown_offset + e * n, n * sizeof(double));
+        g.local[e](p, u, out);
+      }
+    }
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLocalJacobians, local_jacobians,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("structure"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
                               ffi::Ffi::Bind()

@@ -11,21 +11,18 @@ every tangent, or its transpose to every cotangent in reverse mode
 (:func:`dojax.native.kernel.newton_step`); otherwise the JAX factorisation
 (:func:`dojax.residual.linearize`) does, transposed by JAX.
 
-Two functions carry the same derivative, evaluated in the order that suits how it is used:
+dF/dtheta . theta_dot is evaluated in one of two orders:
 
-* :func:`solve_step` takes dF/dtheta . theta_dot as one ``jax.jvp`` of the residual per tangent:
-  the cheapest for one direction, and so for ``jax.jvp`` and for reverse mode (``jax.grad``).
-* :func:`solve_step_columns` assembles it from local Jacobians, for many tangents at once (a full
-  step Jacobian, ``jax.jacfwd``). Each joint's, contact's and limit's terms read the configuration
-  only through their own copy of their two bodies' poses (:class:`dojax.residual.Configuration`),
-  so one ``jax.jvp`` of all terms along each of the 14 coordinates of a pair of poses, moving every
-  copy at once, gives every term's Jacobian with respect to its copy, and a state tangent is applied
-  by contracting those with each term's share of it. The 14 evaluations do not depend on the
-  tangent: a Jacobian with any number of columns costs them once, plus one batched solve.
-  Velocities enter only the bodies' own terms and, through their copy of their two bodies'
-  velocities (the armature's last motion), the joints' terms: 12 more evaluations give those local
-  Jacobians. Actions enter only the bodies' and joints' terms, whose Jacobian with respect to the
-  action (one evaluation per action) is applied to each tangent.
+* from local Jacobians: each body's, joint's, contact's and limit's terms read the state and the
+  action only through a few local inputs (their own copy of their bodies' poses and last
+  velocities, a joint's input impulse, a body's wrench), so dF/dtheta is every term's Jacobian with
+  respect to its local inputs (:func:`dojax.residual.local_jacobians`), each contracted with its
+  share of the tangent (:func:`apply_local`). The Jacobians do not depend on the tangent: a step
+  Jacobian with any number of columns costs them once, plus one batched solve. On the native
+  backend the kernel evaluates them (generated C, like its residual) for every derivative;
+* on the JAX backend, :func:`solve_step` instead takes one ``jax.jvp`` of the residual per tangent,
+  the cheaper order there for one direction (``jax.jvp``, and ``jax.grad`` by transposition),
+  while :func:`solve_step_columns` (``dojax.jacobians``, ``jax.jacfwd``) uses the local Jacobians.
 
 In both, mechanism parameters that carry tangents take one ``jax.jvp`` of the whole residual.
 
@@ -72,79 +69,44 @@ def _instantiate(tangent):
     return jax.tree.map(lambda t: jnp.zeros(t.shape, t.dtype) if _symbolic(t) else t, tangent, is_leaf=_symbolic)
 
 
-_SLOTS = ((0, 3), (3, 7), (7, 10), (10, 14))  # x a, q a, x b, q b in a pair of poses
-
-
-def _pose_directions(config):
-    """(14, ...) configuration tangents: every copy moved along one coordinate of its pair of poses
-    (a: a joint's parent, a contact's body a, an actuator's body; b: a joint's child, body b)."""
-    def pair(e, poses):
-        return tuple(jnp.broadcast_to(e[i:j], pose.shape) for (i, j), pose in zip(_SLOTS, poses))
-
-    def direction(e):
-        return res.Configuration(pair(e, config.joints), tuple(c if c is None else pair(e, c) for c in config.contacts),
-                                 jnp.broadcast_to(e[3:7], config.actuators.shape))
-
-    return jax.vmap(direction)(jnp.eye(14, dtype=config.actuators.dtype))
-
-
 def _terms_tangent_directional(mech, state, action, W, kappa, state_dot, action_dot):
     """Tangent of :func:`dojax.residual.residual_terms` at W along (state_dot, action_dot): one jvp."""
     terms = lambda s, a: res.residual_terms(mech, res.make_problem(mech, s, a), W, kappa)
     return jax.jvp(terms, (state, action), (state_dot, action_dot))[1]
 
 
-def _velocity_directions(V15, joint_V15):
-    """(12, ...) velocity tangents: every body's and every joint's parent copy moved along one of
-    the 6 coordinates (0-5), or every joint's child copy (6-11)."""
-    Vp, Vc = joint_V15
-    direction = lambda e: (jnp.broadcast_to(e[:6], V15.shape), (jnp.broadcast_to(e[:6], Vp.shape),
-                                                                jnp.broadcast_to(e[6:], Vc.shape)))
-    return jax.vmap(direction)(jnp.eye(12, dtype=V15.dtype))
+def apply_local(mech, state, action, local, state_dot, action_dot):
+    """Tangent of :func:`dojax.residual.residual_terms` along (state_dot, action_dot) from the
+    terms' :class:`dojax.residual.LocalJacobians`: each term's Jacobian contracted with its share
+    of the tangent (linear in the tangent, so reverse mode transposes it)."""
+    s = mech.structure
+    pad = lambda z: jnp.concatenate([z, jnp.zeros_like(z[:1])])
+    shares = res.gather_poses(mech, pad(state_dot.x), pad(state_dot.q))
+    apply = lambda jac, *share: jnp.einsum("nij,nj->ni", jac, jnp.concatenate(share, axis=-1))
+    V15_dot = jnp.concatenate([state_dot.v, state_dot.w], axis=-1)
+    wrench_dot = jax.jvp(lambda q, a: res.body_wrenches(mech, q, a), (res.configuration(mech, state).actuators, action),
+                         (shares.actuators, action_dot))[1]
+    body = apply(local.body, V15_dot, *wrench_dot)
+    j = apply(local.joints, *shares.joints, *res.joint_velocities(mech, V15_dot), res.joint_inputs(mech, action_dot))
+    groups = []
+    for (kind, _, _, members, _), jac, contact in zip(s.element_groups, local.groups, shares.contacts):
+        if kind == "limit":  # its joint's copy, child first
+            k = s.limit_joint[np.asarray(members)]
+            xp, qp, xc, qc = shares.joints
+            contact = (xc[k], qc[k], xp[k], qp[k])
+        r, n = apply(jac, *contact), jac.shape[1] - 12
+        groups.append((r[:, :n], r[:, n:n + 6], r[:, n + 6:]))
+    return body, (j[:, :6], j[:, 6:12], j[:, 12:]), tuple(groups)
 
 
 def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
-    """Tangent of :func:`dojax.residual.residual_terms` at W along (state_dot, action_dot), from
-    every term's local Jacobian (see the module's docstring)."""
-    config = res.configuration(mech, state)
-    V15 = jnp.concatenate([state.v, state.w], axis=-1)
-    joint_V15 = res.joint_velocities(mech, V15)
-    terms = lambda c, V, JV, a: res.residual_terms(mech, res.problem_at(mech, c, V, a, JV), W, kappa)
-    pose = lambda poses: jnp.concatenate(poses, axis=-1)
-    contract = lambda jac, share: jnp.einsum("kn...,nk->n...", jac, share)
+    """Tangent of :func:`dojax.residual.residual_terms` at W from the terms' local Jacobians."""
+    return apply_local(mech, state, action, res.local_jacobians(mech, state, action, W), state_dot, action_dot)
 
-    # poses: every term reads its own copy of its two bodies' poses
-    local = jax.vmap(lambda d: jax.jvp(lambda c: terms(c, V15, joint_V15, action), (config,), (d,))[1])(
-        _pose_directions(config))
-    pad = lambda z: jnp.concatenate([z, jnp.zeros_like(z[:1])])
-    shares = res.gather_poses(mech, pad(state_dot.x), pad(state_dot.q))
-    body_local, joint_local, group_local = local
-    joint_share = pose(shares.joints)
-    body_share = jnp.concatenate([state_dot.x, state_dot.q, jnp.zeros_like(state_dot.x), jnp.zeros_like(state_dot.q)], axis=-1)
-    s = mech.structure
-    groups = []
-    for (kind, _, _, members, _), g_local, contact in zip(s.element_groups, group_local, shares.contacts):
-        # a limit reads its joint's copy
-        share = pose(contact) if kind == "contact" else joint_share[s.limit_joint[np.asarray(members)]]
-        groups.append(tuple(contract(t, share) for t in g_local))
-    body = contract(body_local, body_share)
-    joints = tuple(contract(t, joint_share) for t in joint_local)
 
-    # velocities: a body's own terms read its velocities, a joint's its copy of its two bodies'
-    body_local, joint_local, _ = jax.vmap(lambda d: jax.jvp(lambda V, JV: terms(config, V, JV, action),
-                                                           (V15, joint_V15), d)[1])(_velocity_directions(V15, joint_V15))
-    V15_dot = jnp.concatenate([state_dot.v, state_dot.w], axis=-1)
-    body = body + contract(body_local[:6], V15_dot)
-    joints = tuple(j + contract(t, pose(res.joint_velocities(mech, V15_dot))) for j, t in zip(joints, joint_local))
-
-    # actions: a Jacobian with one column per action, applied to the tangent (bodies and joints only)
-    if action.shape[-1]:
-        body_local, joint_local, _ = jax.vmap(lambda d: jax.jvp(lambda a: terms(config, V15, joint_V15, a),
-                                                               (action,), (d,))[1])(jnp.eye(action.shape[-1], dtype=action.dtype))
-        apply = lambda jac: jnp.einsum("k...,k->...", jac, action_dot)
-        body = body + apply(body_local)
-        joints = tuple(j + apply(t) for j, t in zip(joints, joint_local))
-    return body, joints, tuple(groups)
+def _terms_tangent_native(mech, state, action, W, kappa, state_dot, action_dot):
+    """:func:`_terms_tangent_local` with the local Jacobians the native kernel evaluates."""
+    return apply_local(mech, state, action, kernel.local_jacobians(mech, state, action, W), state_dot, action_dot)
 
 
 def _solve_jvp(terms_tangent, primals, tangents):
@@ -166,6 +128,8 @@ def _solve_jvp(terms_tangent, primals, tangents):
     mech, state, action = primals
     mech_dot, state_dot, action_dot = tangents
     prob = res.make_problem(mech, state, action)
+    if solver.use_native(opts):  # both orders: the kernel's local Jacobians
+        terms_tangent = _terms_tangent_native
     dF = res.collect(mech, prob, terms_tangent(mech, state, action, Wg, kappa, _instantiate(state_dot),
                                                   _instantiate(action_dot)))
     if not all(map(_symbolic, jax.tree.leaves(mech_dot, is_leaf=_symbolic))):

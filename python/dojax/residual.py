@@ -52,8 +52,7 @@ class Configuration(NamedTuple):
 
     Every term of the residual is evaluated from its own copy alone (a joint limit from its joint's
     copy), so the derivative of one element's terms with respect to the configuration is their
-    derivative with respect to that copy: :mod:`dojax.implicit` takes all of them at once by moving
-    every copy along the same direction.
+    derivative with respect to that copy (:func:`local_jacobians`).
     """
 
     joints: tuple  # (x parent, q parent, x child, q child), each (nj, 3 or 4)
@@ -104,12 +103,17 @@ def _contact_group(mech, config, model, geometry, members):
     params = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
                   normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
                   extent=mech.contact_extent[idx], friction=mech.friction[idx])
-    phi, n, point = jax.vmap(collision.GEOMETRIES[geometry])(xa, qa, xb, qb, params)
-    pre = dict(params=params, gap=phi, normal=n, tangent=jax.vmap(collision.tangent_basis)(n),
-               map_a=jax.vmap(_point_velocity_map)(xa, qa, point),
-               map_b=jax.vmap(_point_velocity_map)(xb, qb, point))
+    pre = jax.vmap(partial(_contact_data, geometry))(params, xa, qa, xb, qb)
     return Group(a, b, config, pre, el.LAYOUTS[model], partial(el.contact_terms, model, geometry),
                  border=geometry != "sphere_halfspace")
+
+
+def _contact_data(geometry, params, xa, qa, xb, qb):
+    """One contact's data at the current configuration (its ``Group.pre``) from its copy of its
+    bodies' poses."""
+    phi, n, point = collision.GEOMETRIES[geometry](xa, qa, xb, qb, params)
+    return dict(params=params, gap=phi, normal=n, tangent=collision.tangent_basis(n),
+                map_a=_point_velocity_map(xa, qa, point), map_b=_point_velocity_map(xb, qb, point))
 
 
 def _limit_group(mech, jdata, joint_config, Jt, theta2):
@@ -117,11 +121,17 @@ def _limit_group(mech, jdata, joint_config, Jt, theta2):
     k, row = s.limit_joint, s.limit_row
     sign = jnp.asarray(s.limit_sign)
     xp, qp, xc, qc = joint_config
-    pre = dict(joint=jax.tree.map(lambda v: v[k], jdata), theta2=theta2[k], row=jnp.asarray(row),
-               gap=sign * (theta2[k, row] - mech.limit),
-               sign=sign, bound=mech.limit, map=Jt[k, row])
+    pre = jax.vmap(_limit_data)(jax.tree.map(lambda v: v[k], jdata), theta2[k], Jt[k], jnp.asarray(row), sign,
+                                mech.limit)
     return Group(s.joint_child[k], s.joint_parent[k], (xc[k], qc[k], xp[k], qp[k]), pre,
                  el.LAYOUTS["limit"], el.limit_terms, border=False)
+
+
+def _limit_data(jdata, theta2, Jt, row, sign, bound):
+    """One joint limit's data (its ``Group.pre``) from its joint's coordinates (6,) and coordinate
+    Jacobian (6, 12) at the current configuration; ``row`` is the bounded coordinate."""
+    return dict(joint=jdata, theta2=theta2, row=row, gap=sign * (theta2[row] - bound), sign=sign, bound=bound,
+                map=Jt[row])
 
 
 def configuration(mech, state):
@@ -151,46 +161,66 @@ def joint_velocities(mech, V15):
 
 def make_problem(mech, state, action):
     """Evaluate the step's data at the current configuration."""
-    return problem_at(mech, configuration(mech, state), jnp.concatenate([state.v, state.w], axis=-1), action)
-
-
-def problem_at(mech, config, V15, action, joint_V15=None):
-    """:func:`make_problem` from each element's copy of the configuration and the velocities (nb, 6).
-
-    ``joint_V15``: each joint's own copy of its (parent, child) velocities, each (nj, 6) (gathered
-    from V15 by default; the bodies' own terms read V15)."""
     s = mech.structure
-    h = mech.timestep
+    config = configuration(mech, state)
+    V15 = jnp.concatenate([state.v, state.w], axis=-1)
     jdata = mech.joint_data()
-    Jc, Jt = jax.vmap(joint_lib.jacobians)(jdata, *config.joints)
-    theta2 = jax.vmap(joint_lib.coordinates)(jdata, *config.joints)
-    xp, qp, xc, qc = config.joints
-    Vp, Vc = joint_velocities(mech, V15) if joint_V15 is None else joint_V15
-    x1p, q1p = previous_configuration(State(x=xp, v=Vp[:, :3], q=qp, w=Vp[:, 3:]), h)
-    x1c, q1c = previous_configuration(State(x=xc, v=Vc[:, :3], q=qc, w=Vc[:, 3:]), h)
-    theta1 = jax.vmap(joint_lib.coordinates)(jdata, x1p, q1p, x1c, q1c)
-    # armature momentum of the last step, a (theta2 - theta1) / h
-    momentum = mech.armature * jax.vmap(joint_lib.coordinate_difference)(jdata, theta2, theta1) / h
-
-    free = jnp.asarray(s.free_mask)
-    # actions are forces (held over the step) or impulses; either way h * force = impulse
-    force_scale = 1.0 if s.input_mode == "force" else 1.0 / h
-    u = force_scale * mech.gear * action
-    joint_u = jnp.where(s.actuator_kind == 0, u, 0.0)
-    inputs = h * jnp.zeros_like(theta2).at[s.actuator_joint, s.actuator_row].add(joint_u)
-    spring = -h * mech.spring * (theta2 - mech.spring_offset)
-    force, torque = _actuator_wrenches(mech, config.actuators, u)
-
+    Jc, Jt, theta2, impulse = jax.vmap(_joint_data, _JOINT_DATA_AXES)(
+        *_joint_constants(mech), *config.joints, *joint_velocities(mech, V15), joint_inputs(mech, action))
+    force, torque = body_wrenches(mech, config.actuators, action)
     groups = tuple(
         _contact_group(mech, contact, model, geometry, members) if kind == "contact"
         else _limit_group(mech, jdata, config.joints, Jt, theta2)
         for (kind, model, geometry, members, _), contact in zip(s.element_groups, config.contacts))
     return Problem(
-        joint_config=config.joints, V15=V15,
-        force=mech.mass[:, None] * mech.gravity + force, torque=torque,
+        joint_config=config.joints, V15=V15, force=force, torque=torque,
         jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt, coordinates=theta2,
-        joint_impulse=free * (inputs + spring + momentum), groups=groups,
+        joint_impulse=impulse, groups=groups,
     )
+
+
+def _input_scale(mech):
+    """Actions are forces (held over the step) or impulses; either way h * force = impulse."""
+    return 1.0 if mech.structure.input_mode == "force" else 1.0 / mech.timestep
+
+
+def joint_inputs(mech, action):
+    """Each joint's input impulse on its rows (nj, 6) from the action (linear)."""
+    s = mech.structure
+    u = _input_scale(mech) * mech.gear * action
+    joint_u = jnp.where(s.actuator_kind == 0, u, 0.0)
+    return mech.timestep * jnp.zeros((mech.num_joints, 6), u.dtype).at[s.actuator_joint, s.actuator_row].add(joint_u)
+
+
+def body_wrenches(mech, actuator_q, action):
+    """Each body's world-frame force (nb, 3) (gravity and actuators) and body-frame torque (nb, 3),
+    from the orientation (nu, 4) of each actuator's body and the action."""
+    force, torque = _actuator_wrenches(mech, actuator_q, _input_scale(mech) * mech.gear * action)
+    return mech.mass[:, None] * mech.gravity + force, torque
+
+
+def _joint_constants(mech):
+    return (mech.joint_data(), jnp.asarray(mech.structure.free_mask), mech.armature, mech.spring,
+            mech.spring_offset, mech.timestep)
+
+
+_JOINT_DATA_AXES = (0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _joint_data(jdata, free, armature, spring, spring_offset, h, xp, qp, xc, qc, Vp, Vc, inputs):
+    """One joint's data at the current configuration, from its copy of its bodies' poses and
+    velocities (6,) and its input impulse (6,): (constraint Jacobian (6, 12), coordinate Jacobian
+    (6, 12), coordinates (6,), impulse on its free rows (6,): input, spring and the armature's
+    momentum of the last step)."""
+    Jc, Jt = joint_lib.jacobians(jdata, xp, qp, xc, qc)
+    theta2 = joint_lib.coordinates(jdata, xp, qp, xc, qc)
+    x1p, q1p = previous_configuration(State(x=xp, v=Vp[:3], q=qp, w=Vp[3:]), h)
+    x1c, q1c = previous_configuration(State(x=xc, v=Vc[:3], q=qc, w=Vc[3:]), h)
+    theta1 = joint_lib.coordinates(jdata, x1p, q1p, x1c, q1c)
+    # armature momentum of the last step, a (theta2 - theta1) / h
+    momentum = armature * joint_lib.coordinate_difference(jdata, theta2, theta1) / h
+    spring_impulse = -h * spring * (theta2 - spring_offset)
+    return Jc, Jt, theta2, free * (inputs + spring_impulse + momentum)
 
 
 def initial_unknowns(mech, prob):
@@ -437,3 +467,99 @@ def newton_step(mech, prob, lin, R):
             dy.append(-jnp.einsum("eij,ej->ei", loc.K, r) - jnp.einsum("eij,ej->ei", loc.Sa, dVw[g.a])
                       - jnp.einsum("eij,ej->ei", loc.Sb, dVw[g.b]))
     return Unknowns(dV, dlam, tuple(dy))
+
+
+# -- each term's Jacobian with respect to its own inputs -------------------------------------------
+
+class LocalJacobians(NamedTuple):
+    """Each term's Jacobian with respect to its local inputs: the only values through which the
+    state and the action reach it (see :mod:`dojax.implicit`). Quaternions are differentiated as
+    4-vectors."""
+
+    body: jax.Array  # (nb, 6, 12): body rows x [V15 (6), force (3), torque (3)]
+    joints: jax.Array  # (nj, 18, 32): [parent, child, joint rows] x [xp, qp, xc, qc, Vp15, Vc15, inputs]
+    groups: tuple  # per group (ne, n + 12, 14): [element rows, body a rows, body b rows] x [xa, qa, xb, qb]
+
+
+def _body_local(mass, inertia, h, V15, force, torque, V):
+    """One body's rows' Jacobian (6, 12) with respect to its last velocities and its wrench."""
+    return jnp.concatenate(jax.jacfwd(_body_terms, argnums=(3, 4, 5))(mass, inertia, h, V15, force, torque, V), axis=1)
+
+
+def _joint_local(jdata, free, damper, armature, spring, spring_offset, h, xp, qp, xc, qc, Vp15, Vc15, inputs,
+                 Vp, Vc, lam):
+    """One joint's rows' Jacobian (18, 32) with respect to its copy of its bodies' poses and last
+    velocities and its input impulse."""
+    def terms(*local):
+        data = _joint_data(jdata, free, armature, spring, spring_offset, h, *local)
+        return jnp.concatenate(_joint_terms(jdata, free, damper, armature, *data, h, *local[:4], Vp, Vc, lam))
+
+    return jnp.concatenate(jax.jacfwd(terms, argnums=tuple(range(7)))(xp, qp, xc, qc, Vp15, Vc15, inputs), axis=1)
+
+
+def _element_local(kind, model, geometry, data, h, xa, qa, xb, qb, Va, Vb, y):
+    """One contact's or limit's rows' Jacobian (n + 12, 14) with respect to its copy of its bodies'
+    poses. ``data``: a contact's parameters, or a limit's joint data, row, sign and bound (a is the
+    joint's child, b its parent)."""
+    if kind == "contact":
+        layout, fn = el.LAYOUTS[model], partial(el.contact_terms, model, geometry)
+        pre = partial(_contact_data, geometry, data)
+    else:
+        layout, fn = el.LAYOUTS["limit"], el.limit_terms
+
+        def pre(xa, qa, xb, qb):
+            _, Jt = joint_lib.jacobians(data["joint"], xb, qb, xa, qa)
+            theta2 = joint_lib.coordinates(data["joint"], xb, qb, xa, qa)
+            return _limit_data(data["joint"], theta2, Jt, data["row"], data["sign"], data["bound"])
+
+    terms = lambda *pose: jnp.concatenate(_element_terms(layout, fn, pre(*pose), h, *pose, Va, Vb, y, 0.0, 0.0))
+    return jnp.concatenate(jax.jacfwd(terms, argnums=(0, 1, 2, 3))(xa, qa, xb, qb), axis=1)
+
+
+_LOCAL_ELEMENT_AXES = (0, None, 0, 0, 0, 0, 0, 0, 0)
+
+
+def local_args(mech, state, action, W):
+    """The arguments of each term's local Jacobian: (body, joint, per group), each a tuple whose
+    last entries are the unknowns the term reads (bodies 1, joints 3, elements 3)."""
+    s = mech.structure
+    config = configuration(mech, state)
+    V15 = jnp.concatenate([state.v, state.w], axis=-1)
+    force, torque = body_wrenches(mech, config.actuators, action)
+    V = _with_world_velocity(W.V)
+    p, c = s.joint_parent, s.joint_child
+    body = (mech.mass, mech.inertia, mech.timestep, V15, force, torque, W.V)
+    joint = (*_joint_constants(mech)[:2], mech.damper, *_joint_constants(mech)[2:], *config.joints,
+             *joint_velocities(mech, V15), joint_inputs(mech, action), V[p], V[c], W.lam)
+    groups = []
+    jdata = mech.joint_data()
+    for (kind, _, _, members, _), contact, y in zip(s.element_groups, config.contacts, W.y):
+        idx = np.asarray(members)
+        if kind == "contact":
+            a, b = s.contact_body_a[idx], s.contact_body_b[idx]
+            data = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
+                        normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
+                        extent=mech.contact_extent[idx], friction=mech.friction[idx])
+            pose = contact
+        else:
+            k = s.limit_joint[idx]
+            a, b = s.joint_child[k], s.joint_parent[k]
+            data = dict(joint=jax.tree.map(lambda v: v[k], jdata), row=jnp.asarray(s.limit_row[idx]),
+                        sign=jnp.asarray(s.limit_sign[idx]), bound=mech.limit[idx])
+            xp, qp, xc, qc = config.joints
+            pose = (xc[k], qc[k], xp[k], qp[k])
+        groups.append((data, mech.timestep, *pose, V[a], V[b], y))
+    return body, joint, tuple(groups)
+
+
+_JOINT_LOCAL_AXES = (0, 0, 0, 0, 0, 0, None) + (0,) * 10
+
+
+def local_jacobians(mech, state, action, W):
+    """:class:`LocalJacobians` at the unknowns W (they do not depend on the central-path target)."""
+    body, joint, groups = local_args(mech, state, action, W)
+    return LocalJacobians(
+        jax.vmap(_body_local, _BODY_AXES)(*body),
+        jax.vmap(_joint_local, _JOINT_LOCAL_AXES)(*joint),
+        tuple(jax.vmap(partial(_element_local, kind, model, geometry), _LOCAL_ELEMENT_AXES)(*args)
+              for (kind, model, geometry, _, _), args in zip(mech.structure.element_groups, groups)))

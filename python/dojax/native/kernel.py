@@ -20,6 +20,7 @@ from dojax import residual as res
 
 TARGET = "dojax_step_solve"
 LINEAR_SOLVE = "dojax_linear_solve"
+LOCAL_JACOBIANS = "dojax_local_jacobians"
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,6 +33,7 @@ def _library():
     lib = ctypes.cdll.LoadLibrary(str(found[0]))
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.DojaxStepSolve), platform="cpu")
     jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
+    jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
     return lib
 
 
@@ -136,6 +138,29 @@ def newton_step(mech, prob, W, R):
     dw = jax.lax.custom_linear_solve(matvec, pack_unknowns(R), lambda _, r: _linear_solve(mech, prob, W, r, False),
                                      lambda _, r: _linear_solve(mech, prob, W, r, True))
     return unpack_unknowns(dw, R)
+
+
+def _local_jacobians(mech, state, action, W):
+    _require()
+    body, joint, groups = res.local_args(mech, state, action, W)
+    nb, nj = mech.num_bodies, mech.num_joints
+    blocks = [_pack(body[:-1], res._BODY_AXES[:-1], nb).reshape(-1),
+              _pack(joint[:-3], res._JOINT_LOCAL_AXES[:-3], nj).reshape(-1)]
+    shapes = [(nb, 6, 12), (nj, 18, 32)]
+    for args, y in zip(groups, W.y):
+        blocks.append(_pack(args[:-3], res._LOCAL_ELEMENT_AXES[:-3], y.shape[0]).reshape(-1))
+        shapes.append((y.shape[0], y.shape[1] + 12, 14))
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    call = jax.ffi.ffi_call(LOCAL_JACOBIANS, jax.ShapeDtypeStruct((sum(sizes),), W.V.dtype), vmap_method="broadcast_all")
+    flat = call(jnp.concatenate(blocks), pack_unknowns(W), structure=_structure(mech.structure))
+    parts = [p.reshape(shape) for p, shape in zip(jnp.split(flat, np.cumsum(sizes)[:-1]), shapes)]
+    return res.LocalJacobians(parts[0], parts[1], tuple(parts[2:]))
+
+
+local_jacobians = jax.custom_jvp(_local_jacobians)
+local_jacobians.__doc__ = """:func:`dojax.residual.local_jacobians` evaluated by the kernel. Its own derivative (for
+second derivatives of a step) is the JAX function's."""
+local_jacobians.defjvp(lambda primals, tangents: jax.jvp(res.local_jacobians, primals, tangents))
 
 
 def solve_packed(mech, params, w0, opts):
