@@ -114,22 +114,38 @@ def _layout_row(layout, name, n_params, n_local):
             f"{{{soc}}}, {n_params}, {name}_eval, {name}_lin, {n_local}, {name}_local}},")
 
 
+def _template_arguments(mech):
+    """Every term's arguments on the template mechanism (bodies, joints, element groups, local
+    Jacobians), computed in one compiled program (evaluated op by op, they would compile hundreds
+    of small ones), and each group's (layout, terms)."""
+    statics = []
+
+    @jax.jit
+    def arguments(mech, state):
+        action = jnp.zeros(mech.action_size)
+        prob = res.make_problem(mech, state, action)
+        W = res.initial_unknowns(mech, prob)
+        statics.extend((g.layout, g.terms) for g in prob.groups)  # static: recorded while tracing
+        elements = tuple(res._element_args(mech, prob, W, g, y, 0.0, jnp.zeros((len(g.a), g.layout.size - g.layout.num_equalities)))
+                         for g, y in zip(prob.groups, W.y))
+        return res._body_args(mech, prob, W), res._joint_args(mech, prob, W), elements, res.local_args(mech, state, action, W)
+
+    return arguments(mech, mech.initial_state()), statics
+
+
 def source():
     """The whole generated file as a string."""
     mech = template_mechanism()
-    state = mech.initial_state()
-    prob = res.make_problem(mech, state, jnp.zeros(mech.action_size))
-    W = res.initial_unknowns(mech, prob)
+    (body_args, joint_args, element_args, local_args), statics = _template_arguments(mech)
     parts = [HEADER]
 
-    local_body, local_joint, local_groups = res.local_args(mech, state, jnp.zeros(mech.action_size), W)
-    body = _first(res._body_args(mech, prob, W), res._BODY_AXES)
+    local_body, local_joint, local_groups = local_args
+    body = _first(body_args, res._BODY_AXES)
     code, n_body = _function("body", lambda s, u: res._body_terms(*s, *u), body[:6], body[6:])
     parts.append(code)
     local = _first(local_body, res._BODY_AXES)
     parts.append(_local_function("body", lambda s, u: res._body_local(*s, *u), local[:-1], local[-1:])[0])
 
-    joint_args = res._joint_args(mech, prob, W)
     joint = _first(joint_args, res._JOINT_AXES)
     code, n_joint = _function("joint", lambda s, u: res._joint_terms(*s, *u), joint[:-3], joint[-3:])
     parts.append(code)
@@ -138,15 +154,14 @@ def source():
     parts.append(code)
 
     groups = {}
-    for (kind, model, geometry, _, _), g, y, largs in zip(mech.structure.element_groups, prob.groups, W.y, local_groups):
-        groups[(model, geometry)] = (g, y, _first(largs, res._LOCAL_ELEMENT_AXES))
+    for (kind, model, geometry, _, _), (layout, terms), args, largs in zip(
+            mech.structure.element_groups, statics, element_args, local_groups):
+        groups[(model, geometry)] = (layout, terms, _first(args, res._ELEMENT_AXES), _first(largs, res._LOCAL_ELEMENT_AXES))
     rows = []
     for key in ELEMENT_TYPES:
-        g, y, local = groups[key[:2]]
-        n_comp = g.layout.size - g.layout.num_equalities
-        args = res._element_args(mech, prob, W, g, y, 0.0, jnp.zeros((len(g.a), n_comp)))
-        one = _first(args, res._ELEMENT_AXES)
-        terms = partial(res._element_terms, g.layout, g.terms)
+        layout, terms, one, local = groups[key[:2]]
+        n_comp = layout.size - layout.num_equalities
+        terms = partial(res._element_terms, layout, terms)
         if key[0] == "limit":
             name = f"element_limit_row{key[2]}"
             fn = lambda s, u, terms=terms, n_comp=n_comp, row=key[2]: terms(
@@ -161,7 +176,7 @@ def source():
         parts.append(code)
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
         parts.append(code)
-        rows.append(_layout_row(g.layout, name, n_params, n_local))
+        rows.append(_layout_row(layout, name, n_params, n_local))
     parts.append(f"static const int BODY_PARAMS = {n_body};\nstatic const int JOINT_PARAMS = {n_joint};\n"
                  f"static const int JOINT_LOCAL_PARAMS = {n_joint_local};\n")
     parts.append("static const ElementType ELEMENT_TYPES[] = {\n" + "\n".join(rows) + "\n};\n")
