@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dojax import elements as el
 from dojax import residual as res
 from dojax.collision import GEOMETRIES
 from dojax.mechanism import MechanismBuilder
