@@ -143,21 +143,9 @@ def _every_term_point():
     a body torque, a contact of every model with the ground and a body-body contact of every
     geometry; an action, and unknowns away from the solver's start."""
     from dojax import residual as res
-    from dojax.mechanism import MechanismBuilder
-    from dojax.native import generate
+    from dojax.native.generate import template_mechanism
 
-    b = MechanismBuilder(timestep=0.01)
-    b.add_body("a", 1.0, shape=Box(0.1, 0.1, 0.1), position=(0, 0, 1))
-    b.add_body("b", 1.0, shape=Box(0.1, 0.1, 0.1), position=(0, 0, 1.2))
-    b.add_joint("hinge", "revolute", "a", "b", child_vertex=(0, 0, -0.1), limits=(-1.0, 1.0), spring=2.0,
-                damper=0.5, armature=0.1, actuated=True)
-    b.add_body_force("a", (1.0, 0.0, 0.0), vertex=(0.05, 0.0, 0.0))
-    b.add_body_torque("b", (0.0, 0.0, 1.0))
-    for model in generate.CONTACT_MODELS:
-        b.add_contact("a", radius=0.05, model=model)
-    for shape_a, shape_b in generate._PAIRS.values():
-        b.add_collision("a", shape_a, "b", shape_b)
-    mech = b.build()
+    mech = template_mechanism(collision_models=("soc",))  # every geometry once, every model on the ground
     rng = np.random.default_rng(4)
     state = mech.initial_state()
     state = state.replace(v=jnp.asarray(rng.normal(size=state.v.shape)), w=jnp.asarray(rng.normal(size=state.w.shape)))
