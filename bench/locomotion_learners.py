@@ -31,7 +31,7 @@ compilation, reported as ``compile_s``), ``s/Msteps``; the curves (steps, traini
 return) go to ``--out`` as JSON lines, one run per line, appended as each run ends.
 
     flock /tmp/bench.lock taskset -c 1 python bench/locomotion_learners.py --learners ppo sb3_ppo --steps 102400
-    python bench/locomotion_learners.py --plot bench/results/hopper.jsonl   # PNGs beside the file
+    python bench/locomotion_learners.py --plot bench/results/hopper.jsonl --reference ppo   # PNGs beside it
 """
 
 import argparse
@@ -167,9 +167,11 @@ def sb3_run(name, env_id, steps, seed, eval_every, curve_episodes):
                 solver_failures=None, skipped_updates=None)
 
 
-def plot(path):
-    """Return against environment steps and against training seconds, one colour per learner (each
-    seed a thin line), saved as ``<path stem>_steps.png`` and ``<path stem>_wall.png``."""
+def plot(path, reference=None):
+    """Return against environment steps and against training seconds, one colour per learner (one
+    line per seed), saved as ``<path stem>_steps.png`` and ``<path stem>_wall.png``; with
+    ``reference`` (a learner of the file), print the steps and seconds at which each seed of every
+    learner first reached the reference's final return (mean over its seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,6 +197,15 @@ def plot(path):
         fig.savefig(f"{stem}_{suffix}.png", dpi=110)
         plt.close(fig)
         print(f"wrote {stem}_{suffix}.png")
+    if reference is not None:
+        finals = [run["final"] for run in runs if run["learner"] == reference]
+        if not finals:
+            raise ValueError(f"no runs of {reference!r} in {path}")
+        target = sum(finals) / len(finals)
+        print(f"first (steps, seconds) at which each seed reached {reference}'s final return {target:.1f}:")
+        for run in runs:
+            hit = next(((p[0], round(p[1])) for p in run["curve"] if p[2] >= target), "not reached")
+            print(f"  {run['learner']:<28} seed {run['seed']}: {hit} (final {run['final']:.1f} at {run['steps']})")
 
 
 def main():
@@ -207,10 +218,11 @@ def main():
     parser.add_argument("--curve-episodes", type=int, default=3, help="episodes per evaluation before the last")
     parser.add_argument("--out", default=None, help="append each run's curve to this JSON-lines file")
     parser.add_argument("--plot", default=None, metavar="JSONL", help="only plot the curves of this file")
+    parser.add_argument("--reference", default=None, help="with --plot: when each run reached this learner's return")
     add_pinning_arguments(parser)
     args = parser.parse_args()
     if args.plot:
-        plot(args.plot)
+        plot(args.plot, args.reference)
         return
     learners = [(spec, *parse_learner(spec)) for spec in args.learners]
     core = None if args.no_pin else pin_single_core(args.core)
