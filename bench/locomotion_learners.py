@@ -117,8 +117,9 @@ def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes):
         episodes = EVAL_EPISODES if agent.num_timesteps >= steps else curve_episodes
         mean, std = evaluate(agent, env_id, episodes)
         curve.append((agent.num_timesteps, train_s, mean))
+        ended = metrics["episode_return"][np.isfinite(metrics["episode_return"])]
         print(f"    {name} seed {seed}: {agent.num_timesteps} steps, {train_s:.0f} s, return {mean:.1f}"
-              f" (training episodes {np.nanmean(metrics['episode_return']):.1f}, mean window"
+              f" (training episodes {ended.mean() if ended.size else float('nan'):.1f}, mean window"
               f" {np.mean(metrics['horizon']):.1f})", flush=True)
     return dict(initial=initial, curve=curve, final=mean, final_std=std, train_s=train_s, compile_s=compile_s,
                 steps=agent.num_timesteps, solver_failures=failures, skipped_updates=skipped)
