@@ -87,7 +87,8 @@ def evaluate(policy, env_id, episodes):
 
 
 def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes):
-    """Train in compiled chunks of about ``eval_every`` steps, evaluating after each."""
+    """Train in compiled chunks of equal numbers of updates, about ``eval_every`` steps each, evaluating
+    after each."""
     import jax
     import numpy as np
 
@@ -98,7 +99,9 @@ def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes):
     agent = getattr(learn, front)(env_id, seed=seed, env_kwargs=ENV_KWARGS, **config)
     init, update = agent.algorithm.make_learner(agent.env, agent.config)
     per_update = agent.config.steps_per_update(agent.env)
-    updates = max(1, min(eval_every, steps) // per_update)
+    total = -(-steps // per_update)  # whole updates; chunks of equal size, the fewest steps past ``steps``
+    chunks = max(1, round(steps / eval_every))
+    updates = -(-total // chunks)
     chunk = jax.jit(lambda s: jax.lax.scan(lambda s, _: update(s), s, None, length=updates))
     state = jax.jit(init)(jax.random.key(seed))
     start = time.perf_counter()
