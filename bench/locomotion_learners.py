@@ -184,6 +184,12 @@ def plot(path, reference=None):
     with open(path) as f:
         runs = [json.loads(line) for line in f if line.strip()]
     stem = os.path.splitext(path)[0]
+    target = None
+    if reference is not None:
+        finals = [run["final"] for run in runs if run["learner"] == reference]
+        if not finals:
+            raise ValueError(f"no runs of {reference!r} in {path}")
+        target = sum(finals) / len(finals)
     colours = {}
     for axis, label, suffix in ((0, "environment steps", "steps"), (1, "training wall-clock (s, one core)", "wall")):
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -193,6 +199,8 @@ def plot(path, reference=None):
             y = [run.get("initial", float("nan"))] + [point[2] for point in run["curve"]]
             seen = any(line.get_label() == run["learner"] for line in ax.get_lines())
             ax.plot(x, y, color=colour, lw=1.2, marker=".", label=None if seen else run["learner"])
+        if target is not None:
+            ax.axhline(target, color="grey", ls="--", lw=1, label=f"{reference}'s final return (mean)")
         ax.set_xlabel(label)
         ax.set_ylabel(f"deterministic return ({runs[0]['env']}, smooth reward)")
         ax.grid(alpha=0.3)
@@ -201,11 +209,7 @@ def plot(path, reference=None):
         fig.savefig(f"{stem}_{suffix}.png", dpi=110)
         plt.close(fig)
         print(f"wrote {stem}_{suffix}.png")
-    if reference is not None:
-        finals = [run["final"] for run in runs if run["learner"] == reference]
-        if not finals:
-            raise ValueError(f"no runs of {reference!r} in {path}")
-        target = sum(finals) / len(finals)
+    if target is not None:
         print(f"first (steps, seconds) at which each seed reached {reference}'s final return {target:.1f}:")
         for run in runs:
             hit = next(((p[0], round(p[1])) for p in run["curve"] if p[2] >= target), "not reached")
