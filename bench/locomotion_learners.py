@@ -9,7 +9,7 @@ Learners (--learners; each may carry config options as ``name+option=value+...``
            bonus, gradient norm 0.5, (64, 64) networks, observation and reward normalisation
   sb3_ppo  Stable-Baselines3's PPO with the same settings (``DummyVecEnv`` of 8 gymnasium envs,
            ``VecNormalize``)
-  sac      dojax SAC: 1 env, batch 256, buffer 1e6, 1000 random steps, lr 3e-4, discount 0.99,
+  sac      dojax SAC: 1 env, batch 256, buffer 1e5, 1000 random steps, lr 3e-4, discount 0.99,
            tau 0.005, (64, 64) networks (bench/ppo_vs_sb3.py's; (256, 256) in float64 costs
            about 60 ms per step on one core)
   sb3_sac  Stable-Baselines3's SAC with the same settings
@@ -48,7 +48,7 @@ from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED  # noqa: E402
 
 PPO = dict(num_envs=8, horizon=256, minibatches=32, epochs=10, learning_rate=3e-4, discount=0.99, gae_lambda=0.95,
            clip_epsilon=0.2, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64))
-SAC = dict(num_envs=1, horizon=1, batch_size=256, buffer_size=1_000_000, learning_starts=1000, discount=0.99,
+SAC = dict(num_envs=1, horizon=1, batch_size=256, buffer_size=100_000, learning_starts=1000, discount=0.99,
            tau=0.005, learning_rate=3e-4, hidden_sizes=(64, 64), gradient_steps=1)
 SHAC = dict(num_envs=64, horizon=32, learning_rate=2e-3, critic_learning_rate=2e-4, adam_b1=0.7, adam_b2=0.95,
             hidden_sizes=(128, 64, 32), critic_hidden_sizes=(64, 64), critic_epochs=16, critic_minibatches=4,
