@@ -279,8 +279,8 @@ def test_momentum_steps():
 # -- determinism, seeds, the front ----------------------------------------------------------------
 
 def test_sac_update_never_selects_over_the_replay_buffer():
-    """An update's cost must not grow with the buffer's capacity: no elementwise select (``where``)
-    produces a buffer-sized array (only the write of the new transitions touches the buffer)."""
+    """No elementwise select (``where``) in an update produces a buffer-sized array: one would read
+    and write the whole replay buffer at every environment step."""
     env = DoubleIntegrator()
     config = sac.SACConfig(**dict(TINY_SAC, buffer_size=4099))
     init, update = sac.make_learner(env, config)
