@@ -278,6 +278,27 @@ def test_momentum_steps():
 
 # -- determinism, seeds, the front ----------------------------------------------------------------
 
+def test_sac_update_never_selects_over_the_replay_buffer():
+    """No elementwise select (``where``) in an update produces a buffer-sized array: one would read
+    and write the whole replay buffer at every environment step."""
+    env = DoubleIntegrator()
+    config = sac.SACConfig(**dict(TINY_SAC, buffer_size=4099))
+    init, update = sac.make_learner(env, config)
+    jaxpr = jax.make_jaxpr(update)(jax.eval_shape(init, jax.random.key(0)))
+
+    def selects(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "select_n":
+                yield from (v.aval.shape for v in eqn.outvars)
+            for param in eqn.params.values():
+                inner = getattr(param, "jaxpr", param)
+                if hasattr(inner, "eqns"):
+                    yield from selects(inner)
+
+    shapes = list(selects(jaxpr.jaxpr))
+    assert shapes and not [shape for shape in shapes if 4099 in shape]
+
+
 @pytest.mark.parametrize("module, config", [
     (ppo, ppo.PPOConfig(**TINY, clipping="bapo")),  # BAPO's while loop under vmap
     pytest.param(sac, sac.SACConfig(**TINY_SAC), marks=pytest.mark.slow),

@@ -293,8 +293,12 @@ def make_learner(env, config, kl_weight=None):
         carry = (params, state.policy_opt_state, state.critic_opt_state, state.alpha_opt_state, buffer, state.anchor)
         learned, step_metrics = jax.lax.scan(gradient_step, carry, jax.random.split(key_steps, config.gradient_steps))
         learning = steps_before + config.steps_per_update(env) >= config.learning_starts
-        carry = jax.tree.map(lambda new, old: jnp.where(learning, new, old), learned, carry)
-        params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, anchor = carry
+        # the gradient steps only read the buffer: select the rest (a select over the buffer would
+        # read and write all of it at every update)
+        without_buffer = lambda c: c[:4] + c[5:]  # noqa: E731
+        kept = jax.tree.map(lambda new, old: jnp.where(learning, new, old), without_buffer(learned),
+                            without_buffer(carry))
+        params, policy_opt_state, critic_opt_state, alpha_opt_state, anchor = kept
         step_metrics = {name: (jnp.sum(v) if name == "skipped_updates" else jnp.mean(v)) * learning
                         for name, v in step_metrics.items()}
         iteration = state.iteration + 1

@@ -1,0 +1,286 @@
+"""Learning curves of dojax's learners and Stable-Baselines3's on a dojax locomotion task, at equal
+environment steps.
+
+Learners (--learners; each may carry config options as ``name+option=value+...``, e.g.
+``ppo+clipping=bapo`` or ``ppo+sample_mask='capo'``):
+
+  ppo      dojax PPO (``dojax.learn.ppo``), MuJoCo settings: 8 envs x 256 steps = 2048 per update,
+           32 minibatches of 64, 10 epochs, lr 3e-4, discount 0.99, GAE 0.95, clip 0.2, no entropy
+           bonus, gradient norm 0.5, (64, 64) networks, observation and reward normalisation
+  sb3_ppo  Stable-Baselines3's PPO with the same settings (``DummyVecEnv`` of 8 gymnasium envs,
+           ``VecNormalize``)
+  sac      dojax SAC: 1 env, batch 256, buffer 1e5, 1000 random steps, lr 3e-4, discount 0.99,
+           tau 0.005, (64, 64) networks (bench/ppo_vs_sb3.py's; (256, 256) in float64 costs
+           about 60 ms per step on one core)
+  sb3_sac  Stable-Baselines3's SAC with the same settings
+  shac     dojax SHAC, the SHAC paper's Hopper settings at 64 envs (NVlabs/DiffRL
+           ``cfg/shac/hopper.yaml`` has 256): windows of 32 steps (2048 steps per update), actor lr
+           2e-3 (constant: no linear decay), critic lr 2e-4, Adam betas (0.7, 0.95), actor
+           (128, 64, 32), critic (64, 64), 16 critic epochs x 4 minibatches, target alpha 0.2,
+           discount 0.99, TD(0.95), gradient norm 1.0
+  ahac     dojax AHAC: SHAC's settings, windows of 8 (its default a quarter) to 32 steps, its default
+           contact threshold
+
+Every learner trains on ``--env`` with ``smooth_reward=True`` (the reward the first-order
+learners follow: no termination, 1000-step episodes for the locomotion tasks). dojax's learners
+run their functional core, ``--eval-every`` environment steps of updates per compiled call; SB3
+runs ``learn`` in chunks of the same size. After each chunk the deterministic policy is evaluated
+on ``--curve-episodes`` episodes of the gymnasium env (seeds 1000, 1001, ...) and after the last on
+10 (seeds 1000-1009, as bench/ppo_vs_sb3.py); evaluation time is not training time. Reported per
+run: ``return`` (the final 10-episode mean), ``train_s`` (training wall time; dojax without
+compilation, reported as ``compile_s``), ``s/Msteps``; the curves (steps, training seconds,
+return) go to ``--out`` as JSON lines, one run per line, appended as each run ends.
+
+    flock /tmp/bench.lock taskset -c 1 python bench/locomotion_learners.py --learners ppo sb3_ppo --steps 102400
+    python bench/locomotion_learners.py --plot bench/results/hopper.jsonl --reference ppo   # PNGs beside it
+"""
+
+import argparse
+import ast
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
+from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED  # noqa: E402
+
+PPO = dict(num_envs=8, horizon=256, minibatches=32, epochs=10, learning_rate=3e-4, discount=0.99, gae_lambda=0.95,
+           clip_epsilon=0.2, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64))
+SAC = dict(num_envs=1, horizon=1, batch_size=256, buffer_size=100_000, learning_starts=1000, discount=0.99,
+           tau=0.005, learning_rate=3e-4, hidden_sizes=(64, 64), gradient_steps=1)
+SHAC = dict(num_envs=64, horizon=32, learning_rate=2e-3, critic_learning_rate=2e-4, adam_b1=0.7, adam_b2=0.95,
+            hidden_sizes=(128, 64, 32), critic_hidden_sizes=(64, 64), critic_epochs=16, critic_minibatches=4,
+            target_critic_alpha=0.2, discount=0.99, td_lambda=0.95, max_grad_norm=1.0)
+BASES = {"ppo": ("PPO", PPO), "sac": ("SAC", SAC), "shac": ("SHAC", SHAC), "ahac": ("AHAC", SHAC),
+         "sb3_ppo": ("PPO", PPO), "sb3_sac": ("SAC", SAC)}
+ENV_KWARGS = dict(smooth_reward=True)
+
+
+def parse_learner(spec):
+    """``"ppo+clipping='bapo'+snr_learning_rate=True"`` -> ``("ppo", {"clipping": "bapo", ...})``."""
+    name, *pairs = spec.split("+")
+    if name not in BASES:
+        raise ValueError(f"unknown learner {name!r}; valid: {', '.join(BASES)}")
+    options = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key] = text  # a bare word: a string option
+    if options and name.startswith("sb3_"):
+        raise ValueError(f"options are for dojax's learners, not {name}")
+    return name, options
+
+
+def evaluate(policy, env_id, episodes):
+    import gymnasium
+
+    from dojax.learn import evaluate_policy
+
+    env = gymnasium.make(env_id, **ENV_KWARGS)
+    try:
+        return evaluate_policy(policy, env, episodes, deterministic=True, seed=EVAL_SEED)
+    finally:
+        env.close()
+
+
+def scale_policy_output(params, factor):
+    """``params`` with the policy MLP's last layer kernel times ``factor`` (an initialisation as
+    SB3's and CleanRL's PPO, whose action-mean layer starts at 0.01 of the others' scale)."""
+    mlp = dict(params.policy["params"]["MLP_0"])
+    last = max(mlp, key=lambda layer: int(layer.split("_")[1]))
+    mlp[last] = dict(mlp[last], kernel=mlp[last]["kernel"] * factor)
+    policy = dict(params.policy, params=dict(params.policy["params"], MLP_0=mlp))
+    return params._replace(policy=policy)
+
+
+def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes, output_scale=None):
+    """Train in compiled chunks of equal numbers of updates, about ``eval_every`` steps each, evaluating
+    after each."""
+    import jax
+    import numpy as np
+
+    from dojax import learn
+
+    front, base = BASES[name]
+    config = dict(base, **options)
+    agent = getattr(learn, front)(env_id, seed=seed, env_kwargs=ENV_KWARGS, **config)
+    init, update = agent.algorithm.make_learner(agent.env, agent.config)
+    per_update = agent.config.steps_per_update(agent.env)
+    total = -(-steps // per_update)  # whole updates; chunks of equal size, the fewest steps past ``steps``
+    chunks = max(1, round(steps / eval_every))
+    updates = -(-total // chunks)
+    chunk = jax.jit(lambda s: jax.lax.scan(lambda s, _: update(s), s, None, length=updates))
+    state = jax.jit(init)(jax.random.key(seed))
+    if output_scale is not None:
+        state = state._replace(params=scale_policy_output(state.params, output_scale))
+    start = time.perf_counter()
+    compiled = chunk.lower(state).compile()
+    compile_s = time.perf_counter() - start
+    agent.state = state
+    initial = evaluate(agent, env_id, curve_episodes)[0]
+    curve, train_s, failures, skipped = [], 0.0, 0, 0
+    while agent.num_timesteps < steps:
+        start = time.perf_counter()
+        state, metrics = jax.block_until_ready(compiled(state))
+        train_s += time.perf_counter() - start
+        agent.state = state
+        failures += int(np.sum(metrics["solver_failures"]))
+        skipped += int(np.sum(metrics["skipped_updates"]))
+        episodes = EVAL_EPISODES if agent.num_timesteps >= steps else curve_episodes
+        mean, std = evaluate(agent, env_id, episodes)
+        curve.append((agent.num_timesteps, train_s, mean))
+        ended = metrics["episode_return"][np.isfinite(metrics["episode_return"])]
+        print(f"    {name} seed {seed}: {agent.num_timesteps} steps, {train_s:.0f} s, return {mean:.1f}"
+              f" (training episodes {ended.mean() if ended.size else float('nan'):.1f}, mean window"
+              f" {np.mean(metrics['horizon']):.1f})", flush=True)
+    return dict(initial=initial, curve=curve, final=mean, final_std=std, train_s=train_s, compile_s=compile_s,
+                steps=agent.num_timesteps, solver_failures=failures, skipped_updates=skipped)
+
+
+def sb3_run(name, env_id, steps, seed, eval_every, curve_episodes):
+    """SB3's ``learn`` in chunks of ``eval_every`` steps, evaluating after each."""
+    import stable_baselines3 as sb3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    make = dict(env_kwargs=ENV_KWARGS, seed=seed)
+    if name == "sb3_ppo":
+        env = VecNormalize(make_vec_env(env_id, n_envs=PPO["num_envs"], **make), gamma=PPO["discount"])
+        model = sb3.PPO("MlpPolicy", env, n_steps=PPO["horizon"], batch_size=PPO["num_envs"] * PPO["horizon"]
+                        // PPO["minibatches"], n_epochs=PPO["epochs"], learning_rate=PPO["learning_rate"],
+                        gamma=PPO["discount"], gae_lambda=PPO["gae_lambda"], clip_range=PPO["clip_epsilon"],
+                        ent_coef=PPO["entropy_coef"], max_grad_norm=PPO["max_grad_norm"],
+                        policy_kwargs=dict(net_arch=dict(pi=list(PPO["hidden_sizes"]), vf=list(PPO["hidden_sizes"]))),
+                        seed=seed, device="cpu")
+        eval_every = max(eval_every, PPO["num_envs"] * PPO["horizon"])
+    else:
+        env = make_vec_env(env_id, n_envs=1, **make)
+        model = sb3.SAC("MlpPolicy", env, batch_size=SAC["batch_size"], buffer_size=SAC["buffer_size"],
+                        learning_starts=SAC["learning_starts"], gamma=SAC["discount"], tau=SAC["tau"],
+                        learning_rate=SAC["learning_rate"], gradient_steps=SAC["gradient_steps"],
+                        policy_kwargs=dict(net_arch=list(SAC["hidden_sizes"])), seed=seed, device="cpu")
+
+    def act(obs):
+        if isinstance(env, VecNormalize):
+            obs = env.normalize_obs(obs)
+        return model.predict(obs, deterministic=True)[0]
+
+    initial = evaluate(act, env_id, curve_episodes)[0]
+    curve, train_s = [], 0.0
+    while model.num_timesteps < steps:
+        start = time.perf_counter()
+        model.learn(min(eval_every, steps - model.num_timesteps), reset_num_timesteps=False)
+        train_s += time.perf_counter() - start
+        episodes = EVAL_EPISODES if model.num_timesteps >= steps else curve_episodes
+        mean, std = evaluate(act, env_id, episodes)
+        curve.append((model.num_timesteps, train_s, mean))
+        print(f"    {name} seed {seed}: {model.num_timesteps} steps, {train_s:.0f} s, return {mean:.1f}", flush=True)
+    return dict(initial=initial, curve=curve, final=mean, final_std=std, train_s=train_s, compile_s=0.0,
+                steps=model.num_timesteps,
+                solver_failures=None, skipped_updates=None)
+
+
+def plot(path, reference=None):
+    """Return against environment steps and against training seconds, one colour per learner (one
+    line per seed), saved as ``<path stem>_steps.png`` and ``<path stem>_wall.png``; with
+    ``reference`` (a learner of the file), print the steps and seconds at which each seed of every
+    learner first reached the reference's final return (mean over its seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    stem = os.path.splitext(path)[0]
+    target = None
+    if reference is not None:
+        finals = [run["final"] for run in runs if run["learner"] == reference]
+        if not finals:
+            raise ValueError(f"no runs of {reference!r} in {path}")
+        target = sum(finals) / len(finals)
+    colours = {}
+    for axis, label, suffix in ((0, "environment steps", "steps"), (1, "training wall-clock (s, one core)", "wall")):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for run in runs:
+            colour = colours.setdefault(run["learner"], f"C{len(colours)}")
+            x = [0] + [point[axis] for point in run["curve"]]
+            y = [run.get("initial", float("nan"))] + [point[2] for point in run["curve"]]
+            seen = any(line.get_label() == run["learner"] for line in ax.get_lines())
+            ax.plot(x, y, color=colour, lw=1.2, marker=".", label=None if seen else run["learner"])
+        if target is not None:
+            ax.axhline(target, color="grey", ls="--", lw=1, label=f"{reference}'s final return (mean)")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"deterministic return ({runs[0]['env']}, smooth reward)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(f"{stem}_{suffix}.png", dpi=110)
+        plt.close(fig)
+        print(f"wrote {stem}_{suffix}.png")
+    if target is not None:
+        print(f"first (steps, seconds) at which each seed reached {reference}'s final return {target:.1f}:")
+        for run in runs:
+            hit = next(((p[0], round(p[1])) for p in run["curve"] if p[2] >= target), "not reached")
+            print(f"  {run['learner']:<28} seed {run['seed']}: {hit} (final {run['final']:.1f} at {run['steps']})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", nargs="+", default=["ppo", "sb3_ppo"])
+    parser.add_argument("--env", default="dojax/Hopper-v0")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=102_400, help="environment steps per run")
+    parser.add_argument("--eval-every", type=int, default=20_480, help="environment steps between evaluations")
+    parser.add_argument("--curve-episodes", type=int, default=3, help="episodes per evaluation before the last")
+    parser.add_argument("--policy-output-scale", type=float, default=None,
+                        help="dojax: scale the initial policy's last layer by this factor (e.g. 0.01)")
+    parser.add_argument("--out", default=None, help="append each run's curve to this JSON-lines file")
+    parser.add_argument("--plot", default=None, metavar="JSONL", help="only plot the curves of this file")
+    parser.add_argument("--reference", default=None, help="with --plot: when each run reached this learner's return")
+    add_pinning_arguments(parser)
+    args = parser.parse_args()
+    if args.plot:
+        plot(args.plot, args.reference)
+        return
+    learners = [(spec, *parse_learner(spec)) for spec in args.learners]
+    core = None if args.no_pin else pin_single_core(args.core)
+    import numpy as np
+    import torch
+
+    import dojax  # noqa: F401  (registers the ids)
+
+    torch.set_num_threads(1)
+    print_environment(core)
+    print(f"{'learner':<28}{'seed':>5}{'steps':>9}{'return':>10}{'train_s':>9}{'compile_s':>10}{'s/Msteps':>10}"
+          f"{'fails':>7}{'skips':>7}")
+    results = {}
+    for spec, name, options in learners:
+        if args.policy_output_scale is not None and not name.startswith("sb3_"):
+            spec = f"{spec}+output_x{args.policy_output_scale:g}"
+        for seed in args.seeds:
+            if name.startswith("sb3_"):
+                run = sb3_run(name, args.env, args.steps, seed, args.eval_every, args.curve_episodes)
+            else:
+                run = dojax_run(name, options, args.env, args.steps, seed, args.eval_every, args.curve_episodes,
+                                args.policy_output_scale)
+            per_million = run["train_s"] / run["steps"] * 1e6
+            results.setdefault(spec, []).append((run["final"], per_million))
+            print(f"{spec:<28}{seed:>5}{run['steps']:>9}{run['final']:>10.1f}{run['train_s']:>9.1f}"
+                  f"{run['compile_s']:>10.1f}{per_million:>10.0f}{str(run['solver_failures']):>7}"
+                  f"{str(run['skipped_updates']):>7}", flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(dict(learner=spec, seed=seed, env=args.env, **run)) + "\n")
+    print("\nsummary (mean +- std over seeds)")
+    for spec, rows in results.items():
+        returns, per_million = np.array(rows).T
+        print(f"{spec:<28} return {returns.mean():8.1f} +- {returns.std():6.1f}   s/Msteps {per_million.mean():8.0f}")
+
+
+if __name__ == "__main__":
+    main()
