@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
-from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED  # noqa: E402
+from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED, sb3_act, sb3_model  # noqa: E402
 
 PPO = dict(num_envs=8, horizon=256, minibatches=32, epochs=10, learning_rate=3e-4, discount=0.99, gae_lambda=0.95,
            clip_epsilon=0.2, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64))
@@ -143,31 +143,11 @@ def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes, ou
 
 def sb3_run(name, env_id, steps, seed, eval_every, curve_episodes):
     """SB3's ``learn`` in chunks of ``eval_every`` steps, evaluating after each."""
-    import stable_baselines3 as sb3
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    make = dict(env_kwargs=ENV_KWARGS, seed=seed)
-    if name == "sb3_ppo":
-        env = VecNormalize(make_vec_env(env_id, n_envs=PPO["num_envs"], **make), gamma=PPO["discount"])
-        model = sb3.PPO("MlpPolicy", env, n_steps=PPO["horizon"], batch_size=PPO["num_envs"] * PPO["horizon"]
-                        // PPO["minibatches"], n_epochs=PPO["epochs"], learning_rate=PPO["learning_rate"],
-                        gamma=PPO["discount"], gae_lambda=PPO["gae_lambda"], clip_range=PPO["clip_epsilon"],
-                        ent_coef=PPO["entropy_coef"], max_grad_norm=PPO["max_grad_norm"],
-                        policy_kwargs=dict(net_arch=dict(pi=list(PPO["hidden_sizes"]), vf=list(PPO["hidden_sizes"]))),
-                        seed=seed, device="cpu")
+    algo = name[len("sb3_"):]
+    model, env = sb3_model(algo, env_id, seed, PPO, SAC, ENV_KWARGS)
+    if algo == "ppo":
         eval_every = max(eval_every, PPO["num_envs"] * PPO["horizon"])
-    else:
-        env = make_vec_env(env_id, n_envs=1, **make)
-        model = sb3.SAC("MlpPolicy", env, batch_size=SAC["batch_size"], buffer_size=SAC["buffer_size"],
-                        learning_starts=SAC["learning_starts"], gamma=SAC["discount"], tau=SAC["tau"],
-                        learning_rate=SAC["learning_rate"], gradient_steps=SAC["gradient_steps"],
-                        policy_kwargs=dict(net_arch=list(SAC["hidden_sizes"])), seed=seed, device="cpu")
-
-    def act(obs):
-        if isinstance(env, VecNormalize):
-            obs = env.normalize_obs(obs)
-        return model.predict(obs, deterministic=True)[0]
+    act = sb3_act(model, env)
 
     initial = evaluate(act, env_id, curve_episodes)[0]
     curve, train_s = [], 0.0

@@ -61,36 +61,49 @@ def dojax_run(algo, env_id, steps, seed):
     return agent, train_s, compile_s, config.num_iterations * per_update
 
 
-def sb3_run(algo, env_id, steps, seed):
+def sb3_model(algo, env_id, seed, ppo, sac, env_kwargs):
+    """SB3's PPO (over ``VecNormalize``) or SAC on the gymnasium env, with the settings of ``ppo``
+    or ``sac`` (dojax's names, as PPO and SAC above); returns (model, env)."""
     import stable_baselines3 as sb3
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    make = dict(env_kwargs=dict(smooth_reward=True), seed=seed)
+    make = dict(env_kwargs=env_kwargs, seed=seed)
     if algo == "ppo":
-        env = VecNormalize(make_vec_env(env_id, n_envs=PPO["num_envs"], **make), gamma=PPO["discount"])
-        model = sb3.PPO("MlpPolicy", env, n_steps=PPO["horizon"], batch_size=PPO["num_envs"] * PPO["horizon"]
-                        // PPO["minibatches"], n_epochs=PPO["epochs"], learning_rate=PPO["learning_rate"],
-                        gamma=PPO["discount"], gae_lambda=PPO["gae_lambda"], clip_range=PPO["clip_epsilon"],
-                        ent_coef=PPO["entropy_coef"], max_grad_norm=PPO["max_grad_norm"],
-                        policy_kwargs=dict(net_arch=dict(pi=list(PPO["hidden_sizes"]), vf=list(PPO["hidden_sizes"]))),
+        env = VecNormalize(make_vec_env(env_id, n_envs=ppo["num_envs"], **make), gamma=ppo["discount"])
+        model = sb3.PPO("MlpPolicy", env, n_steps=ppo["horizon"], batch_size=ppo["num_envs"] * ppo["horizon"]
+                        // ppo["minibatches"], n_epochs=ppo["epochs"], learning_rate=ppo["learning_rate"],
+                        gamma=ppo["discount"], gae_lambda=ppo["gae_lambda"], clip_range=ppo["clip_epsilon"],
+                        ent_coef=ppo["entropy_coef"], max_grad_norm=ppo["max_grad_norm"],
+                        policy_kwargs=dict(net_arch=dict(pi=list(ppo["hidden_sizes"]), vf=list(ppo["hidden_sizes"]))),
                         seed=seed, device="cpu")
     else:
         env = make_vec_env(env_id, n_envs=1, **make)
-        model = sb3.SAC("MlpPolicy", env, batch_size=SAC["batch_size"], buffer_size=SAC["buffer_size"],
-                        learning_starts=SAC["learning_starts"], gamma=SAC["discount"], tau=SAC["tau"],
-                        learning_rate=SAC["learning_rate"], gradient_steps=SAC["gradient_steps"],
-                        policy_kwargs=dict(net_arch=list(SAC["hidden_sizes"])), seed=seed, device="cpu")
-    start = time.perf_counter()
-    model.learn(steps)
-    train_s = time.perf_counter() - start
+        model = sb3.SAC("MlpPolicy", env, batch_size=sac["batch_size"], buffer_size=sac["buffer_size"],
+                        learning_starts=sac["learning_starts"], gamma=sac["discount"], tau=sac["tau"],
+                        learning_rate=sac["learning_rate"], gradient_steps=sac["gradient_steps"],
+                        policy_kwargs=dict(net_arch=list(sac["hidden_sizes"])), seed=seed, device="cpu")
+    return model, env
+
+
+def sb3_act(model, env):
+    """The deterministic policy of an SB3 model, on raw observations."""
+    from stable_baselines3.common.vec_env import VecNormalize
 
     def act(obs):
         if isinstance(env, VecNormalize):
             obs = env.normalize_obs(obs)
         return model.predict(obs, deterministic=True)[0]
 
-    return act, train_s, 0.0, model.num_timesteps
+    return act
+
+
+def sb3_run(algo, env_id, steps, seed):
+    model, env = sb3_model(algo, env_id, seed, PPO, SAC, dict(smooth_reward=True))
+    start = time.perf_counter()
+    model.learn(steps)
+    train_s = time.perf_counter() - start
+    return sb3_act(model, env), train_s, 0.0, model.num_timesteps
 
 
 def main():
