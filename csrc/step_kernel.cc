@@ -153,6 +153,14 @@ void dense_solve_transposed(const double* LU, const int* piv, double* b, int n) 
     if (piv[c] != c) std::swap(b[c], b[piv[c]]);
 }
 
+// A term's velocity unknowns u (12): bodies a's and b's rows of W, zero for the world (nb).
+inline void term_velocities(const double* W, int nb, int a, int b, double* u) {
+  for (int k = 0; k < 6; ++k) {
+    u[k] = a == nb ? 0.0 : W[6 * a + k];
+    u[6 + k] = b == nb ? 0.0 : W[6 * b + k];
+  }
+}
+
 // NaN-propagating maximum (as jnp.max).
 inline double nanmax(double a, double b) { return (std::isnan(a) || a > b) ? a : b; }
 inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a : b; }
@@ -646,12 +654,7 @@ class Solver {
     }
   }
 
-  void velocities(const double* W, int a, int b, double* u) const {
-    for (int k = 0; k < 6; ++k) {
-      u[k] = a == st_.nb ? 0.0 : W[6 * a + k];
-      u[6 + k] = b == st_.nb ? 0.0 : W[6 * b + k];
-    }
-  }
+  void velocities(const double* W, int a, int b, double* u) const { term_velocities(W, st_.nb, a, b, u); }
 
   void add_body_rows(double* R, int body, const double* rows) const {
     if (body == st_.nb) return;
@@ -1053,8 +1056,9 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
 }
 
 // Each body's, joint's, contact's and limit's Jacobian with respect to its local inputs at W
-// (dojax.residual.LocalJacobians, in that order, row by row), from their local parameters
-// (dojax.native.kernel.pack_local_parameters). Lanes of a batch are independent.
+// (dojax.residual.LocalJacobians, in that order, row by row), from the parameters of
+// dojax.residual.local_args as dojax.native.kernel.local_jacobians packs them. Lanes of a batch are
+// independent.
 ffi::Error local_jacobians(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> jac,
                            ffi::Span<const int64_t> structure) {
   Structure st;
@@ -1070,12 +1074,6 @@ ffi::Error local_jacobians(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W
   const size_t batch = params.element_count() / P;
   if (W.element_count() != batch * N || jac->element_count() != batch * O)
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
-  auto velocities = [&](const double* w, int a, int b, double* u) {
-    for (int k = 0; k < 6; ++k) {
-      u[k] = a == nb ? 0.0 : w[6 * a + k];
-      u[6 + k] = b == nb ? 0.0 : w[6 * b + k];
-    }
-  };
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
   for (size_t lane = 0; lane < batch; ++lane) {
     const double* p = params.typed_data() + lane * P;
@@ -1084,14 +1082,14 @@ ffi::Error local_jacobians(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W
     for (int i = 0; i < nb; ++i, p += BODY_PARAMS, out += 6 * 12) body_local(p, w + 6 * i, out);
     double u[12 + kMaxElement];
     for (int j = 0; j < nj; ++j, p += JOINT_LOCAL_PARAMS, out += 18 * 32) {
-      velocities(w, st.parent[j], st.child[j], u);
+      term_velocities(w, nb, st.parent[j], st.child[j], u);
       std::memcpy(u + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
       joint_local(p, u, out);
     }
     for (const Group& g : st.groups) {
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e, p += g.type->num_local_params, out += (n + 12) * 14) {
-        velocities(w, g.a[e], g.b[e], u);
+        term_velocities(w, nb, g.a[e], g.b[e], u);
         std::memcpy(u + 12, w + g.unknown_offset + e * n, n * sizeof(double));
         g.local[e](p, u, out);
       }

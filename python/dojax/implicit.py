@@ -79,7 +79,6 @@ def apply_local(mech, state, action, local, state_dot, action_dot):
     """Tangent of :func:`dojax.residual.residual_terms` along (state_dot, action_dot) from the
     terms' :class:`dojax.residual.LocalJacobians`: each term's Jacobian contracted with its share
     of the tangent (linear in the tangent, so reverse mode transposes it)."""
-    s = mech.structure
     pad = lambda z: jnp.concatenate([z, jnp.zeros_like(z[:1])])
     shares = res.gather_poses(mech, pad(state_dot.x), pad(state_dot.q))
     apply = lambda jac, *share: jnp.einsum("nij,nj->ni", jac, jnp.concatenate(share, axis=-1))
@@ -89,12 +88,8 @@ def apply_local(mech, state, action, local, state_dot, action_dot):
     body = apply(local.body, V15_dot, *wrench_dot)
     j = apply(local.joints, *shares.joints, *res.joint_velocities(mech, V15_dot), res.joint_inputs(mech, action_dot))
     groups = []
-    for (kind, _, _, members, _), jac, contact in zip(s.element_groups, local.groups, shares.contacts):
-        if kind == "limit":  # its joint's copy, child first
-            k = s.limit_joint[np.asarray(members)]
-            xp, qp, xc, qc = shares.joints
-            contact = (xc[k], qc[k], xp[k], qp[k])
-        r, n = apply(jac, *contact), jac.shape[1] - 12
+    for jac, poses in zip(local.groups, shares.elements):
+        r, n = apply(jac, *poses), jac.shape[1] - 12
         groups.append((r[:, :n], r[:, n:n + 6], r[:, n + 6:]))
     return body, (j[:, :6], j[:, 6:12], j[:, 12:]), tuple(groups)
 

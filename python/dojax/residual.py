@@ -56,7 +56,7 @@ class Configuration(NamedTuple):
     """
 
     joints: tuple  # (x parent, q parent, x child, q child), each (nj, 3 or 4)
-    contacts: tuple  # per element group: (xa, qa, xb, qb) of a contact group, None for a limit group
+    elements: tuple  # per element group (xa, qa, xb, qb) (a limit: its joint's child, then parent)
     actuators: jax.Array  # (nu, 4) orientation of each actuator's body
 
 
@@ -95,15 +95,34 @@ def _point_velocity_map(x, q, point):
     return jnp.concatenate([jnp.eye(3, dtype=x.dtype), -R @ skew], axis=1)
 
 
-def _contact_group(mech, config, model, geometry, members):
+def element_bodies(structure, kind, members):
+    """Bodies (a, b) of an element group's members: a contact's two bodies, a limit's joint's child
+    and parent (nb = the world)."""
+    idx = np.asarray(members)
+    if kind == "limit":
+        k = structure.limit_joint[idx]
+        return structure.joint_child[k], structure.joint_parent[k]
+    return structure.contact_body_a[idx], structure.contact_body_b[idx]
+
+
+def _contact_params(mech, members):
+    """The parameters of a contact group's members."""
+    idx = np.asarray(members)
+    return dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx], normal=mech.contact_normal[idx],
+                offset=mech.contact_offset[idx], extent=mech.contact_extent[idx], friction=mech.friction[idx])
+
+
+def _limit_params(mech, members):
+    """A limit group's members' joint data, bounded row, sign and bound."""
     s = mech.structure
     idx = np.asarray(members)
-    a, b = s.contact_body_a[idx], s.contact_body_b[idx]
-    xa, qa, xb, qb = config
-    params = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
-                  normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
-                  extent=mech.contact_extent[idx], friction=mech.friction[idx])
-    pre = jax.vmap(partial(_contact_data, geometry))(params, xa, qa, xb, qb)
+    return dict(joint=jax.tree.map(lambda v: v[s.limit_joint[idx]], mech.joint_data()),
+                row=jnp.asarray(s.limit_row[idx]), sign=jnp.asarray(s.limit_sign[idx]), bound=mech.limit[idx])
+
+
+def _contact_group(mech, config, model, geometry, members):
+    a, b = element_bodies(mech.structure, "contact", members)
+    pre = jax.vmap(partial(_contact_data, geometry))(_contact_params(mech, members), *config)
     return Group(a, b, config, pre, el.LAYOUTS[model], partial(el.contact_terms, model, geometry),
                  border=geometry != "sphere_halfspace")
 
@@ -116,15 +135,12 @@ def _contact_data(geometry, params, xa, qa, xb, qb):
                 map_a=_point_velocity_map(xa, qa, point), map_b=_point_velocity_map(xb, qb, point))
 
 
-def _limit_group(mech, jdata, joint_config, Jt, theta2):
-    s = mech.structure
-    k, row = s.limit_joint, s.limit_row
-    sign = jnp.asarray(s.limit_sign)
-    xp, qp, xc, qc = joint_config
-    pre = jax.vmap(_limit_data)(jax.tree.map(lambda v: v[k], jdata), theta2[k], Jt[k], jnp.asarray(row), sign,
-                                mech.limit)
-    return Group(s.joint_child[k], s.joint_parent[k], (xc[k], qc[k], xp[k], qp[k]), pre,
-                 el.LAYOUTS["limit"], el.limit_terms, border=False)
+def _limit_group(mech, config, members, Jt, theta2):
+    a, b = element_bodies(mech.structure, "limit", members)
+    k = mech.structure.limit_joint[np.asarray(members)]
+    lim = _limit_params(mech, members)
+    pre = jax.vmap(_limit_data)(lim["joint"], theta2[k], Jt[k], lim["row"], lim["sign"], lim["bound"])
+    return Group(a, b, config, pre, el.LAYOUTS["limit"], el.limit_terms, border=False)
 
 
 def _limit_data(jdata, theta2, Jt, row, sign, bound):
@@ -143,14 +159,11 @@ def gather_poses(mech, x2, q2):
     """:class:`Configuration` layout of per-body rows (nb + 1, 3) and (nb + 1, 4), the world last."""
     s = mech.structure
     p, c = s.joint_parent, s.joint_child
-    contacts = []
+    elements = []
     for kind, _, _, members, _ in s.element_groups:
-        if kind != "contact":
-            contacts.append(None)
-            continue
-        a, b = s.contact_body_a[np.asarray(members)], s.contact_body_b[np.asarray(members)]
-        contacts.append((x2[a], q2[a], x2[b], q2[b]))
-    return Configuration((x2[p], q2[p], x2[c], q2[c]), tuple(contacts), q2[s.actuator_body])
+        a, b = element_bodies(s, kind, members)
+        elements.append((x2[a], q2[a], x2[b], q2[b]))
+    return Configuration((x2[p], q2[p], x2[c], q2[c]), tuple(elements), q2[s.actuator_body])
 
 
 def joint_velocities(mech, V15):
@@ -169,9 +182,9 @@ def make_problem(mech, state, action):
         *_joint_constants(mech), *config.joints, *joint_velocities(mech, V15), joint_inputs(mech, action))
     force, torque = body_wrenches(mech, config.actuators, action)
     groups = tuple(
-        _contact_group(mech, contact, model, geometry, members) if kind == "contact"
-        else _limit_group(mech, jdata, config.joints, Jt, theta2)
-        for (kind, model, geometry, members, _), contact in zip(s.element_groups, config.contacts))
+        _contact_group(mech, poses, model, geometry, members) if kind == "contact"
+        else _limit_group(mech, poses, members, Jt, theta2)
+        for (kind, model, geometry, members, _), poses in zip(s.element_groups, config.elements))
     return Problem(
         joint_config=config.joints, V15=V15, force=force, torque=torque,
         jdata=jdata, constraint_jacobian=Jc, coordinate_jacobian=Jt, coordinates=theta2,
@@ -529,26 +542,14 @@ def local_args(mech, state, action, W):
     V = _with_world_velocity(W.V)
     p, c = s.joint_parent, s.joint_child
     body = (mech.mass, mech.inertia, mech.timestep, V15, force, torque, W.V)
-    joint = (*_joint_constants(mech)[:2], mech.damper, *_joint_constants(mech)[2:], *config.joints,
-             *joint_velocities(mech, V15), joint_inputs(mech, action), V[p], V[c], W.lam)
+    jdata, free, *constants = _joint_constants(mech)
+    joint = (jdata, free, mech.damper, *constants, *config.joints, *joint_velocities(mech, V15),
+             joint_inputs(mech, action), V[p], V[c], W.lam)
     groups = []
-    jdata = mech.joint_data()
-    for (kind, _, _, members, _), contact, y in zip(s.element_groups, config.contacts, W.y):
-        idx = np.asarray(members)
-        if kind == "contact":
-            a, b = s.contact_body_a[idx], s.contact_body_b[idx]
-            data = dict(points=mech.contact_points[idx], radius=mech.contact_radius[idx],
-                        normal=mech.contact_normal[idx], offset=mech.contact_offset[idx],
-                        extent=mech.contact_extent[idx], friction=mech.friction[idx])
-            pose = contact
-        else:
-            k = s.limit_joint[idx]
-            a, b = s.joint_child[k], s.joint_parent[k]
-            data = dict(joint=jax.tree.map(lambda v: v[k], jdata), row=jnp.asarray(s.limit_row[idx]),
-                        sign=jnp.asarray(s.limit_sign[idx]), bound=mech.limit[idx])
-            xp, qp, xc, qc = config.joints
-            pose = (xc[k], qc[k], xp[k], qp[k])
-        groups.append((data, mech.timestep, *pose, V[a], V[b], y))
+    for (kind, _, _, members, _), poses, y in zip(s.element_groups, config.elements, W.y):
+        a, b = element_bodies(s, kind, members)
+        data = _contact_params(mech, members) if kind == "contact" else _limit_params(mech, members)
+        groups.append((data, mech.timestep, *poses, V[a], V[b], y))
     return body, joint, tuple(groups)
 
 

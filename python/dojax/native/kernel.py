@@ -60,11 +60,7 @@ def _structure(structure):
     parts = [[nb, nj, levels.shape[0], levels.shape[1]], levels.reshape(-1), s.joint_parent, s.joint_child,
              [len(s.element_groups)]]
     for (kind, model, geometry, members, border) in s.element_groups:
-        idx = np.asarray(members)
-        if kind == "limit":
-            a, b = s.joint_child[s.limit_joint[idx]], s.joint_parent[s.limit_joint[idx]]
-        else:
-            a, b = s.contact_body_a[idx], s.contact_body_b[idx]
+        a, b = res.element_bodies(s, kind, members)
         parts += [[len(a), int(border)], _element_types(s, kind, model, geometry, members), a, b]
     return np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1) for p in parts])
 
