@@ -3,63 +3,64 @@
 import jax
 import jax.numpy as jnp
 
-from dojax import quaternion as quat
+from dojax.implicit import solve_jacobian
 from dojax.minimal import from_minimal, to_minimal
-from dojax.implicit import solve_step_columns
-from dojax.step import _step, check_action
+from dojax.state import State, difference, retract
+from dojax.step import advance, check_action
 
 
-def _retract(state, dz):
-    """State moved by tangent dz (nb, 12) = [dx, dv, dtheta (body-frame rotation), dw] per body."""
-    dq = quat.from_rotation_vector(dz[:, 6:9])
-    return state.replace(x=state.x + dz[:, 0:3], v=state.v + dz[:, 3:6],
-                         q=quat.multiply(state.q, dq), w=state.w + dz[:, 9:12])
+def _maximal(mech, state, action, opts):
+    """(next state, Jacobians in the tangent of :func:`dojax.state.retract`)."""
+    nb = mech.num_bodies
+    W, _, dW = solve_jacobian(mech, state, action, opts)
+    nxt = advance(state, W.V, mech.timestep)
 
+    def tangent(x, v, q, w, after, dz, V):  # one body's next tangent, relative to its value at dz = 0
+        one = lambda a: a[None]
+        moved = retract(State(x=one(x), v=one(v), q=one(q), w=one(w)), one(dz))
+        return difference(advance(moved, one(V), mech.timestep), jax.tree.map(one, after))[0]
 
-def _local(state, reference):
-    """Tangent (nb, 12) of state relative to reference (inverse of _retract)."""
-    rot = quat.to_rotation_vector(quat.multiply(quat.conjugate(reference.q), state.q))
-    return jnp.concatenate([state.x - reference.x, state.v - reference.v, rot, state.w - reference.w], axis=-1)
+    # each body's next state depends on its own tangent and its own velocities only
+    Dz, DV = jax.vmap(jax.jacfwd(tangent, argnums=(5, 6)))(state.x, state.v, state.q, state.w, nxt,
+                                                           jnp.zeros((nb, 12), state.x.dtype), W.V)
+    J = jnp.einsum("bij,cbj->bic", DV, dW.V).reshape(12 * nb, -1)
+    Jz = J[:, :12 * nb] + jax.scipy.linalg.block_diag(*Dz)
+    return nxt, Jz, J[:, 12 * nb:]
 
 
 @jax.jit
-def _maximal(mech, state, action, opts):
-    nb = mech.num_bodies
-
-    def f(dz, u):
-        nxt, _ = _step(mech, _retract(state, dz.reshape(nb, 12)), u, opts, solve_step_columns)
-        # tangent relative to the step's own value at dz = 0: one solve serves value and derivative
-        return _local(nxt, jax.lax.stop_gradient(nxt)).reshape(-1)
-
-    Jz, Ju = jax.jacfwd(f, argnums=(0, 1))(jnp.zeros(12 * nb, state.x.dtype), action)
+def _maximal_jacobians(mech, state, action, opts):
+    _, Jz, Ju = _maximal(mech, state, action, opts)
     return {"state": Jz, "action": Ju}
 
 
 @jax.jit
-def _minimal(mech, state, action, opts):
+def _minimal_jacobians(mech, state, action, opts):
+    nb = mech.num_bodies
     y = to_minimal(mech, state)
-
-    def f(y, u):
-        nxt, _ = _step(mech, from_minimal(mech, y), u, opts, solve_step_columns)
-        return to_minimal(mech, nxt)
-
-    Jy, Ju = jax.jacfwd(f, argnums=(0, 1))(y, action)
-    return {"state": Jy, "action": Ju}
+    start = from_minimal(mech, y)
+    nxt, Jz, Ju = _maximal(mech, start, action, opts)
+    # chain rule through the maximal tangents: y -> dz of the state -> dz of the next state -> y
+    into = jax.jacfwd(lambda y: difference(from_minimal(mech, y), start).reshape(-1))(y)
+    out = jax.jacfwd(lambda dz: to_minimal(mech, retract(nxt, dz.reshape(nb, 12))))(jnp.zeros(12 * nb, y.dtype))
+    return {"state": out @ Jz @ into, "action": out @ Ju}
 
 
 def jacobians(mech, state, action, opts=None, minimal=False):
     """Jacobians of the next state with respect to the state and the action.
 
     Maximal (default): per body the 12 tangent coordinates [x, v, theta, w], theta a body-frame
-    rotation of q (q ⊗ exp(theta)); returns ``{"state": (12nb, 12nb), "action": (12nb, nu)}``.
-    With ``minimal=True``: in minimal coordinates, ``{"state": (m, m), "action": (m, nu)}`` with
-    m = ``mech.minimal_size``. Derivatives come from the implicit function theorem at the solution
-    (smoothed by ``opts.gradient_btol`` if set). For a step that did not converge the solver's
-    unknowns get zero derivatives: velocity rows and the action Jacobian are zero, and only the
-    direct dependence of the next configuration on the current one remains.
+    rotation of q (q ⊗ exp(theta), :func:`dojax.state.retract`); returns
+    ``{"state": (12nb, 12nb), "action": (12nb, nu)}``. With ``minimal=True``: in minimal
+    coordinates, ``{"state": (m, m), "action": (m, nu)}`` with m = ``mech.minimal_size``.
+    Derivatives come from the implicit function theorem at the solution (smoothed by
+    ``opts.gradient_btol`` if set): one factorisation of the step's Newton system and one solve
+    for all 12 nb + nu columns. For a step that did not converge the solver's unknowns get zero
+    derivatives: velocity rows and the action Jacobian are zero, and only the direct dependence
+    of the next configuration on the current one remains.
     """
     from dojax.solver import SolverOptions
 
     opts = SolverOptions() if opts is None else opts
     action = check_action(mech, action)
-    return (_minimal if minimal else _maximal)(mech, state, action, opts)
+    return (_minimal_jacobians if minimal else _maximal_jacobians)(mech, state, action, opts)

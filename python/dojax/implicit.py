@@ -17,12 +17,13 @@ dF/dtheta . theta_dot is evaluated in one of two orders:
   action only through a few local inputs (their own copy of their bodies' poses and last
   velocities, a joint's input impulse, a body's wrench), so dF/dtheta is every term's Jacobian with
   respect to its local inputs (:func:`dojax.residual.local_jacobians`), each contracted with its
-  share of the tangent (:func:`apply_local`). The Jacobians do not depend on the tangent: a step
-  Jacobian with any number of columns costs them once, plus one batched solve. On the native
-  backend the kernel evaluates them (generated C, like its residual) for every derivative;
+  share of the tangent (:func:`apply_local`). On the native backend the kernel evaluates them
+  (generated C, like its residual) for every derivative. The step Jacobian
+  (:func:`solve_jacobian`, for ``dojax.jacobians``) spreads each term's block over its own
+  bodies' columns once (:func:`residual_columns`) and solves for all columns with one factorisation,
+  on either backend;
 * on the JAX backend, :func:`solve_step` instead takes one ``jax.jvp`` of the residual per tangent,
-  the cheaper order there for one direction (``jax.jvp``, and ``jax.grad`` by transposition),
-  while :func:`solve_step_columns` (``dojax.jacobians``, ``jax.jacfwd``) uses the local Jacobians.
+  the cheaper order there for one direction (``jax.jvp``, and ``jax.grad`` by transposition).
 
 In both, mechanism parameters that carry tangents take one ``jax.jvp`` of the whole residual.
 
@@ -33,16 +34,16 @@ while the returned value is the forward solution (Dojo's separate gradient optio
 A step that did not converge has zero derivatives (its ``info.converged`` is False), never NaN.
 """
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from dojax import quaternion as quat
 from dojax import residual as res
 from dojax import solver
 from dojax.native import kernel
+from dojax.state import State, retract
 
 
 def _solve(mech, state, action, opts):
@@ -94,57 +95,132 @@ def apply_local(mech, state, action, local, state_dot, action_dot):
     return body, (j[:, :6], j[:, 6:12], j[:, 12:]), tuple(groups)
 
 
-def _terms_tangent_local(mech, state, action, W, kappa, state_dot, action_dot):
-    """Tangent of :func:`dojax.residual.residual_terms` at W from the terms' local Jacobians."""
-    return apply_local(mech, state, action, res.local_jacobians(mech, state, action, W), state_dot, action_dot)
-
-
 def _terms_tangent_native(mech, state, action, W, kappa, state_dot, action_dot):
-    """:func:`_terms_tangent_local` with the local Jacobians the native kernel evaluates."""
+    """Tangent of :func:`dojax.residual.residual_terms` at W from the terms' local Jacobians, which
+    the native kernel evaluates."""
     return apply_local(mech, state, action, kernel.local_jacobians(mech, state, action, W), state_dot, action_dot)
 
 
-def _solve_jvp(terms_tangent, primals, tangents):
-    """The implicit-function JVP rule, with dF/d(state, action) . tangent from ``terms_tangent``."""
-    mech, state, action, opts = primals
-    primals, tangents = primals[:3], tangents[:3]
-    W, info = solve_step(mech, state, action, opts)  # differentiable again: second derivatives
-    prob = res.make_problem(mech, state, action)
+def _chart(mech, state):
+    """Each body's d(x, q, [v, w]) / d dz (nb + 1, 13, 12), dz its tangent of
+    :func:`dojax.state.retract`; the world's (last) is zero."""
+    def pose(x, v, q, w, dz):
+        moved = retract(State(x=x, v=v, q=q, w=w), dz)
+        return jnp.concatenate([moved.x, moved.q, moved.v, moved.w])
+
+    T = jax.vmap(jax.jacfwd(pose, argnums=4))(state.x, state.v, state.q, state.w,
+                                               jnp.zeros((mech.num_bodies, 12), state.x.dtype))
+    return jnp.concatenate([T, jnp.zeros_like(T[:1])])
+
+
+def residual_columns(mech, state, action, local):
+    """dF/d(dz, u): the residual's Jacobian with respect to the state's tangent dz (12 per body,
+    :func:`dojax.state.retract`) and the action, as :class:`dojax.residual.Unknowns` whose leaves
+    have a leading axis of 12 nb + nu columns, from the terms' :class:`dojax.residual.LocalJacobians`.
+
+    Each term reads the tangent of its own bodies only: its block is its local Jacobian times
+    those bodies' charts, added into their columns (a few multiply-adds per nonzero, where a
+    contraction column by column would touch every term for every column).
+    """
+    s = mech.structure
+    nb, nj, dtype = mech.num_bodies, mech.num_joints, state.x.dtype
+    T = _chart(mech, state)
+    swap = lambda blk: jnp.swapaxes(blk, -1, -2)  # (n, rows, 12) -> (n, 12, rows)
+
+    def wrenches(theta, u):
+        q = quat.multiply(state.q, quat.from_rotation_vector(theta))
+        return jnp.concatenate(res.body_wrenches(mech, q[s.actuator_body], u), axis=-1)
+
+    # body rows (nb + 1 column bodies, 12, nb + 1 row bodies, 6), the world's dropped at the end
+    dwrench_dtheta, dwrench_du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
+    own = jnp.einsum("brk,bkc->bcr", local.body[:, :, :6], T[:nb, 7:])
+    by_wrench = jnp.einsum("brk,bkBt->Btbr", local.body[:, :, 6:], dwrench_dtheta)
+    V = jnp.zeros((nb + 1, 12, nb + 1, 6), dtype).at[np.arange(nb), :, np.arange(nb)].add(own)
+    V = V.at[:nb, 6:9, :nb].add(by_wrench)
+    V_u = jnp.einsum("brk,bku->ubr", local.body[:, :, 6:], dwrench_du)
+
+    J = local.joints
+    p, c, joint = s.joint_parent, s.joint_child, np.arange(nj)
+    parent = swap(jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 0:7], J[:, :, 14:20]], axis=-1), T[p]))
+    child = swap(jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 7:14], J[:, :, 20:26]], axis=-1), T[c]))
+    lam = jnp.zeros((nb + 1, 12, nj, 6), dtype)
+    for blk, col in ((parent, p), (child, c)):
+        V = V.at[col, :, p].add(blk[:, :, 0:6]).at[col, :, c].add(blk[:, :, 6:12])
+        lam = lam.at[col, :, joint].add(blk[:, :, 12:18])
+    inputs = jnp.einsum("jrk,jku->ujr", J[:, :, 26:], jax.jacfwd(lambda u: res.joint_inputs(mech, u))(action))
+    V_u = jnp.concatenate([V_u, jnp.zeros_like(V_u[:, :1])], axis=1)
+    V_u = V_u.at[:, p].add(inputs[:, :, 0:6]).at[:, c].add(inputs[:, :, 6:12])
+
+    ys = []
+    for (kind, _, _, members, _), G in zip(s.element_groups, local.groups):
+        a, b = res.element_bodies(s, kind, members)
+        n, element = G.shape[1] - 12, np.arange(G.shape[0])
+        y = jnp.zeros((nb + 1, 12, G.shape[0], n), dtype)
+        for blk, col in ((swap(jnp.einsum("erk,ekc->erc", G[:, :, 0:7], T[a, :7])), a),
+                         (swap(jnp.einsum("erk,ekc->erc", G[:, :, 7:14], T[b, :7])), b)):
+            y = y.at[col, :, element].add(blk[:, :, :n])
+            V = V.at[col, :, a].add(blk[:, :, n:n + 6]).at[col, :, b].add(blk[:, :, n + 6:])
+        ys.append(jnp.concatenate([y[:nb].reshape(12 * nb, -1, n), jnp.zeros((mech.action_size,) + y.shape[2:], dtype)]))
+    return res.Unknowns(jnp.concatenate([V[:nb, :, :nb].reshape(12 * nb, nb, 6), V_u[:, :nb]]),
+                        jnp.concatenate([lam[:nb].reshape(12 * nb, nj, 6), inputs[:, :, 12:]]), tuple(ys))
+
+
+def _derivative_point(mech, state, action, opts, W, info):
+    """Where the derivative of a step solved to (W, info) is taken: ((mech, state, action), unknowns,
+    whether it is valid, kappa). With ``opts.gradient_btol`` the unknowns are re-centred there.
+    A failed step may hold non-finite values: they are replaced by finite stand-ins (its derivative
+    is masked out), so that reverse mode multiplies zeros by finite partials, not by NaN."""
     if opts.gradient_btol is None:
         Wg, ok, kappa = W, info.converged, info.kappa
     else:
-        Wg, ginfo = solver.solve(mech, prob, W, opts.replace(btol=opts.gradient_btol))
+        Wg, ginfo = solver.solve(mech, res.make_problem(mech, state, action), W, opts.replace(btol=opts.gradient_btol))
         ok, kappa = info.converged & ginfo.converged, ginfo.kappa
-    # a failed step may hold non-finite values: evaluate the (masked-out) derivative at finite
-    # stand-ins so that reverse mode multiplies zeros by finite partials, not by NaN
     finite = lambda x: jnp.where(ok | jnp.isfinite(x), x, 0.0) if jnp.issubdtype(x.dtype, jnp.inexact) else x
-    primals, Wg = jax.tree.map(finite, primals), jax.tree.map(finite, Wg)
+    primals, Wg = jax.tree.map(finite, (mech, state, action)), jax.tree.map(finite, Wg)
+    return primals, Wg, ok, kappa
 
-    mech, state, action = primals
-    mech_dot, state_dot, action_dot = tangents
-    prob = res.make_problem(mech, state, action)
-    if solver.use_native(opts):  # both orders: the kernel's local Jacobians
-        terms_tangent = _terms_tangent_native
-    dF = res.collect(mech, prob, terms_tangent(mech, state, action, Wg, kappa, _instantiate(state_dot),
-                                                  _instantiate(action_dot)))
-    if not all(map(_symbolic, jax.tree.leaves(mech_dot, is_leaf=_symbolic))):
-        F = lambda m: res.residual(m, res.make_problem(m, state, action), Wg, kappa)
-        dF = jax.tree.map(jnp.add, dF, jax.jvp(F, (mech,), (_instantiate(mech_dot),))[1])
-    # the masks depend on primal values only, so the rule stays linear (and transposable)
+
+def _newton(mech, prob, Wg, ok, dF, opts):
+    """-(dF/dW)^-1 dF at Wg (the kernel's factorisation or the JAX one), zero where ``ok`` is False
+    or the factorisation is not finite. The masks depend on primal values only, so it is linear in
+    dF (and transposable)."""
     if solver.use_native(opts):
         dW = kernel.newton_step(mech, prob, Wg, dF)  # zero where its factorisation is not finite
     else:
         lin = res.linearize(mech, prob, Wg)
         ok = ok & jnp.all(jnp.isfinite(lin.factors.inverse))
         dW = res.newton_step(mech, prob, lin, dF)
-    dW = jax.tree.map(lambda d: jnp.where(ok, d, 0.0), dW)
-    return (W, info), (dW, jax.tree.map(_zero_tangent, info))
+    return jax.tree.map(lambda d: jnp.where(ok, d, 0.0), dW)
+
+
+def solve_jacobian(mech, state, action, opts):
+    """A step's unknowns with their Jacobian with respect to the state's tangent
+    (:func:`dojax.state.retract`) and the action: (W*, SolveInfo, dW*) where each leaf of dW* has
+    a leading axis of 12 nb + nu columns. One factorisation serves every column."""
+    W, info = solve_step(mech, state, action, opts)
+    (mech, state, action), Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)
+    local = (kernel.local_jacobians if solver.use_native(opts) else res.local_jacobians)(mech, state, action, Wg)
+    prob = res.make_problem(mech, state, action)
+    columns = residual_columns(mech, state, action, local)
+    return W, info, jax.vmap(lambda r: _newton(mech, prob, Wg, ok, r, opts))(columns)
+
+
+def _solve_jvp(primals, tangents):
+    """The implicit-function JVP rule: dW = -(dF/dW)^-1 dF/dtheta . tangent at the solution."""
+    mech, state, action, opts = primals
+    W, info = solve_step(mech, state, action, opts)  # differentiable again: second derivatives
+    (mech, state, action), Wg, ok, kappa = _derivative_point(mech, state, action, opts, W, info)
+    mech_dot, state_dot, action_dot = tangents[:3]
+    prob = res.make_problem(mech, state, action)
+    terms_tangent = _terms_tangent_native if solver.use_native(opts) else _terms_tangent_directional
+    dF = res.collect(mech, prob, terms_tangent(mech, state, action, Wg, kappa, _instantiate(state_dot),
+                                                  _instantiate(action_dot)))
+    if not all(map(_symbolic, jax.tree.leaves(mech_dot, is_leaf=_symbolic))):
+        F = lambda m: res.residual(m, res.make_problem(m, state, action), Wg, kappa)
+        dF = jax.tree.map(jnp.add, dF, jax.jvp(F, (mech,), (_instantiate(mech_dot),))[1])
+    return (W, info), (_newton(mech, prob, Wg, ok, dF, opts), jax.tree.map(_zero_tangent, info))
 
 
 solve_step = jax.custom_jvp(_solve)
-solve_step.defjvp(partial(_solve_jvp, _terms_tangent_directional), symbolic_zeros=True)
+solve_step.defjvp(_solve_jvp, symbolic_zeros=True)
 solve_step.__doc__ = _solve.__doc__
-
-solve_step_columns = jax.custom_jvp(_solve)
-solve_step_columns.defjvp(partial(_solve_jvp, _terms_tangent_local), symbolic_zeros=True)
-solve_step_columns.__doc__ = _solve.__doc__ + "\n    Its derivative suits many tangents at once (see the module's docstring).\n"

@@ -44,3 +44,17 @@ def from_configurations(x1, q1, x2, q2, timestep):
     dq = jnp.where(dq[..., :1] < 0.0, -dq, dq)
     w = 2.0 / timestep * dq[..., 1:]
     return State(x=x2, v=(x2 - x1) / timestep, q=q2, w=w)
+
+
+def retract(state, dz):
+    """The state moved by the tangent dz (..., 12) = [dx, dv, dtheta, dw] per body, dtheta a
+    body-frame rotation of q (q ⊗ exp(dtheta)): the coordinates of :func:`dojax.jacobians`."""
+    dq = quat.from_rotation_vector(dz[..., 6:9])
+    return state.replace(x=state.x + dz[..., 0:3], v=state.v + dz[..., 3:6],
+                         q=quat.multiply(state.q, dq), w=state.w + dz[..., 9:12])
+
+
+def difference(state, reference):
+    """The tangent (..., 12) that moves ``reference`` to ``state`` (the inverse of :func:`retract`)."""
+    rot = quat.to_rotation_vector(quat.multiply(quat.conjugate(reference.q), state.q))
+    return jnp.concatenate([state.x - reference.x, state.v - reference.v, rot, state.w - reference.w], axis=-1)

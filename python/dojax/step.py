@@ -29,14 +29,17 @@ def _check_state(mech, state):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype=mech.mass.dtype), state)
 
 
-def _step(mech, state, action, opts, solve=solve_step):
-    """One step; ``solve`` is :func:`dojax.implicit.solve_step` or, where the step's derivative is
-    taken for many tangents at once, :func:`dojax.implicit.solve_step_columns`."""
-    W, info = solve(mech, state, action, opts)
-    v, w = W.V[:, :3], W.V[:, 3:]
-    x3, q3 = integrator.next_configuration(state.x, state.q, v, w, mech.timestep)
+def advance(state, V, timestep):
+    """The next state from the current one and the step's velocities V (nb, 6) = [v, w]."""
+    v, w = V[:, :3], V[:, 3:]
+    x3, q3 = integrator.next_configuration(state.x, state.q, v, w, timestep)
     q3 = q3 / jnp.linalg.norm(q3, axis=-1, keepdims=True)
-    return State(x=x3, v=v, q=q3, w=w), info
+    return State(x=x3, v=v, q=q3, w=w)
+
+
+def _step(mech, state, action, opts):
+    W, info = solve_step(mech, state, action, opts)
+    return advance(state, W.V, mech.timestep), info
 
 
 _step_jit = jax.jit(_step)

@@ -13,8 +13,7 @@ from typing import Callable, NamedTuple
 import jax.numpy as jnp
 
 import dojax
-from dojax.gradients import _local, _retract
-from dojax.state import State
+from dojax.state import State, difference, retract
 
 
 class Dynamics(NamedTuple):
@@ -83,11 +82,11 @@ def _jacobians_maximal(model, y, u):
 
 
 def _retract_maximal(model, y, d):
-    return state_vector(_retract(vector_state(y), d.reshape(-1, 12)))
+    return state_vector(retract(vector_state(y), d.reshape(-1, 12)))
 
 
 def _difference_maximal(model, y, reference):
-    return _local(vector_state(y), vector_state(reference)).reshape(-1)
+    return difference(vector_state(y), vector_state(reference)).reshape(-1)
 
 
 MAXIMAL = Dynamics(step=_step_maximal, jacobians=_jacobians_maximal, retract=_retract_maximal,
