@@ -104,6 +104,42 @@ inline void mm(const double* A, int lda, const double* B, int ldb, double* C, in
   }
 }
 
+// C (M x k) (+)= scale A (M x K) B (K x k): B and C hold k right-hand sides side by side (row-major,
+// leading dimension k), so the innermost loop runs over them.
+constexpr int kBlock = 32;  // right-hand sides solved together
+
+template <int M, int K, int W>
+inline void mm_wide(const double* A, int lda, const double* B, int ldb, double* C, int ldc, double scale,
+                    bool accumulate) {
+  for (int i = 0; i < M; ++i) {
+    double out[W] = {};
+    for (int l = 0; l < K; ++l) {
+      const double a = A[i * lda + l];
+      for (int j = 0; j < W; ++j) out[j] += a * B[l * ldb + j];
+    }
+    for (int j = 0; j < W; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
+  }
+}
+
+template <int M, int K>
+inline void mm_block(const double* A, int lda, const double* B, double* C, int k, double scale = 1.0,
+                     bool accumulate = false) {
+  if (k == kBlock) return mm_wide<M, K, kBlock>(A, lda, B, k, C, k, scale, accumulate);
+  for (int j0 = 0; j0 < k; j0 += kBlock) {
+    const int w = std::min(kBlock, k - j0);
+    for (int i = 0; i < M; ++i) {
+      double out[kBlock] = {};
+      for (int l = 0; l < K; ++l) {
+        const double a = A[i * lda + l];
+        const double* b = B + l * k + j0;
+        for (int j = 0; j < w; ++j) out[j] += a * b[j];
+      }
+      double* c = C + i * k + j0;
+      for (int j = 0; j < w; ++j) c[j] = (accumulate ? c[j] : 0.0) + scale * out[j];
+    }
+  }
+}
+
 // LU factorisation with partial pivoting of the n x n A in place (the row swapped into row c is
 // piv[c]), and the solve of A x = b in place with those factors.
 void dense_factor(double* A, int* piv, int n) {
@@ -451,6 +487,81 @@ class Solver {
     });
   }
 
+  // newton_step for the C right-hand sides held as the columns of R (N x C, row-major), into the
+  // columns of dW: kBlock columns at a time, their rows side by side so that every product runs
+  // over all of them. With a border (loop joints, body-body contacts) one column at a time.
+  void newton_step_columns(const double* R, double* dW, int C) {
+    const int N = st_.num_unknowns, K = kBlock;
+    if (st_.border_size > 0) {
+      std::vector<double> r(N), d(N);
+      for (int j = 0; j < C; ++j) {
+        for (int c = 0; c < N; ++c) r[c] = R[c * C + j];
+        newton_step(r.data(), d.data());
+        for (int c = 0; c < N; ++c) dW[c * C + j] = d[c];
+      }
+      return;
+    }
+    block_r_.resize(N * K);
+    for (int j0 = 0; j0 < C; j0 += K) {
+      const int k = std::min(K, C - j0);
+      for (int c = 0; c < N; ++c) {
+        std::copy(R + c * C + j0, R + c * C + j0 + k, &block_r_[c * K]);
+        std::fill(&block_r_[c * K + k], &block_r_[(c + 1) * K], 0.0);
+      }
+      newton_step_block();
+      for (int c = 0; c < N; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
+    }
+  }
+
+ private:
+  // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_.
+  void newton_step_block() {
+    const int nb = st_.nb, N = st_.num_unknowns, lam = st_.lam_offset(), K = kBlock;
+    block_rhs_.resize(nb * 12 * K);
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r)
+        for (int j = 0; j < K; ++j) {
+          block_rhs_[(12 * i + r) * K + j] = -block_r_[(6 * i + r) * K + j];
+          block_rhs_[(12 * i + 6 + r) * K + j] = -block_r_[(lam + 6 * i + r) * K + j];
+        }
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        const double* r = &block_r_[(g.unknown_offset + e * n) * K];
+        switch (n) {
+          case 2: eliminated_rhs_block<2>(gi, e, r); break;
+          case 8: eliminated_rhs_block<8>(gi, e, r); break;
+          case 12: eliminated_rhs_block<12>(gi, e, r); break;
+          default: break;
+        }
+      }
+    }
+    block_x_.resize(nb * 12 * K);
+    tree_solve(block_rhs_.data(), block_x_.data(), K);
+    block_dw_.resize(N * K);
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r)
+        for (int j = 0; j < K; ++j) {
+          block_dw_[(6 * i + r) * K + j] = block_x_[(12 * i + r) * K + j];
+          block_dw_[(lam + 6 * i + r) * K + j] = block_x_[(12 * i + 6 + r) * K + j];
+        }
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
+      const int n = g.type->size;
+      for (int e = 0; e < g.ne; ++e) {
+        const size_t at = (g.unknown_offset + e * n) * K;
+        switch (n) {
+          case 2: eliminated_step_block<2>(gi, e, &block_r_[at], &block_dw_[at]); break;
+          case 8: eliminated_step_block<8>(gi, e, &block_r_[at], &block_dw_[at]); break;
+          case 12: eliminated_step_block<12>(gi, e, &block_r_[at], &block_dw_[at]); break;
+          default: break;
+        }
+      }
+    }
+  }
+
+ public:
   // The transpose of newton_step's linear map R -> dW: out = -(d residual / d W)^-T G, with the
   // same factorisation (each step of newton_step transposed, in reverse order).
   void newton_step_transposed(const double* G, double* out) {
@@ -732,8 +843,8 @@ class Solver {
       for (int q = 0; q < st_.width; ++q) {
         const int i = st_.levels[lv * st_.width + q];
         if (i == nb || st_.parent[i] == nb) continue;
-        matmul(&inv_[i * 144], 12, &b[i * 12 * k], k, y.data(), k, 12, 12, k);
-        matmul(&U_[i * 144], 12, y.data(), k, &b[st_.parent[i] * 12 * k], k, 12, 12, k, -1.0, true);
+        mm_block<12, 12>(&inv_[i * 144], 12, &b[i * 12 * k], y.data(), k);
+        mm_block<6, 12>(&U_[i * 144], 12, y.data(), &b[st_.parent[i] * 12 * k], k, -1.0, true);
       }
     for (int lv = st_.n_levels - 1; lv >= 0; --lv)
       for (int q = 0; q < st_.width; ++q) {
@@ -741,9 +852,30 @@ class Solver {
         if (i == nb) continue;
         std::copy(&b[i * 12 * k], &b[(i + 1) * 12 * k], t.begin());
         const int pa = st_.parent[i];
-        if (pa != nb) matmul(&L_[i * 144], 12, &x[pa * 12 * k], k, t.data(), k, 12, 12, k, -1.0, true);
-        matmul(&inv_[i * 144], 12, t.data(), k, &x[i * 12 * k], k, 12, 12, k);
+        if (pa != nb) mm_block<12, 6>(&L_[i * 144], 12, &x[pa * 12 * k], t.data(), k, -1.0, true);
+        mm_block<12, 12>(&inv_[i * 144], 12, t.data(), &x[i * 12 * k], k);
       }
+  }
+
+  // A local element's share of kBlock reduced right-hand sides (r: n x kBlock): b_a += BKa r, b_b += BKb r.
+  template <int N>
+  void eliminated_rhs_block(size_t gi, int e, const double* r) {
+    const LocalElimination& le = local_[gi];
+    const Group& g = st_.groups[gi];
+    double* rhs = block_rhs_.data();
+    mm_block<6, N>(le.BKa.data() + e * 6 * N, N, r, rhs + 12 * g.a[e] * kBlock, kBlock, 1.0, true);
+    if (g.b[e] != st_.nb) mm_block<6, N>(le.BKb.data() + e * 6 * N, N, r, rhs + 12 * g.b[e] * kBlock, kBlock, 1.0, true);
+  }
+
+  // A local element's variables for kBlock right-hand sides: dy = -K r - Sa dVa - Sb dVb (n x kBlock).
+  template <int N>
+  void eliminated_step_block(size_t gi, int e, const double* r, double* dy) {
+    const LocalElimination& le = local_[gi];
+    const Group& g = st_.groups[gi];
+    const double* x = block_x_.data();
+    mm_block<N, N>(le.K.data() + e * N * N, N, r, dy, kBlock, -1.0);
+    mm_block<N, 6>(le.Sa.data() + e * N * 6, 6, x + 12 * g.a[e] * kBlock, dy, kBlock, -1.0, true);
+    if (g.b[e] != st_.nb) mm_block<N, 6>(le.Sb.data() + e * N * 6, 6, x + 12 * g.b[e] * kBlock, dy, kBlock, -1.0, true);
   }
 
   const Structure& st_;
@@ -751,7 +883,7 @@ class Solver {
   std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;  // S_: the border's Schur complement, LU-factored
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
-  std::vector<double> rhs_, border_rhs_, x_, border_, work_;
+  std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;
 };
 
 // ---- the interior-point iterations (dojax.solver.solve) -------------------------------------------
@@ -1055,6 +1187,30 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
   return ffi::Error::Success();
 }
 
+// The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
+// with R and dW (..., N, C), the C right-hand sides as columns (a step's Jacobian); one
+// factorisation per lane of the leading dimensions (params (..., P) and W (..., N) alike).
+ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
+                         ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
+  Structure st;
+  if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
+  const auto rd = R.dimensions();
+  const size_t rank = rd.size();
+  if (rank < 2 || rd[rank - 2] != st.num_unknowns || params.element_count() % st.num_params != 0 ||
+      W.element_count() % st.num_unknowns != 0)
+    return ffi::Error::InvalidArgument("dojax kernel: columns solve buffers do not match the structure");
+  const int64_t C = rd[rank - 1], N = st.num_unknowns, lanes = R.element_count() / (N * C);
+  if (params.element_count() / st.num_params != lanes || W.element_count() / N != lanes)
+    return ffi::Error::InvalidArgument("dojax kernel: columns solve batch dimensions differ");
+#pragma omp parallel for schedule(static) if (lanes > 1)
+  for (int64_t lane = 0; lane < lanes; ++lane) {
+    Solver solver(st, params.typed_data() + lane * st.num_params);
+    solver.linearize(W.typed_data() + lane * N);
+    solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C, static_cast<int>(C));
+  }
+  return ffi::Error::Success();
+}
+
 // Each body's, joint's, contact's and limit's Jacobian with respect to its local inputs at W
 // (dojax.residual.LocalJacobians, in that order, row by row), from the parameters of
 // dojax.residual.local_args as dojax.native.kernel.local_jacobians packs them. Lanes of a batch are
@@ -1118,6 +1274,14 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
                                   .Attr<int64_t>("max_iter")
                                   .Attr<int64_t>("max_ls")
                                   .Attr<int64_t>("verbose"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("structure"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve,
                               ffi::Ffi::Bind()

@@ -153,7 +153,9 @@ def test_native_linear_solve_matches_jax(model):
     on this backend) equals dojax.residual.newton_step at a solution, and its transpose (reverse mode)
     equals JAX's transpose of it: local contacts, body-body contacts and a loop joint in the border;
     vmapped right-hand sides share one factorisation and a batch of points (nested vmap) gives each
-    its own. (dojax.jacobians and jax.grad with it against central differences:
+    its own. So does the solve for the columns of one matrix (kernel.newton_columns, the step
+    Jacobian's), which with a border solves one column at a time; it equals the solve column by
+    column to rounding (the same factorisation). (dojax.jacobians and jax.grad with it against central differences:
     tests/test_gradients.py.)"""
     mech = _collisions() if model == "collisions" else _fourbar_with_armature()
     state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
@@ -172,19 +174,53 @@ def test_native_linear_solve_matches_jax(model):
         lin = res.linearize(mech, prob, W)
         native_t = transposed(lambda r: kernel.newton_step(mech, prob, W, r))
         reference_t = transposed(lambda r: res.newton_step(mech, prob, lin, r))
-        return info.converged, native(W), reference, both, native(scaled), native_t, reference_t
+        # the columns solve: the right-hand sides as the columns of one packed matrix, for both points
+        packed = jax.vmap(kernel.pack_unknowns)(R).T
+        columns = lambda W: kernel.newton_columns(mech, prob, W, packed)
+        columns_both = jax.vmap(columns)(jax.tree.map(lambda *w: jnp.stack(w), W, scaled))
+        columns = (columns(W).T, columns_both[0].T, columns_both[1].T, jax.vmap(kernel.pack_unknowns)(native(scaled)))
+        return info.converged, native(W), reference, both, native(scaled), native_t, reference_t, columns
 
     shapes = jax.eval_shape(lambda: res.initial_unknowns(mech, res.make_problem(mech, state, action)))
     leaves, tree = jax.tree.flatten(shapes)
     keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))
-    R = jax.tree.unflatten(tree, [jax.random.normal(k, (5,) + l.shape) for k, l in zip(keys, leaves)])
-    converged, native, reference, both, second, native_t, reference_t = solves(R)
+    # 40 right-hand sides: the columns solve takes them in blocks of 32
+    R = jax.tree.unflatten(tree, [jax.random.normal(k, (40,) + l.shape) for k, l in zip(keys, leaves)])
+    converged, native, reference, both, second, native_t, reference_t, columns = solves(R)
     assert bool(converged)
+    single, first, other, second_packed = columns
+    native_packed = jax.vmap(kernel.pack_unknowns)(native)
+    for a, b in ((single, native_packed), (first, native_packed), (other, second_packed)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, float(jnp.max(jnp.abs(b)))))
     for a, b in zip(jax.tree.leaves((native, native_t)), jax.tree.leaves((reference, reference_t))):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * max(1.0, float(jnp.max(jnp.abs(b)))))
     for a, b, c in zip(jax.tree.leaves(both), jax.tree.leaves(native), jax.tree.leaves(second)):
         np.testing.assert_array_equal(a[0], b)
         np.testing.assert_array_equal(a[1], c)
+    jax.clear_caches()
+
+
+def test_native_columns_solve_in_blocks_and_jacobians():
+    """Without a border (the hopper: its contacts with the ground and its joint limits eliminated
+    locally) the kernel solves a Jacobian's columns in blocks: 40 columns (a block of 32 and a
+    padded one) equal the kernel's solve column by column to rounding, and the hopper's step
+    Jacobian on the native backend equals the JAX backend's to the kernel's 1e-8."""
+    mech = dojax.load("hopper", timestep=0.01)
+    state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
+
+    @jax.jit
+    def solves(R):
+        prob = res.make_problem(mech, state, action)
+        W, _ = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
+        one_by_one = jax.vmap(lambda r: kernel.pack_unknowns(kernel.newton_step(mech, prob, W, kernel.unpack_unknowns(r, W))))(R)
+        return kernel.newton_columns(mech, prob, W, R.T).T, one_by_one
+
+    n = jax.eval_shape(lambda: kernel.pack_unknowns(res.initial_unknowns(mech, res.make_problem(mech, state, action))))
+    blocks, one_by_one = solves(jax.random.normal(jax.random.PRNGKey(0), (40,) + n.shape))
+    np.testing.assert_allclose(blocks, one_by_one, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(one_by_one))))
+    native, reference = (dojax.jacobians(mech, state, action, opts) for opts in (NATIVE, JAX))
+    for a, b in zip(jax.tree.leaves(native), jax.tree.leaves(reference)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8 * float(jnp.max(jnp.abs(b))))
     jax.clear_caches()
 
 

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dojax.implicit import solve_jacobian
 from dojax.minimal import from_minimal, to_minimal
@@ -12,7 +13,7 @@ from dojax.step import advance, check_action
 def _maximal(mech, state, action, opts):
     """(next state, Jacobians in the tangent of :func:`dojax.state.retract`)."""
     nb = mech.num_bodies
-    W, _, dW = solve_jacobian(mech, state, action, opts)
+    W, _, dV = solve_jacobian(mech, state, action, opts)
     nxt = advance(state, W.V, mech.timestep)
 
     def tangent(x, v, q, w, after, dz, V):  # one body's next tangent, relative to its value at dz = 0
@@ -23,9 +24,9 @@ def _maximal(mech, state, action, opts):
     # each body's next state depends on its own tangent and its own velocities only
     Dz, DV = jax.vmap(jax.jacfwd(tangent, argnums=(5, 6)))(state.x, state.v, state.q, state.w, nxt,
                                                            jnp.zeros((nb, 12), state.x.dtype), W.V)
-    J = jnp.einsum("bij,cbj->bic", DV, dW.V).reshape(12 * nb, -1)
-    Jz = J[:, :12 * nb] + jax.scipy.linalg.block_diag(*Dz)
-    return nxt, Jz, J[:, 12 * nb:]
+    J = jnp.einsum("bij,bjc->bic", DV, dV)
+    Jz = J[:, :, :12 * nb].reshape(nb, 12, nb, 12).at[np.arange(nb), :, np.arange(nb)].add(Dz)
+    return nxt, Jz.reshape(12 * nb, 12 * nb), J[:, :, 12 * nb:].reshape(12 * nb, -1)
 
 
 @jax.jit

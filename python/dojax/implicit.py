@@ -194,15 +194,21 @@ def _newton(mech, prob, Wg, ok, dF, opts):
 
 
 def solve_jacobian(mech, state, action, opts):
-    """A step's unknowns with their Jacobian with respect to the state's tangent
-    (:func:`dojax.state.retract`) and the action: (W*, SolveInfo, dW*) where each leaf of dW* has
-    a leading axis of 12 nb + nu columns. One factorisation serves every column."""
+    """A step's unknowns with the Jacobian of its velocities with respect to the state's tangent
+    (:func:`dojax.state.retract`) and the action: (W*, SolveInfo, dV*) with dV* (nb, 6, 12 nb + nu).
+    One factorisation serves every column."""
     W, info = solve_step(mech, state, action, opts)
     (mech, state, action), Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)
-    local = (kernel.local_jacobians if solver.use_native(opts) else res.local_jacobians)(mech, state, action, Wg)
     prob = res.make_problem(mech, state, action)
-    columns = residual_columns(mech, state, action, local)
-    return W, info, jax.vmap(lambda r: _newton(mech, prob, Wg, ok, r, opts))(columns)
+    nb = mech.num_bodies
+    if solver.use_native(opts):
+        columns = residual_columns(mech, state, action, kernel.local_jacobians(mech, state, action, Wg))
+        dV = kernel.newton_columns(mech, prob, Wg, jax.vmap(kernel.pack_unknowns)(columns).T)[:6 * nb].reshape(nb, 6, -1)
+    else:
+        columns = residual_columns(mech, state, action, res.local_jacobians(mech, state, action, Wg))
+        dW = jax.vmap(lambda r: _newton(mech, prob, Wg, ok, r, opts))(columns)
+        dV = jnp.moveaxis(dW.V, 0, -1)
+    return W, info, jnp.where(ok, dV, 0.0)
 
 
 def _solve_jvp(primals, tangents):

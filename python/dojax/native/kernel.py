@@ -21,6 +21,7 @@ from dojax import residual as res
 TARGET = "dojax_step_solve"
 LINEAR_SOLVE = "dojax_linear_solve"
 LOCAL_JACOBIANS = "dojax_local_jacobians"
+COLUMNS_SOLVE = "dojax_columns_solve"
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,6 +35,7 @@ def _library():
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.DojaxStepSolve), platform="cpu")
     jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
     jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
+    jax.ffi.register_ffi_target(COLUMNS_SOLVE, jax.ffi.pycapsule(lib.DojaxColumnsSolve), platform="cpu")
     return lib
 
 
@@ -134,6 +136,18 @@ def newton_step(mech, prob, W, R):
     dw = jax.lax.custom_linear_solve(matvec, pack_unknowns(R), lambda _, r: _linear_solve(mech, prob, W, r, False),
                                      lambda _, r: _linear_solve(mech, prob, W, r, True))
     return unpack_unknowns(dw, R)
+
+
+def newton_columns(mech, prob, W, R):
+    """The Newton step's solve at W for many right-hand sides: -(dF/dW)^-1 R with R (N, C), the
+    columns packed as the unknowns (a step's Jacobian); one factorisation for all of them, which
+    the kernel applies to blocks of columns at once. Entries that a non-finite factorisation
+    leaves non-finite are zero. (Not differentiable: for derivatives of a solve use
+    :func:`newton_step`.)"""
+    _require()
+    call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
+    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure))
+    return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
 def _local_jacobians(mech, state, action, W):
