@@ -114,70 +114,82 @@ def _chart(mech, state):
 
 
 def residual_columns(mech, state, action, local):
-    """dF/d(dz, u): the residual's Jacobian with respect to the state's tangent dz (12 per body,
-    :func:`dojax.state.retract`) and the action, as :class:`dojax.residual.Unknowns` whose leaves
-    have a leading axis of 12 nb + nu columns, from the terms' :class:`dojax.residual.LocalJacobians`.
+    """dF/d(dz, u): the residual's Jacobian (N, 12 nb + nu), rows packed as the unknowns
+    (:func:`dojax.native.kernel.pack_unknowns`), with respect to the state's tangent dz (12 per
+    body, :func:`dojax.state.retract`) and the action, from the terms' local Jacobians
+    (:class:`dojax.residual.LocalJacobians`).
 
     Each term reads the tangent of its own bodies only: its block is its local Jacobian times
     those bodies' charts, added into their columns (a few multiply-adds per nonzero, where a
     contraction column by column would touch every term for every column).
     """
     s = mech.structure
-    nb, nj, dtype = mech.num_bodies, mech.num_joints, state.x.dtype
+    nb, nj, nu, dtype = mech.num_bodies, mech.num_joints, mech.action_size, state.x.dtype
     T = _chart(mech, state)
-    swap = lambda blk: jnp.swapaxes(blk, -1, -2)  # (n, rows, 12) -> (n, 12, rows)
+    onehot = lambda bodies: jnp.asarray(np.eye(nb + 1)[np.asarray(bodies)], dtype)[:, None, :, None]
 
     def wrenches(theta, u):
         q = quat.multiply(state.q, quat.from_rotation_vector(theta))
         return jnp.concatenate(res.body_wrenches(mech, q[s.actuator_body], u), axis=-1)
 
-    # body rows (nb + 1 column bodies, 12, nb + 1 row bodies, 6), the world's dropped at the end
+    # every term's (6 rows, 12 columns) block of body rows, with its row body and column body
+    blocks, rows, cols = [], [], []
+
+    def body_rows(blk, row, col):
+        blocks.append(blk)
+        rows.append(np.asarray(row))
+        cols.append(np.asarray(col))
+
     dwrench_dtheta, dwrench_du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
-    own = jnp.einsum("brk,bkc->bcr", local.body[:, :, :6], T[:nb, 7:])
-    by_wrench = jnp.einsum("brk,bkBt->Btbr", local.body[:, :, 6:], dwrench_dtheta)
-    V = jnp.zeros((nb + 1, 12, nb + 1, 6), dtype).at[np.arange(nb), :, np.arange(nb)].add(own)
-    V = V.at[:nb, 6:9, :nb].add(by_wrench)
-    V_u = jnp.einsum("brk,bku->ubr", local.body[:, :, 6:], dwrench_du)
+    body_rows(jnp.einsum("brk,bkc->brc", local.body[:, :, :6], T[:nb, 7:]), np.arange(nb), np.arange(nb))
+    by_wrench = jnp.einsum("brk,bkBt->brBt", local.body[:, :, 6:], dwrench_dtheta)  # on the bodies' rotations
+    V_u = jnp.einsum("brk,bku->bru", local.body[:, :, 6:], dwrench_du)
 
     J = local.joints
-    p, c, joint = s.joint_parent, s.joint_child, np.arange(nj)
-    parent = swap(jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 0:7], J[:, :, 14:20]], axis=-1), T[p]))
-    child = swap(jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 7:14], J[:, :, 20:26]], axis=-1), T[c]))
-    lam = jnp.zeros((nb + 1, 12, nj, 6), dtype)
+    p, c = s.joint_parent, s.joint_child
+    parent = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 0:7], J[:, :, 14:20]], axis=-1), T[p])
+    child = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 7:14], J[:, :, 20:26]], axis=-1), T[c])
     for blk, col in ((parent, p), (child, c)):
-        V = V.at[col, :, p].add(blk[:, :, 0:6]).at[col, :, c].add(blk[:, :, 6:12])
-        lam = lam.at[col, :, joint].add(blk[:, :, 12:18])
-    inputs = jnp.einsum("jrk,jku->ujr", J[:, :, 26:], jax.jacfwd(lambda u: res.joint_inputs(mech, u))(action))
-    V_u = jnp.concatenate([V_u, jnp.zeros_like(V_u[:, :1])], axis=1)
-    V_u = V_u.at[:, p].add(inputs[:, :, 0:6]).at[:, c].add(inputs[:, :, 6:12])
+        body_rows(blk[:, 0:6], p, col)
+        body_rows(blk[:, 6:12], c, col)
+    lam = onehot(p) * parent[:, 12:, None] + onehot(c) * child[:, 12:, None]
+    inputs = jnp.einsum("jrk,jku->jru", J[:, :, 26:], jax.jacfwd(lambda u: res.joint_inputs(mech, u))(action))
+    V_u = jnp.concatenate([V_u, jnp.zeros_like(V_u[:1])]).at[p].add(inputs[:, 0:6]).at[c].add(inputs[:, 6:12])
 
     ys = []
     for (kind, _, _, members, _), G in zip(s.element_groups, local.groups):
         a, b = res.element_bodies(s, kind, members)
-        n, element = G.shape[1] - 12, np.arange(G.shape[0])
-        y = jnp.zeros((nb + 1, 12, G.shape[0], n), dtype)
-        for blk, col in ((swap(jnp.einsum("erk,ekc->erc", G[:, :, 0:7], T[a, :7])), a),
-                         (swap(jnp.einsum("erk,ekc->erc", G[:, :, 7:14], T[b, :7])), b)):
-            y = y.at[col, :, element].add(blk[:, :, :n])
-            V = V.at[col, :, a].add(blk[:, :, n:n + 6]).at[col, :, b].add(blk[:, :, n + 6:])
-        ys.append(jnp.concatenate([y[:nb].reshape(12 * nb, -1, n), jnp.zeros((mech.action_size,) + y.shape[2:], dtype)]))
-    return res.Unknowns(jnp.concatenate([V[:nb, :, :nb].reshape(12 * nb, nb, 6), V_u[:, :nb]]),
-                        jnp.concatenate([lam[:nb].reshape(12 * nb, nj, 6), inputs[:, :, 12:]]), tuple(ys))
+        n = G.shape[1] - 12
+        on_a = jnp.einsum("erk,ekc->erc", G[:, :, 0:7], T[a, :7])
+        on_b = jnp.einsum("erk,ekc->erc", G[:, :, 7:14], T[b, :7])
+        for blk, col in ((on_a, a), (on_b, b)):
+            body_rows(blk[:, n:n + 6], a, col)
+            body_rows(blk[:, n + 6:], b, col)
+        y = onehot(a) * on_a[:, :n, None] + onehot(b) * on_b[:, :n, None]
+        ys.append(jnp.concatenate([y[:, :, :nb].reshape(-1, 12 * nb), jnp.zeros((y.shape[0] * n, nu), dtype)], axis=1))
+
+    V = jnp.zeros((nb + 1, 6, nb + 1, 12), dtype).at[np.concatenate(rows), :, np.concatenate(cols)].add(
+        jnp.concatenate(blocks))
+    V = V[:nb, :, :nb].at[:, :, :, 6:9].add(by_wrench)
+    return jnp.concatenate(
+        [jnp.concatenate([V.reshape(6 * nb, 12 * nb), V_u[:nb].reshape(6 * nb, nu)], axis=1),
+         jnp.concatenate([lam[:, :, :nb].reshape(6 * nj, 12 * nb), inputs[:, 12:].reshape(6 * nj, nu)], axis=1)] + ys)
 
 
 def _derivative_point(mech, state, action, opts, W, info):
-    """Where the derivative of a step solved to (W, info) is taken: ((mech, state, action), unknowns,
-    whether it is valid, kappa). With ``opts.gradient_btol`` the unknowns are re-centred there.
-    A failed step may hold non-finite values: they are replaced by finite stand-ins (its derivative
-    is masked out), so that reverse mode multiplies zeros by finite partials, not by NaN."""
+    """Where the derivative of a step solved to (W, info) is taken: (unknowns, whether it is valid,
+    kappa). With ``opts.gradient_btol`` the unknowns are re-centred there."""
     if opts.gradient_btol is None:
-        Wg, ok, kappa = W, info.converged, info.kappa
-    else:
-        Wg, ginfo = solver.solve(mech, res.make_problem(mech, state, action), W, opts.replace(btol=opts.gradient_btol))
-        ok, kappa = info.converged & ginfo.converged, ginfo.kappa
+        return W, info.converged, info.kappa
+    Wg, ginfo = solver.solve(mech, res.make_problem(mech, state, action), W, opts.replace(btol=opts.gradient_btol))
+    return Wg, info.converged & ginfo.converged, ginfo.kappa
+
+
+def _finite(ok, tree):
+    """A failed step may hold non-finite values: finite stand-ins for them (its derivative is masked
+    out), so that reverse mode multiplies zeros by finite partials, not by NaN."""
     finite = lambda x: jnp.where(ok | jnp.isfinite(x), x, 0.0) if jnp.issubdtype(x.dtype, jnp.inexact) else x
-    primals, Wg = jax.tree.map(finite, (mech, state, action)), jax.tree.map(finite, Wg)
-    return primals, Wg, ok, kappa
+    return jax.tree.map(finite, tree)
 
 
 def _newton(mech, prob, Wg, ok, dF, opts):
@@ -198,15 +210,15 @@ def solve_jacobian(mech, state, action, opts):
     (:func:`dojax.state.retract`) and the action: (W*, SolveInfo, dV*) with dV* (nb, 6, 12 nb + nu).
     One factorisation serves every column."""
     W, info = solve_step(mech, state, action, opts)
-    (mech, state, action), Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)
+    Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)  # (a failed step's columns are masked)
     prob = res.make_problem(mech, state, action)
     nb = mech.num_bodies
     if solver.use_native(opts):
         columns = residual_columns(mech, state, action, kernel.local_jacobians(mech, state, action, Wg))
-        dV = kernel.newton_columns(mech, prob, Wg, jax.vmap(kernel.pack_unknowns)(columns).T)[:6 * nb].reshape(nb, 6, -1)
+        dV = kernel.newton_columns(mech, prob, Wg, columns)[:6 * nb].reshape(nb, 6, -1)
     else:
         columns = residual_columns(mech, state, action, res.local_jacobians(mech, state, action, Wg))
-        dW = jax.vmap(lambda r: _newton(mech, prob, Wg, ok, r, opts))(columns)
+        dW = jax.vmap(lambda r: _newton(mech, prob, Wg, ok, kernel.unpack_unknowns(r, Wg), opts))(columns.T)
         dV = jnp.moveaxis(dW.V, 0, -1)
     return W, info, jnp.where(ok, dV, 0.0)
 
@@ -215,7 +227,8 @@ def _solve_jvp(primals, tangents):
     """The implicit-function JVP rule: dW = -(dF/dW)^-1 dF/dtheta . tangent at the solution."""
     mech, state, action, opts = primals
     W, info = solve_step(mech, state, action, opts)  # differentiable again: second derivatives
-    (mech, state, action), Wg, ok, kappa = _derivative_point(mech, state, action, opts, W, info)
+    Wg, ok, kappa = _derivative_point(mech, state, action, opts, W, info)
+    (mech, state, action), Wg = _finite(ok, ((mech, state, action), Wg))
     mech_dot, state_dot, action_dot = tangents[:3]
     prob = res.make_problem(mech, state, action)
     terms_tangent = _terms_tangent_native if solver.use_native(opts) else _terms_tangent_directional
