@@ -51,6 +51,8 @@ class SACConfig(Options):
         tau: the target critics move this fraction towards the critics per gradient step.
         learning_rate: Adam's step size (actor, critics and temperature).
         hidden_sizes: hidden layers of the policy and of each critic.
+        mean_init_scale: the policy network's output layer starts at this times flax's default
+            initialisation (:class:`~dojax.learn.networks.GaussianPolicy`; 1.0: flax's default).
         initial_alpha: the entropy temperature's initial value.
         target_entropy: the entropy the temperature aims at; ``None``: ``-action_size``.
         normalize_observations: running-normalised observations for the networks.
@@ -73,6 +75,7 @@ class SACConfig(Options):
     tau: float = 0.005
     learning_rate: float = 3e-4
     hidden_sizes: tuple = (256, 256)
+    mean_init_scale: float = networks.MEAN_INIT_SCALE
     initial_alpha: float = 1.0
     target_entropy: Optional[float] = None
     normalize_observations: bool = False
@@ -89,6 +92,8 @@ class SACConfig(Options):
             check_positive(name, getattr(self, name))
         check_interval("discount", self.discount, "(0, 1]")
         check_interval("tau", self.tau, "(0, 1]")
+        if not self.mean_init_scale >= 0.0:
+            raise ValueError(f"mean_init_scale must be >= 0, got {self.mean_init_scale!r}")
         if self.buffer_size < self.num_envs * self.horizon:
             raise ValueError(f"buffer_size must hold one update's transitions (num_envs * horizon = "
                              f"{self.num_envs * self.horizon}), got {self.buffer_size}")
