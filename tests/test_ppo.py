@@ -12,6 +12,8 @@ below 2% of the zero policy's (23; 4% for N-HARPG, the noisiest). SAC's squashed
 reach the unbounded optimum; its margin is stated at its test.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -297,6 +299,39 @@ def test_sac_update_never_selects_over_the_replay_buffer():
 
     shapes = list(selects(jaxpr.jaxpr))
     assert shapes and not [shape for shape in shapes if 4099 in shape]
+
+
+def test_sac_updates_write_the_replay_buffer_in_place():
+    """A compiled loop of updates (as ``make_train`` and the front run them, the state donated)
+    holds no copy of a buffer-sized array: a copy would cost a pass over the whole replay buffer
+    at every environment step, so the cost of a step would grow with its capacity."""
+    env = DoubleIntegrator()
+    config = sac.SACConfig(**dict(TINY_SAC, num_envs=1, horizon=1, buffer_size=4099))  # SAC's default: 1 step
+    init, update = sac.make_learner(env, config)
+    loop = jax.jit(lambda s: jax.lax.scan(lambda s, _: update(s), s, None, length=3), donate_argnums=0)
+    hlo = loop.lower(jax.eval_shape(init, jax.random.key(0))).compile().as_text()
+    copies = [line for line in hlo.splitlines() if " copy(" in line and re.search(r"\[4099[,\]]", line)]
+    assert not copies, copies[:2]
+
+
+def test_sac_buffer_holds_the_last_transitions_in_order():
+    """After 3 updates of 4 steps (1 environment, 6-step episodes) a buffer of 7 holds the last 7
+    of the 12 transitions, the oldest at ``position``: each row is a transition of the double
+    integrator (``x' = A x + B u``, exactly), and each row's next observation is the next row's
+    observation except where an episode ended (after transitions 5 and 11)."""
+    env = DoubleIntegrator()
+    config = sac.SACConfig(**dict(TINY_SAC, num_envs=1, horizon=4, buffer_size=7, learning_starts=4,
+                                  num_iterations=3))
+    init, update = sac.make_learner(env, config)
+    state = jax.jit(lambda k: jax.lax.scan(lambda s, _: update(s), init(k), None, length=3)[0])(jax.random.key(0))
+    buffer = state.buffer
+    assert int(buffer.position) == 12 % 7 and int(buffer.size) == 7
+    order = (int(buffer.position) + np.arange(7)) % 7  # transitions 5, 6, ..., 11
+    obs, action, next_obs = (np.asarray(x)[order] for x in (buffer.obs, buffer.action, buffer.next_obs))
+    np.testing.assert_allclose(next_obs, obs @ env.A.T + action @ env.B.T, rtol=0, atol=1e-14)
+    assert np.all(np.abs(action) <= 1.0) and np.all(np.asarray(buffer.valid)) and not np.any(buffer.terminated)
+    chained = np.all(next_obs[:-1] == obs[1:], axis=-1)
+    assert not chained[0] and np.all(chained[1:])  # transition 5 ends the first episode
 
 
 @pytest.mark.parametrize("module, config", [

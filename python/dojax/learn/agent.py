@@ -103,7 +103,7 @@ class Learner:
         self.seed = seed
         self.config = self.config_class(**config)
         init, update = self.algorithm.make_learner(self.env, self.config)
-        self._init, self._update = jax.jit(init), jax.jit(update)
+        self._init, self._update = jax.jit(init), jax.jit(update, donate_argnums=0)  # the state is replaced
         _, act = self.policy_factory(self.env.action_size, self.config)
         self._act = jax.jit(lambda params, obs, key: act(params.policy, params.obs_stats, obs, key))
         self.state = None
