@@ -414,6 +414,8 @@ def test_learn_resumes_and_save_load_gives_identical_actions(tmp_path, cls, opti
     (lambda: ppo.PPOConfig(entropy_coef=-0.1), "entropy_coef must be >= 0"),
     (lambda: ppo.PPOConfig(state_dependent_std=True, initial_log_std=3.0),
      "initial_log_std must be in \\(-5.0, 2.0\\)"),
+    (lambda: ppo.PPOConfig(mean_init_scale=-0.01), "mean_init_scale must be >= 0, got -0.01"),
+    (lambda: sac.SACConfig(mean_init_scale=float("nan")), "mean_init_scale must be >= 0, got nan"),
     (lambda: sac.SACConfig(tau=0.0), "tau must be in \\(0, 1\\]"),
     (lambda: sac.SACConfig(learning_starts=-1), "learning_starts must be a non-negative integer"),
     (lambda: sac.SACConfig(buffer_size=4, num_envs=8), "buffer_size must hold one update's transitions"),
