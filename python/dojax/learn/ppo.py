@@ -223,7 +223,8 @@ class PPOConfig(Options):
         check_interval("gae_lambda", self.gae_lambda, "[0, 1]")
         check_interval("bapo_target", self.bapo_target, "[0, 1]")
         check_interval("momentum_eta", self.momentum_eta, "(0, 1]")
-        for name in ("entropy_coef", "kl_cov_coef", "mean_init_scale", "empg_k", "empg_k_future", "empg_zeta", "cg_damping"):
+        for name in ("entropy_coef", "kl_cov_coef", "mean_init_scale", "empg_k", "empg_k_future", "empg_zeta",
+                     "cg_damping"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.minibatches > self.num_envs * self.horizon:
