@@ -87,17 +87,7 @@ def evaluate(policy, env_id, episodes):
         env.close()
 
 
-def scale_policy_output(params, factor):
-    """``params`` with the policy MLP's last layer kernel times ``factor`` (an initialisation as
-    SB3's and CleanRL's PPO, whose action-mean layer starts at 0.01 of the others' scale)."""
-    mlp = dict(params.policy["params"]["MLP_0"])
-    last = max(mlp, key=lambda layer: int(layer.split("_")[1]))
-    mlp[last] = dict(mlp[last], kernel=mlp[last]["kernel"] * factor)
-    policy = dict(params.policy, params=dict(params.policy["params"], MLP_0=mlp))
-    return params._replace(policy=policy)
-
-
-def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes, output_scale=None):
+def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes):
     """Train in compiled chunks of equal numbers of updates, about ``eval_every`` steps each, evaluating
     after each."""
     import jax
@@ -115,8 +105,6 @@ def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes, ou
     updates = -(-total // chunks)
     chunk = jax.jit(lambda s: jax.lax.scan(lambda s, _: update(s), s, None, length=updates))
     state = jax.jit(init)(jax.random.key(seed))
-    if output_scale is not None:
-        state = state._replace(params=scale_policy_output(state.params, output_scale))
     start = time.perf_counter()
     compiled = chunk.lower(state).compile()
     compile_s = time.perf_counter() - start
@@ -217,8 +205,6 @@ def main():
     parser.add_argument("--steps", type=int, default=102_400, help="environment steps per run")
     parser.add_argument("--eval-every", type=int, default=20_480, help="environment steps between evaluations")
     parser.add_argument("--curve-episodes", type=int, default=3, help="episodes per evaluation before the last")
-    parser.add_argument("--policy-output-scale", type=float, default=None,
-                        help="dojax: scale the initial policy's last layer by this factor (e.g. 0.01)")
     parser.add_argument("--out", default=None, help="append each run's curve to this JSON-lines file")
     parser.add_argument("--plot", default=None, metavar="JSONL", help="only plot the curves of this file")
     parser.add_argument("--reference", default=None, help="with --plot: when each run reached this learner's return")
@@ -240,14 +226,11 @@ def main():
           f"{'fails':>7}{'skips':>7}")
     results = {}
     for spec, name, options in learners:
-        if args.policy_output_scale is not None and not name.startswith("sb3_"):
-            spec = f"{spec}+output_x{args.policy_output_scale:g}"
         for seed in args.seeds:
             if name.startswith("sb3_"):
                 run = sb3_run(name, args.env, args.steps, seed, args.eval_every, args.curve_episodes)
             else:
-                run = dojax_run(name, options, args.env, args.steps, seed, args.eval_every, args.curve_episodes,
-                                args.policy_output_scale)
+                run = dojax_run(name, options, args.env, args.steps, seed, args.eval_every, args.curve_episodes)
             per_million = run["train_s"] / run["steps"] * 1e6
             results.setdefault(spec, []).append((run["final"], per_million))
             print(f"{spec:<28}{seed:>5}{run['steps']:>9}{run['final']:>10.1f}{run['train_s']:>9.1f}"

@@ -68,7 +68,7 @@ def main():
 
     print(f"zero policy: mean return {mean_return(lambda obs: jnp.zeros(1)):.1f}")
     options = dict(learning_starts=200, hidden_sizes=(32, 32), batch_size=64, buffer_size=2000)
-    for cls, extra in ((SAC, {}), (MDPO_OFF, dict(sgd_steps=100))):
+    for cls, extra in ((SAC, {}), (MDPO_OFF, dict(sgd_steps=10))):
         agent = cls(env, seed=0, **options, **extra).learn(1500, progress_bar=False)
         _, act = make_gaussian_policy(env.action_size, agent.config)
         params = agent.state.params

@@ -103,7 +103,7 @@ class Learner:
         self.seed = seed
         self.config = self.config_class(**config)
         init, update = self.algorithm.make_learner(self.env, self.config)
-        self._init, self._update = jax.jit(init), jax.jit(update)
+        self._init, self._update = jax.jit(init), jax.jit(update, donate_argnums=0)  # see learn
         _, act = self.policy_factory(self.env.action_size, self.config)
         self._act = jax.jit(lambda params, obs, key: act(params.policy, params.obs_stats, obs, key))
         self.state = None
@@ -121,7 +121,9 @@ class Learner:
     def learn(self, total_timesteps, callback=None, progress_bar=True, log_dir=None, tensorboard=True):
         """Train for at least ``total_timesteps`` more environment steps (whole updates: windows of
         ``num_envs * horizon`` steps, AHAC's of its current horizon, or the episodes of a
-        random-search update), continuing from any earlier call.
+        random-search update), continuing from any earlier call. Each update consumes the state
+        before it (its arrays are donated, so a replay buffer is written in place): to keep a
+        state across updates, copy it (``jax.tree.map(jnp.copy, learner.state)``).
 
         Args:
             callback: ``callback(learner, metrics) -> bool`` after each update (``metrics`` a dict of

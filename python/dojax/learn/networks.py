@@ -13,16 +13,21 @@ POLICIES = ("mlp", "linear")
 
 
 class MLP(nn.Module):
-    """Dense layers of ``hidden_sizes`` with ELU activations, then a linear layer of ``out_size``."""
+    """Dense layers of ``hidden_sizes`` with ELU activations, then a linear layer of ``out_size``.
+
+    Every kernel starts as flax's default (LeCun normal), the output layer's times
+    ``output_scale``; the biases start at zero."""
 
     hidden_sizes: tuple
     out_size: int
+    output_scale: float = 1.0
 
     @nn.compact
     def __call__(self, x):
         for size in self.hidden_sizes:
             x = nn.elu(nn.Dense(size, param_dtype=jnp.float64)(x))
-        return nn.Dense(self.out_size, param_dtype=jnp.float64)(x)
+        kernel_init = nn.initializers.variance_scaling(self.output_scale**2, "fan_in", "truncated_normal")
+        return nn.Dense(self.out_size, kernel_init=kernel_init, param_dtype=jnp.float64)(x)
 
 
 class Linear(nn.Module):
@@ -35,10 +40,11 @@ class Linear(nn.Module):
         return nn.Dense(self.out_size, use_bias=False, kernel_init=nn.initializers.zeros, param_dtype=jnp.float64)(x)
 
 
-def policy_network(kind, action_size, hidden_sizes):
-    """The policy network ``kind`` ("mlp" or "linear") with ``action_size`` outputs."""
+def policy_network(kind, action_size, hidden_sizes, output_scale=1.0):
+    """The policy network ``kind`` ("mlp" or "linear") with ``action_size`` outputs; an MLP's output
+    layer starts at ``output_scale`` times flax's default (the linear policy starts at zero)."""
     if kind == "mlp":
-        return MLP(tuple(hidden_sizes), action_size)
+        return MLP(tuple(hidden_sizes), action_size, output_scale)
     if kind == "linear":
         return Linear(action_size)
     raise ValueError(f"unknown policy {kind!r}; valid: {', '.join(POLICIES)}")
@@ -89,6 +95,7 @@ def make_policy(action_size, config):
 
 
 LOG_STD_RANGE = (-5.0, 2.0)  # bounds of a state-dependent log standard deviation (as CleanRL's SAC)
+MEAN_INIT_SCALE = 0.01  # the Gaussian policies' output layer starts at this times flax's default
 
 
 class GaussianPolicy(nn.Module):
@@ -98,6 +105,11 @@ class GaussianPolicy(nn.Module):
     free parameter per action dimension (initialised at ``initial_log_std``) or, with
     ``state_dependent_std``, a second output ``z`` of the same network mapped smoothly into
     :data:`LOG_STD_RANGE` by a sigmoid, offset so that ``z = 0`` gives ``initial_log_std``.
+
+    ``mean_init_scale`` scales the initial weights of the network's output layer (flax's default
+    LeCun normal times it; biases zero): the default, :data:`MEAN_INIT_SCALE`, starts the mean
+    (and ``z``) near zero at every observation, so the untrained policy acts gently, as
+    Stable-Baselines3's and CleanRL's PPO, whose mean layer is orthogonal with gain 0.01.
     """
 
     kind: str
@@ -105,16 +117,17 @@ class GaussianPolicy(nn.Module):
     hidden_sizes: tuple
     state_dependent_std: bool
     initial_log_std: float
+    mean_init_scale: float = MEAN_INIT_SCALE
 
     @nn.compact
     def __call__(self, x):
         if self.state_dependent_std:
-            out = policy_network(self.kind, 2 * self.action_size, self.hidden_sizes)(x)
+            out = policy_network(self.kind, 2 * self.action_size, self.hidden_sizes, self.mean_init_scale)(x)
             mean, z = jnp.split(out, 2, axis=-1)
             low, high = LOG_STD_RANGE
             offset = jnp.log((self.initial_log_std - low) / (high - self.initial_log_std))  # logit of the initial value
             return mean, low + (high - low) * jax.nn.sigmoid(z + offset)
-        mean = policy_network(self.kind, self.action_size, self.hidden_sizes)(x)
+        mean = policy_network(self.kind, self.action_size, self.hidden_sizes, self.mean_init_scale)(x)
         log_std = self.param("log_std", nn.initializers.constant(self.initial_log_std), (self.action_size,),
                              jnp.float64)
         return mean, jnp.broadcast_to(log_std, mean.shape)
@@ -140,12 +153,13 @@ def gaussian_kl(mean, log_std, other_mean, other_log_std):
 
 def make_gaussian_policy(action_size, config):
     """``(network, act)`` for a :class:`GaussianPolicy` of ``config`` (its ``policy``,
-    ``hidden_sizes``, ``state_dependent_std``, ``initial_log_std``, ``squash_actions``):
+    ``hidden_sizes``, ``state_dependent_std``, ``initial_log_std``, ``mean_init_scale``,
+    ``squash_actions``):
     ``act(policy_params, obs_stats, obs, key)`` samples ``u`` from the Gaussian at the normalised
     observations (its mean when ``key`` is None) and returns ``tanh(u)`` when ``squash_actions``,
     else ``u``."""
     network = GaussianPolicy(config.policy, action_size, tuple(config.hidden_sizes), config.state_dependent_std,
-                             config.initial_log_std)
+                             config.initial_log_std, config.mean_init_scale)
 
     def policy_act(policy_params, obs_stats, obs, key):
         mean, log_std = network.apply(policy_params, normalize(obs_stats, obs))

@@ -143,6 +143,8 @@ class PPOConfig(Options):
         policy, hidden_sizes: the policy network's kind ("mlp" or "linear") and hidden layers.
         critic_hidden_sizes: the critic MLP's hidden layers.
         initial_log_std: the policy's initial log standard deviation.
+        mean_init_scale: the policy network's output layer starts at this times flax's default
+            initialisation (0.01: action means near zero, as SB3's and CleanRL's PPO; 1.0: flax's default).
         state_dependent_std: the standard deviation is an output of the policy network.
         squash_actions: ``tanh`` on the sampled actions (into the environments' [-1, 1]).
         normalize_observations: running-normalised observations for both networks.
@@ -173,6 +175,7 @@ class PPOConfig(Options):
     hidden_sizes: tuple = (64, 64)
     critic_hidden_sizes: tuple = (64, 64)
     initial_log_std: float = 0.0
+    mean_init_scale: float = networks.MEAN_INIT_SCALE
     state_dependent_std: bool = False
     squash_actions: bool = True
     normalize_observations: bool = True
@@ -220,7 +223,8 @@ class PPOConfig(Options):
         check_interval("gae_lambda", self.gae_lambda, "[0, 1]")
         check_interval("bapo_target", self.bapo_target, "[0, 1]")
         check_interval("momentum_eta", self.momentum_eta, "(0, 1]")
-        for name in ("entropy_coef", "kl_cov_coef", "empg_k", "empg_k_future", "empg_zeta", "cg_damping"):
+        for name in ("entropy_coef", "kl_cov_coef", "mean_init_scale", "empg_k", "empg_k_future", "empg_zeta",
+                     "cg_damping"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.minibatches > self.num_envs * self.horizon:

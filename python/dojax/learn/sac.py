@@ -3,8 +3,9 @@ twin critics, automatic entropy temperature.
 
 Each update steps ``num_envs`` environments ``horizon`` steps with the current policy (uniformly
 random actions until ``learning_starts`` environment steps have been taken), stores the
-transitions in a replay buffer held in the training state (a ring of ``buffer_size``), and takes
-``gradient_steps`` steps on minibatches of ``batch_size`` drawn uniformly from it
+transitions in a replay buffer held in the training state (a ring of ``buffer_size``, written in
+place: an update's cost does not grow with it), and, once ``learning_starts`` steps have been
+taken, takes ``gradient_steps`` steps on minibatches of ``batch_size`` drawn uniformly from it
 (Stable-Baselines3's and CleanRL's recipe):
 
 - critics: ``Q_1``, ``Q_2`` regress on ``r + discount (1 - terminated) [min_j Q'_j(s', a') - alpha
@@ -20,6 +21,7 @@ The whole loop is one compiled function; ``jax.vmap(train)(keys)`` trains severa
 """
 
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple, Optional
 
 import flax.linen as nn
@@ -51,6 +53,8 @@ class SACConfig(Options):
         tau: the target critics move this fraction towards the critics per gradient step.
         learning_rate: Adam's step size (actor, critics and temperature).
         hidden_sizes: hidden layers of the policy and of each critic.
+        mean_init_scale: the policy network's output layer starts at this times flax's default
+            initialisation (:class:`~dojax.learn.networks.GaussianPolicy`; 1.0: flax's default).
         initial_alpha: the entropy temperature's initial value.
         target_entropy: the entropy the temperature aims at; ``None``: ``-action_size``.
         normalize_observations: running-normalised observations for the networks.
@@ -73,6 +77,7 @@ class SACConfig(Options):
     tau: float = 0.005
     learning_rate: float = 3e-4
     hidden_sizes: tuple = (256, 256)
+    mean_init_scale: float = networks.MEAN_INIT_SCALE
     initial_alpha: float = 1.0
     target_entropy: Optional[float] = None
     normalize_observations: bool = False
@@ -89,6 +94,8 @@ class SACConfig(Options):
             check_positive(name, getattr(self, name))
         check_interval("discount", self.discount, "(0, 1]")
         check_interval("tau", self.tau, "(0, 1]")
+        if not self.mean_init_scale >= 0.0:
+            raise ValueError(f"mean_init_scale must be >= 0, got {self.mean_init_scale!r}")
         if self.buffer_size < self.num_envs * self.horizon:
             raise ValueError(f"buffer_size must hold one update's transitions (num_envs * horizon = "
                              f"{self.num_envs * self.horizon}), got {self.buffer_size}")
@@ -216,8 +223,8 @@ def make_learner(env, config, kl_weight=None):
     def q_values(critics, obs, action):
         return jnp.stack([q_net.apply(c, obs, action) for c in critics])
 
-    def gradient_step(carry, key):
-        params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, anchor = carry
+    def gradient_step(buffer, carry, key):
+        params, policy_opt_state, critic_opt_state, alpha_opt_state, anchor = carry
         key_batch, key_next, key_new = jax.random.split(key, 3)
         index = jax.random.randint(key_batch, (config.batch_size,), 0, jnp.maximum(buffer.size, 1))
         stats = params.obs_stats
@@ -268,7 +275,7 @@ def make_learner(env, config, kl_weight=None):
                        entropy=-jnp.sum(weight * log_prob) / n, grad_norm=policy_stats.raw_norm,
                        clipped_grad_norm=policy_stats.clipped_norm,
                        skipped_updates=(policy_stats.skipped | critic_stats.skipped).astype(jnp.int32))
-        return (params, policy_opt_state, critic_opt_state, alpha_opt_state, buffer, anchor), metrics
+        return (params, policy_opt_state, critic_opt_state, alpha_opt_state, anchor), metrics
 
     def update(state):
         key, key_roll, key_steps = jax.random.split(state.key, 3)
@@ -290,17 +297,24 @@ def make_learner(env, config, kl_weight=None):
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)
         params = params._replace(obs_stats=obs_stats)
-        carry = (params, state.policy_opt_state, state.critic_opt_state, state.alpha_opt_state, buffer, state.anchor)
-        learned, step_metrics = jax.lax.scan(gradient_step, carry, jax.random.split(key_steps, config.gradient_steps))
+        carry = (params, state.policy_opt_state, state.critic_opt_state, state.alpha_opt_state, state.anchor)
+
+        def learn(carry):
+            carry, step_metrics = jax.lax.scan(partial(gradient_step, buffer), carry,
+                                               jax.random.split(key_steps, config.gradient_steps))
+            return carry, {name: jnp.sum(v) if name == "skipped_updates" else jnp.mean(v)
+                           for name, v in step_metrics.items()}
+
+        def wait(carry):
+            return carry, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), jax.eval_shape(learn, carry)[1])
+
+        # A conditional, not a select: the buffer is written in place and only read after, inside
+        # the branch (straight-line reads of the written buffer let XLA fuse the write into them,
+        # which costs a copy of the whole buffer at every update), and no gradient step is computed
+        # before learning starts. The buffer is neither a branch's output nor selected.
         learning = steps_before + config.steps_per_update(env) >= config.learning_starts
-        # the gradient steps only read the buffer: select the rest (a select over the buffer would
-        # read and write all of it at every update)
-        without_buffer = lambda c: c[:4] + c[5:]  # noqa: E731
-        kept = jax.tree.map(lambda new, old: jnp.where(learning, new, old), without_buffer(learned),
-                            without_buffer(carry))
-        params, policy_opt_state, critic_opt_state, alpha_opt_state, anchor = kept
-        step_metrics = {name: (jnp.sum(v) if name == "skipped_updates" else jnp.mean(v)) * learning
-                        for name, v in step_metrics.items()}
+        (params, policy_opt_state, critic_opt_state, alpha_opt_state, anchor), step_metrics = jax.lax.cond(
+            learning, learn, wait, carry)
         iteration = state.iteration + 1
         metrics = dict(**rollout.window_metrics(transitions), env_steps=iteration * config.steps_per_update(env),
                        horizon=jnp.asarray(config.horizon), **step_metrics)
