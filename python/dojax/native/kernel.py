@@ -138,16 +138,27 @@ def newton_step(mech, prob, W, R):
     return unpack_unknowns(dw, R)
 
 
-def newton_columns(mech, prob, W, R):
-    """The Newton step's solve at W for many right-hand sides: -(dF/dW)^-1 R with R (N, C), the
-    columns packed as the unknowns (a step's Jacobian); one factorisation for all of them, which
-    the kernel applies to blocks of columns at once. Entries that a non-finite factorisation
-    leaves non-finite are zero. (Not differentiable: for derivatives of a solve use
-    :func:`newton_step`.)"""
+def _columns_solve(mech, prob, W, R):
     _require()
     call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
     dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure))
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
+
+
+def newton_columns(mech, prob, W, R):
+    """:func:`newton_step` for many right-hand sides: -(dF/dW)^-1 R at W with R (N, C), the
+    columns packed as the unknowns (a step's Jacobian); one factorisation for all of them, which
+    the kernel applies to blocks of columns at once. Entries that a non-finite factorisation
+    leaves non-finite are zero. Differentiable as :func:`newton_step` is (its transpose: the
+    kernel's transposed solve column by column)."""
+    columns = lambda f: jax.vmap(f, in_axes=1, out_axes=1)
+
+    def matvec(X):
+        dF = lambda x: jax.jvp(lambda w: res.residual(mech, prob, w), (W,), (unpack_unknowns(x, W),))[1]
+        return columns(lambda x: -pack_unknowns(dF(x)))(X)
+
+    return jax.lax.custom_linear_solve(matvec, R, lambda _, r: _columns_solve(mech, prob, W, r),
+                                       lambda _, r: columns(lambda c: _linear_solve(mech, prob, W, c, True))(r))
 
 
 def _local_jacobians(mech, state, action, W):
