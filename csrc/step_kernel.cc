@@ -104,27 +104,14 @@ inline void mm(const double* A, int lda, const double* B, int ldb, double* C, in
   }
 }
 
-// C (M x k) (+)= scale A (M x K) B (K x k): B and C hold k right-hand sides side by side (row-major,
-// leading dimension k), so the innermost loop runs over them.
 constexpr int kBlock = 32;  // right-hand sides solved together
 
-template <int M, int K, int W>
-inline void mm_wide(const double* A, int lda, const double* B, int ldb, double* C, int ldc, double scale,
-                    bool accumulate) {
-  for (int i = 0; i < M; ++i) {
-    double out[W] = {};
-    for (int l = 0; l < K; ++l) {
-      const double a = A[i * lda + l];
-      for (int j = 0; j < W; ++j) out[j] += a * B[l * ldb + j];
-    }
-    for (int j = 0; j < W; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
-  }
-}
-
+// C (M x k) (+)= scale A (M x K) B (K x k): B and C hold k right-hand sides side by side (row-major,
+// leading dimension k), so the innermost loop runs over them (at compile-time width for a block).
 template <int M, int K>
 inline void mm_block(const double* A, int lda, const double* B, double* C, int k, double scale = 1.0,
                      bool accumulate = false) {
-  if (k == kBlock) return mm_wide<M, K, kBlock>(A, lda, B, k, C, k, scale, accumulate);
+  if (k == kBlock) return mm<M, K, kBlock>(A, lda, B, k, C, k, scale, accumulate);
   for (int j0 = 0; j0 < k; j0 += kBlock) {
     const int w = std::min(kBlock, k - j0);
     for (int i = 0; i < M; ++i) {
