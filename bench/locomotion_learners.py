@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
-from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED, sb3_act, sb3_model  # noqa: E402
+from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED, print_summary, sb3_act, sb3_model  # noqa: E402
 
 PPO = dict(num_envs=8, horizon=256, minibatches=32, epochs=10, learning_rate=3e-4, discount=0.99, gae_lambda=0.95,
            clip_epsilon=0.2, entropy_coef=0.0, max_grad_norm=0.5, hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64))
@@ -215,7 +215,6 @@ def main():
         return
     learners = [(spec, *parse_learner(spec)) for spec in args.learners]
     core = None if args.no_pin else pin_single_core(args.core)
-    import numpy as np
     import torch
 
     import dojax  # noqa: F401  (registers the ids)
@@ -239,10 +238,7 @@ def main():
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(dict(learner=spec, seed=seed, env=args.env, **run)) + "\n")
-    print("\nsummary (mean +- std over seeds)")
-    for spec, rows in results.items():
-        returns, per_million = np.array(rows).T
-        print(f"{spec:<28} return {returns.mean():8.1f} +- {returns.std():6.1f}   s/Msteps {per_million.mean():8.0f}")
+    print_summary(results, 28)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pinning import add_pinning_arguments, pin_single_core, print_environment  # noqa: E402
-from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED, PPO, SAC  # noqa: E402
+from ppo_vs_sb3 import EVAL_EPISODES, EVAL_SEED, print_summary, PPO, SAC  # noqa: E402
 
 LEARNERS = ("sac", "mdpo_off", "npg", "hnpg", "ppo", "ppo_set")
 REPLAY_STEPS = 5_000
@@ -47,7 +47,6 @@ def main():
     core = None if args.no_pin else pin_single_core(args.core)
     import gymnasium
     import jax
-    import numpy as np
 
     from dojax import learn
     from dojax.learn import evaluate_policy, hnpg, mdpo_off, ppo, replay, sac
@@ -94,10 +93,7 @@ def main():
             results.setdefault(name, []).append((mean, train_s / taken * 1e6))
             print(f"{name:<10}{seed:>5}{taken:>9}{mean:>10.1f}{train_s:>9.1f}{compile_s:>10.1f}"
                   f"{train_s / taken * 1e6:>10.0f}", flush=True)
-    print("\nsummary (mean +- std over seeds)")
-    for name, rows in results.items():
-        returns, per_million = np.array(rows).T
-        print(f"{name:<10} return {returns.mean():8.1f} +- {returns.std():6.1f}   s/Msteps {per_million.mean():8.0f}")
+    print_summary(results, 10)
 
 
 if __name__ == "__main__":

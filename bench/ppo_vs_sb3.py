@@ -106,6 +106,17 @@ def sb3_run(algo, env_id, steps, seed):
     return sb3_act(model, env), train_s, 0.0, model.num_timesteps
 
 
+def print_summary(results, width):
+    """Mean and spread over seeds of each run's (final return, training seconds per million steps),
+    ``results`` keyed by the run's label."""
+    import numpy as np
+
+    print("\nsummary (mean +- std over seeds)")
+    for label, rows in results.items():
+        returns, per_million = np.array(rows).T
+        print(f"{label:<{width}} return {returns.mean():8.1f} +- {returns.std():6.1f}   s/Msteps {per_million.mean():8.0f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["ppo", "sac"], choices=["ppo", "sac"])
@@ -118,7 +129,6 @@ def main():
     args = parser.parse_args()
     core = None if args.no_pin else pin_single_core(args.core)
     import gymnasium
-    import numpy as np
     import torch
 
     import dojax  # noqa: F401  (registers the ids)
@@ -137,14 +147,10 @@ def main():
                 env = gymnasium.make(args.env, smooth_reward=True)
                 mean, _ = evaluate_policy(policy, env, EVAL_EPISODES, deterministic=True, seed=EVAL_SEED)
                 env.close()
-                results.setdefault((algo, lib), []).append((mean, train_s / taken * 1e6))
+                results.setdefault(f"{algo:<5}{lib}", []).append((mean, train_s / taken * 1e6))
                 print(f"{algo:<5}{lib:<7}{seed:>5}{taken:>9}{mean:>10.1f}{train_s:>9.1f}{compile_s:>10.1f}"
                       f"{train_s / taken * 1e6:>10.0f}", flush=True)
-    print("\nsummary (mean +- std over seeds)")
-    for (algo, lib), rows in results.items():
-        returns, per_million = np.array(rows).T
-        print(f"{algo:<5}{lib:<7} return {returns.mean():8.1f} +- {returns.std():6.1f}   "
-              f"s/Msteps {per_million.mean():8.0f}")
+    print_summary(results, 12)
 
 
 if __name__ == "__main__":
