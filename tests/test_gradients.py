@@ -42,6 +42,7 @@ import dojax
 from dojax import quaternion as quat
 from dojax.joints import JOINT_TYPES, free_mask
 from dojax.shapes import Box, Capsule, Sphere
+from dojax.state import difference, retract
 
 EPS = 1e-6  # finite-difference step
 REL = 1e-5  # required relative agreement with finite differences (see module docstring)
@@ -273,16 +274,13 @@ def small_zoo():
 # tangent coordinates and finite differences
 # ---------------------------------------------------------------------------------------------
 def _retract(state, dz):
-    """State moved by the tangent dz (nb*12,) = per body [dx, dv, dtheta (q ⊗ exp(dtheta)), dw]."""
-    dz = jnp.asarray(dz).reshape(-1, 12)
-    return state.replace(x=state.x + dz[:, 0:3], v=state.v + dz[:, 3:6],
-                         q=quat.multiply(state.q, quat.from_rotation_vector(dz[:, 6:9])), w=state.w + dz[:, 9:12])
+    """State moved by the tangent dz (nb*12,) of dojax.jacobians (dojax.state.retract)."""
+    return retract(state, jnp.asarray(dz).reshape(-1, 12))
 
 
 def _local(state, reference):
-    """Tangent coordinates of state relative to reference (inverse of _retract)."""
-    rot = quat.to_rotation_vector(quat.multiply(quat.conjugate(reference.q), state.q))
-    return jnp.concatenate([state.x - reference.x, state.v - reference.v, rot, state.w - reference.w], -1).reshape(-1)
+    """Flat tangent coordinates of state relative to reference (dojax.state.difference)."""
+    return difference(state, reference).reshape(-1)
 
 
 _retract_jit = jax.jit(_retract)
