@@ -154,9 +154,10 @@ def sb3_run(name, env_id, steps, seed, eval_every, curve_episodes):
 
 def plot(path, reference=None):
     """Return against environment steps and against training seconds, one colour per learner (one
-    line per seed), saved as ``<path stem>_steps.png`` and ``<path stem>_wall.png``; with
-    ``reference`` (a learner of the file), print the steps and seconds at which each seed of every
-    learner first reached the reference's final return (mean over its seeds)."""
+    line per seed), saved as ``<path stem>_steps.png`` and ``<path stem>_wall.png``, and each
+    learner's final returns (one dot per seed, a bar at their mean) as ``<path stem>_final.png``;
+    with ``reference`` (a learner of the file), print the steps and seconds at which each seed of
+    every learner first reached the reference's final return (mean over its seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,6 +191,24 @@ def plot(path, reference=None):
         fig.savefig(f"{stem}_{suffix}.png", dpi=110)
         plt.close(fig)
         print(f"wrote {stem}_{suffix}.png")
+    learners = list(dict.fromkeys(run["learner"] for run in runs))
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(learners)))
+    for row, learner in enumerate(learners):
+        finals = [run["final"] for run in runs if run["learner"] == learner]
+        ax.plot(finals, [row] * len(finals), "o", color="C0", alpha=0.6)
+        ax.plot([sum(finals) / len(finals)] * 2, [row - 0.3, row + 0.3], color="C3", lw=2)
+    if target is not None:
+        ax.axvline(target, color="grey", ls="--", lw=1, label=f"{reference}'s final return (mean)")
+        ax.legend(loc="best", fontsize=8)
+    ax.set_yticks(range(len(learners)), learners, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_title(f"{runs[0]['env']}, smooth reward", fontsize=9)
+    ax.set_xlabel("final deterministic return (dots: seeds, bars: their means)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(f"{stem}_final.png", dpi=110)
+    plt.close(fig)
+    print(f"wrote {stem}_final.png")
     if target is not None:
         print(f"first (steps, seconds) at which each seed reached {reference}'s final return {target:.1f}:")
         for run in runs:
