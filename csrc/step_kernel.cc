@@ -476,15 +476,17 @@ class Solver {
 
   // newton_step for the C right-hand sides held as the columns of R (N x C, row-major), into the
   // columns of dW: kBlock columns at a time, their rows side by side so that every product runs
-  // over all of them. With a border (loop joints, body-body contacts) one column at a time.
-  void newton_step_columns(const double* R, double* dW, int C) {
-    const int N = st_.num_unknowns, K = kBlock;
+  // over all of them. With ``only_velocities``, dW holds the velocities' rows only (6 nb x C) and the
+  // other rows are not computed. With a border (loop joints, body-body contacts) one column at a
+  // time.
+  void newton_step_columns(const double* R, double* dW, int C, bool only_velocities) {
+    const int N = st_.num_unknowns, K = kBlock, rows = only_velocities ? 6 * st_.nb : N;
     if (st_.border_size > 0) {
       std::vector<double> r(N), d(N);
       for (int j = 0; j < C; ++j) {
         for (int c = 0; c < N; ++c) r[c] = R[c * C + j];
         newton_step(r.data(), d.data());
-        for (int c = 0; c < N; ++c) dW[c * C + j] = d[c];
+        for (int c = 0; c < rows; ++c) dW[c * C + j] = d[c];
       }
       return;
     }
@@ -495,27 +497,42 @@ class Solver {
         std::copy(R + c * C + j0, R + c * C + j0 + k, &block_r_[c * K]);
         std::fill(&block_r_[c * K + k], &block_r_[(c + 1) * K], 0.0);
       }
-      newton_step_block();
-      for (int c = 0; c < N; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
+      newton_step_block(only_velocities);
+      for (int c = 0; c < rows; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
     }
   }
 
  private:
-  // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_.
-  void newton_step_block() {
+  static bool nonzero(const double* v, int n) {
+    for (int i = 0; i < n; ++i)
+      if (v[i] != 0.0) return true;
+    return false;
+  }
+
+  // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_
+  // (with ``only_velocities``, its velocities' rows only). Blocks of zero rows are skipped: a Jacobian's
+  // columns for one body's state touch the terms of that body alone, so the elimination reaches
+  // only its elements and the tree above it.
+  void newton_step_block(bool only_velocities) {
     const int nb = st_.nb, N = st_.num_unknowns, lam = st_.lam_offset(), K = kBlock;
     block_rhs_.resize(nb * 12 * K);
-    for (int i = 0; i < nb; ++i)
+    live_.assign(nb, 0);
+    for (int i = 0; i < nb; ++i) {
       for (int r = 0; r < 6; ++r)
         for (int j = 0; j < K; ++j) {
           block_rhs_[(12 * i + r) * K + j] = -block_r_[(6 * i + r) * K + j];
           block_rhs_[(12 * i + 6 + r) * K + j] = -block_r_[(lam + 6 * i + r) * K + j];
         }
+      live_[i] = nonzero(&block_rhs_[12 * i * K], 12 * K);
+    }
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
         const double* r = &block_r_[(g.unknown_offset + e * n) * K];
+        if (!nonzero(r, n * K)) continue;
+        live_[g.a[e]] = 1;
+        if (g.b[e] != nb) live_[g.b[e]] = 1;
         switch (n) {
           case 2: eliminated_rhs_block<2>(gi, e, r); break;
           case 8: eliminated_rhs_block<8>(gi, e, r); break;
@@ -525,7 +542,7 @@ class Solver {
       }
     }
     block_x_.resize(nb * 12 * K);
-    tree_solve(block_rhs_.data(), block_x_.data(), K);
+    tree_solve(block_rhs_.data(), block_x_.data(), K, live_.data());
     block_dw_.resize(N * K);
     for (int i = 0; i < nb; ++i)
       for (int r = 0; r < 6; ++r)
@@ -533,6 +550,7 @@ class Solver {
           block_dw_[(6 * i + r) * K + j] = block_x_[(12 * i + r) * K + j];
           block_dw_[(lam + 6 * i + r) * K + j] = block_x_[(12 * i + 6 + r) * K + j];
         }
+    if (only_velocities) return;
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
@@ -800,8 +818,9 @@ class Solver {
       for (int c = 0; c < N; ++c) y[c] += A[r * N + c] * x[r];
   }
 
-  // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve).
-  void tree_solve(const double* b_in, double* x, int k) {
+  // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve). With ``live`` (k > 1),
+  // the bodies whose rows of b may be nonzero: the leaves-first pass skips the others' zero rows.
+  void tree_solve(const double* b_in, double* x, int k, char* live = nullptr) {
     const int nb = st_.nb;
     if (k == 1) {
       work_.assign(b_in, b_in + nb * 12);
@@ -829,9 +848,10 @@ class Solver {
     for (int lv = 0; lv < st_.n_levels; ++lv)
       for (int q = 0; q < st_.width; ++q) {
         const int i = st_.levels[lv * st_.width + q];
-        if (i == nb || st_.parent[i] == nb) continue;
+        if (i == nb || st_.parent[i] == nb || (live && !live[i])) continue;
         mm_block<12, 12>(&inv_[i * 144], 12, &b[i * 12 * k], y.data(), k);
         mm_block<6, 12>(&U_[i * 144], 12, y.data(), &b[st_.parent[i] * 12 * k], k, -1.0, true);
+        if (live) live[st_.parent[i]] = 1;
       }
     for (int lv = st_.n_levels - 1; lv >= 0; --lv)
       for (int q = 0; q < st_.width; ++q) {
@@ -871,6 +891,7 @@ class Solver {
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;
+  std::vector<char> live_;  // newton_step_block: the bodies whose reduced rows may be nonzero
 };
 
 // ---- the interior-point iterations (dojax.solver.solve) -------------------------------------------
@@ -1175,10 +1196,11 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
 }
 
 // The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
-// with R and dW (..., N, C), the C right-hand sides as columns (a step's Jacobian); one
-// factorisation per lane of the leading dimensions (params (..., P) and W (..., N) alike).
+// with R (..., N, C), the C right-hand sides as columns (a step's Jacobian), and dW (..., N, C), or
+// with ``velocities`` its velocities' rows only (..., 6 nb, C); one factorisation per lane of the
+// leading dimensions (params (..., P) and W (..., N) alike).
 ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
-                         ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
+                         ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure, int64_t velocities) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const auto rd = R.dimensions();
@@ -1187,13 +1209,16 @@ ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, 
       W.element_count() % st.num_unknowns != 0)
     return ffi::Error::InvalidArgument("dojax kernel: columns solve buffers do not match the structure");
   const int64_t C = rd[rank - 1], N = st.num_unknowns, lanes = R.element_count() / (N * C);
-  if (params.element_count() / st.num_params != lanes || W.element_count() / N != lanes)
+  const int64_t rows = velocities ? 6 * st.nb : N;
+  if (params.element_count() / st.num_params != lanes || W.element_count() / N != lanes ||
+      dW->element_count() != static_cast<size_t>(lanes * rows * C))
     return ffi::Error::InvalidArgument("dojax kernel: columns solve batch dimensions differ");
 #pragma omp parallel for schedule(static) if (lanes > 1)
   for (int64_t lane = 0; lane < lanes; ++lane) {
     Solver solver(st, params.typed_data() + lane * st.num_params);
     solver.linearize(W.typed_data() + lane * N);
-    solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C, static_cast<int>(C));
+    solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * rows * C,
+                               static_cast<int>(C), velocities != 0);
   }
   return ffi::Error::Success();
 }
@@ -1268,7 +1293,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure"));
+                                  .Attr<ffi::Span<const int64_t>>("structure")
+                                  .Attr<int64_t>("velocities"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve,
                               ffi::Ffi::Bind()

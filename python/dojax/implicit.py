@@ -205,14 +205,15 @@ def _newton(mech, prob, Wg, ok, dF, opts):
     return jax.tree.map(lambda d: jnp.where(ok, d, 0.0), dW)
 
 
-def solve_columns(mech, prob, W, ok, columns, opts):
-    """The velocities' rows (nb, 6, C) of -(dF/dW)^-1 columns at W, for ``columns`` (N, C) packed
-    as the unknowns (:func:`residual_columns`): the kernel's blocked solve, or the JAX
-    factorisation's vmapped over the columns; zero where ``ok`` is False."""
+def solve_columns(mech, state, action, W, ok, columns, opts):
+    """The velocities' rows (nb, 6, C) of -(dF/dW)^-1 columns at W, the step from (state, action),
+    for ``columns`` (N, C) packed as the unknowns (:func:`residual_columns`): the kernel's blocked
+    solve, or the JAX factorisation's vmapped over the columns; zero where ``ok`` is False."""
     nb = mech.num_bodies
     if solver.use_native(opts):
-        dV = kernel.newton_columns(mech, prob, W, columns)[:6 * nb].reshape(nb, 6, -1)
+        dV = kernel.velocity_columns(mech, state, action, W, columns).reshape(nb, 6, -1)
     else:
+        prob = res.make_problem(mech, state, action)
         dW = jax.vmap(lambda r: _newton(mech, prob, W, ok, kernel.unpack_unknowns(r, W), opts))(columns.T)
         dV = jnp.moveaxis(dW.V, 0, -1)
     return jnp.where(ok, dV, 0.0)
@@ -226,7 +227,7 @@ def solve_jacobian(mech, state, action, opts):
     Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)  # (a failed step's columns are masked)
     local = (kernel.local_jacobians if solver.use_native(opts) else res.local_jacobians)(mech, state, action, Wg)
     columns = residual_columns(mech, state, action, local)
-    return W, info, solve_columns(mech, res.make_problem(mech, state, action), Wg, ok, columns, opts)
+    return W, info, solve_columns(mech, state, action, Wg, ok, columns, opts)
 
 
 def _solve_jvp(primals, tangents):

@@ -138,10 +138,12 @@ def newton_step(mech, prob, W, R):
     return unpack_unknowns(dw, R)
 
 
-def _columns_solve(mech, prob, W, R):
+def _columns_solve(mech, prob, W, R, velocities=False):
     _require()
-    call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
-    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure))
+    rows = 6 * mech.num_bodies if velocities else R.shape[0]
+    call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct((rows, R.shape[1]), R.dtype), vmap_method="broadcast_all")
+    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure),
+              velocities=np.int64(velocities))
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
@@ -159,6 +161,20 @@ def newton_columns(mech, prob, W, R):
 
     return jax.lax.custom_linear_solve(matvec, R, lambda _, r: _columns_solve(mech, prob, W, r),
                                        lambda _, r: columns(lambda c: _linear_solve(mech, prob, W, c, True))(r))
+
+
+def _velocity_columns(mech, state, action, W, R):
+    return _columns_solve(mech, res.make_problem(mech, state, action), W, R, velocities=True)
+
+
+velocity_columns = jax.custom_jvp(_velocity_columns)
+velocity_columns.__doc__ = """The velocities' rows (6 nb, C) of :func:`newton_columns` at the step from (state, action):
+the kernel computes no other rows and skips the zero blocks of R (a body's columns of a step's
+Jacobian reach the terms of that body and the tree above it only). Its derivatives are those of
+:func:`newton_columns`."""
+velocity_columns.defjvp(lambda primals, tangents: (velocity_columns(*primals), jax.jvp(
+    lambda mech, state, action, W, R: newton_columns(mech, res.make_problem(mech, state, action), W, R)[
+        :6 * mech.num_bodies], primals, tangents)[1]))
 
 
 def _local_jacobians(mech, state, action, W):
