@@ -214,12 +214,14 @@ def test_native_columns_solve_in_blocks():
         prob = res.make_problem(mech, state, action)
         W, info = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
         one_by_one = jax.vmap(lambda r: kernel._linear_solve(mech, prob, W, r, False))(R)
-        columns = implicit.residual_columns(mech, state, action, kernel.local_jacobians(mech, state, action, W))
-        jacobian = [implicit.solve_columns(mech, state, action, W, info.converged, columns, opts)
+        blocks = implicit.column_blocks(mech, state, action, kernel.local_jacobians(mech, state, action, W))
+        jacobian = [implicit.solve_columns(mech, state, action, W, info.converged, blocks, opts)
                     for opts in (NATIVE, JAX)]
         # the solve is linear in the columns: its derivative along them is the solve of the tangent
-        velocities = lambda r: kernel.velocity_columns(mech, state, action, W, r)
-        linear = (jax.jvp(velocities, (columns,), (columns[:, ::-1],))[1], velocities(columns[:, ::-1]))
+        velocities = lambda data, act: kernel.velocity_columns(mech, state, action, W,
+                                                               blocks._replace(data=data, action=act))
+        tangent = (blocks.data[::-1], jnp.zeros_like(blocks.action))
+        linear = (jax.jvp(velocities, (blocks.data, blocks.action), tangent)[1], velocities(*tangent))
         return kernel.newton_columns(mech, prob, W, R.T).T, one_by_one, jacobian, linear
 
     n = jax.eval_shape(lambda: kernel.pack_unknowns(res.initial_unknowns(mech, res.make_problem(mech, state, action))))

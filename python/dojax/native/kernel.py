@@ -22,6 +22,7 @@ TARGET = "dojax_step_solve"
 LINEAR_SOLVE = "dojax_linear_solve"
 LOCAL_JACOBIANS = "dojax_local_jacobians"
 COLUMNS_SOLVE = "dojax_columns_solve"
+JACOBIAN_COLUMNS = "dojax_jacobian_columns"
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,6 +37,7 @@ def _library():
     jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
     jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
     jax.ffi.register_ffi_target(COLUMNS_SOLVE, jax.ffi.pycapsule(lib.DojaxColumnsSolve), platform="cpu")
+    jax.ffi.register_ffi_target(JACOBIAN_COLUMNS, jax.ffi.pycapsule(lib.DojaxJacobianColumns), platform="cpu")
     return lib
 
 
@@ -138,12 +140,10 @@ def newton_step(mech, prob, W, R):
     return unpack_unknowns(dw, R)
 
 
-def _columns_solve(mech, prob, W, R, velocities=False):
+def _columns_solve(mech, prob, W, R):
     _require()
-    rows = 6 * mech.num_bodies if velocities else R.shape[0]
-    call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct((rows, R.shape[1]), R.dtype), vmap_method="broadcast_all")
-    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure),
-              velocities=np.int64(velocities))
+    call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
+    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure))
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
@@ -163,18 +163,33 @@ def newton_columns(mech, prob, W, R):
                                        lambda _, r: columns(lambda c: _linear_solve(mech, prob, W, c, True))(r))
 
 
-def _velocity_columns(mech, state, action, W, R):
-    return _columns_solve(mech, res.make_problem(mech, state, action), W, R, velocities=True)
+def _velocity_columns(mech, state, action, W, blocks):
+    _require()
+    nb = mech.num_bodies
+    out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + blocks.action.shape[-1]), W.V.dtype)
+    call = jax.ffi.ffi_call(JACOBIAN_COLUMNS, out, vmap_method="broadcast_all")
+    index = lambda i: jnp.asarray(i, jnp.int64)
+    dv = call(pack_parameters(mech, res.make_problem(mech, state, action), W), pack_unknowns(W), blocks.data,
+              index(blocks.rows), index(blocks.bodies), blocks.action, structure=_structure(mech.structure))
+    return jnp.where(jnp.isfinite(dv), dv, 0.0)
+
+
+def _velocity_columns_jvp(primals, tangents):
+    def dense(mech, state, action, W, blocks):
+        R = blocks.matrix(pack_unknowns(W).shape[0], mech.num_bodies)
+        return newton_columns(mech, res.make_problem(mech, state, action), W, R)[:6 * mech.num_bodies]
+
+    return velocity_columns(*primals), jax.jvp(dense, primals, tangents)[1]
 
 
 velocity_columns = jax.custom_jvp(_velocity_columns)
-velocity_columns.__doc__ = """The velocities' rows (6 nb, C) of :func:`newton_columns` at the step from (state, action):
-the kernel computes no other rows and skips the zero blocks of R (a body's columns of a step's
-Jacobian reach the terms of that body and the tree above it only). Its derivatives are those of
+velocity_columns.__doc__ = """The velocities' rows (6 nb, 12 nb + nu) of :func:`newton_columns` for the step Jacobian's
+right-hand sides held as blocks (:class:`dojax.residual.ColumnBlocks`), at the step from (state,
+action): the kernel assembles each block of columns from them, skips their zero rows (a body's
+columns reach the terms of that body and the tree above it only) and computes no other rows.
+Entries that a non-finite factorisation leaves non-finite are zero. Its derivatives are those of
 :func:`newton_columns`."""
-velocity_columns.defjvp(lambda primals, tangents: (velocity_columns(*primals), jax.jvp(
-    lambda mech, state, action, W, R: newton_columns(mech, res.make_problem(mech, state, action), W, R)[
-        :6 * mech.num_bodies], primals, tangents)[1]))
+velocity_columns.defjvp(_velocity_columns_jvp)
 
 
 def _local_jacobians(mech, state, action, W):
