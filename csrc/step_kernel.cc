@@ -498,8 +498,15 @@ class Solver {
         }
         continue;
       }
-      newton_step_block(rows < N);
-      for (int c = 0; c < rows; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
+      if (rows < N) {  // the velocities' rows, straight from the tree's solution
+        newton_step_block(true);
+        for (int i = 0; i < st_.nb; ++i)
+          for (int c = 0; c < 6; ++c)
+            std::copy(&block_x_[(12 * i + c) * K], &block_x_[(12 * i + c) * K + k], dW + (6 * i + c) * C + j0);
+      } else {
+        newton_step_block(false);
+        for (int c = 0; c < rows; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
+      }
     }
   }
 
@@ -540,9 +547,9 @@ class Solver {
   }
 
   // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_
-  // (with ``only_velocities``, its velocities' rows only). Blocks of zero rows are skipped: a Jacobian's
-  // columns for one body's state touch the terms of that body alone, so the elimination reaches
-  // only its elements and the tree above it.
+  // (with ``only_velocities``, only into the tree's solution block_x_, which holds the velocities'
+  // rows). Blocks of zero rows are skipped: a Jacobian's columns for one body's state touch the
+  // terms of that body alone, so the elimination reaches only its elements and the tree above it.
   void newton_step_block(bool only_velocities) {
     const int nb = st_.nb, N = st_.num_unknowns, lam = st_.lam_offset(), K = kBlock;
     block_rhs_.resize(nb * 12 * K);
@@ -573,6 +580,7 @@ class Solver {
     }
     block_x_.resize(nb * 12 * K);
     tree_solve(block_rhs_.data(), block_x_.data(), K, live_.data());
+    if (only_velocities) return;
     block_dw_.resize(N * K);
     for (int i = 0; i < nb; ++i)
       for (int r = 0; r < 6; ++r)
@@ -580,7 +588,6 @@ class Solver {
           block_dw_[(6 * i + r) * K + j] = block_x_[(12 * i + r) * K + j];
           block_dw_[(lam + 6 * i + r) * K + j] = block_x_[(12 * i + 6 + r) * K + j];
         }
-    if (only_velocities) return;
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
