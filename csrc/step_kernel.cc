@@ -474,48 +474,102 @@ class Solver {
     });
   }
 
-  // newton_step for the C right-hand sides held as the columns of R (N x C, row-major), into the
-  // columns of dW: kBlock columns at a time, their rows side by side so that every product runs
-  // over all of them. With a border (loop joints, body-body contacts) one column at a time.
-  void newton_step_columns(const double* R, double* dW, int C) {
+  // newton_step for C right-hand sides, kBlock at a time: load(j0, k) adds columns j0 .. j0 + k - 1
+  // into block_r_ (N x kBlock, their rows side by side, zero before the call), so that every
+  // product runs over all of them; dW (rows x C, row-major) receives the solutions' first ``rows``
+  // rows (rows < N: the velocities' alone, the other rows are not computed). With a border (loop
+  // joints, body-body contacts) one column at a time.
+  template <class Load>
+  void solve_blocks(int C, int rows, Load load, double* dW) {
     const int N = st_.num_unknowns, K = kBlock;
-    if (st_.border_size > 0) {
-      std::vector<double> r(N), d(N);
-      for (int j = 0; j < C; ++j) {
-        for (int c = 0; c < N; ++c) r[c] = R[c * C + j];
-        newton_step(r.data(), d.data());
-        for (int c = 0; c < N; ++c) dW[c * C + j] = d[c];
-      }
-      return;
-    }
     block_r_.resize(N * K);
+    std::vector<double> r, d;
     for (int j0 = 0; j0 < C; j0 += K) {
       const int k = std::min(K, C - j0);
-      for (int c = 0; c < N; ++c) {
-        std::copy(R + c * C + j0, R + c * C + j0 + k, &block_r_[c * K]);
-        std::fill(&block_r_[c * K + k], &block_r_[(c + 1) * K], 0.0);
+      std::fill(block_r_.begin(), block_r_.end(), 0.0);
+      load(j0, k);
+      if (st_.border_size > 0) {
+        r.resize(N);
+        d.resize(N);
+        for (int j = 0; j < k; ++j) {
+          for (int c = 0; c < N; ++c) r[c] = block_r_[c * K + j];
+          newton_step(r.data(), d.data());
+          for (int c = 0; c < rows; ++c) dW[c * C + j0 + j] = d[c];
+        }
+        continue;
       }
-      newton_step_block();
-      for (int c = 0; c < N; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
+      if (rows < N) {  // the velocities' rows, straight from the tree's solution
+        newton_step_block(true);
+        for (int i = 0; i < st_.nb; ++i)
+          for (int c = 0; c < 6; ++c)
+            std::copy(&block_x_[(12 * i + c) * K], &block_x_[(12 * i + c) * K + k], dW + (6 * i + c) * C + j0);
+      } else {
+        newton_step_block(false);
+        for (int c = 0; c < rows; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
+      }
     }
   }
 
+  // newton_step for the C right-hand sides held as the columns of R (N x C, row-major), into the
+  // columns of dW (N x C).
+  void newton_step_columns(const double* R, double* dW, int C) {
+    const int N = st_.num_unknowns, K = kBlock;
+    solve_blocks(C, N, [&](int j0, int k) {
+      for (int c = 0; c < N; ++c) std::copy(R + c * C + j0, R + c * C + j0 + k, &block_r_[c * K]);
+    }, dW);
+  }
+
+  // The velocities' rows dV (6 nb x C) of newton_step_columns for the C = 12 nb + nu columns of a
+  // step's Jacobian held as blocks (dojax.residual.ColumnBlocks): row t of data (n x 12) is
+  // residual row rows[t] in the 12 tangent columns of body bodies[t], and action
+  // ((6 nb + 6 nj) x nu) the bodies' and joints' rows of the action's columns.
+  void jacobian_columns(const double* data, const int64_t* rows, const int64_t* bodies, int64_t n,
+                        const double* action, int nu, double* dV) {
+    const int nb = st_.nb, K = kBlock, na = 6 * (nb + st_.nj);
+    solve_blocks(12 * nb + nu, 6 * nb, [&](int j0, int k) {
+      const int j1 = j0 + k;
+      for (int64_t t = 0; t < n; ++t) {
+        const int c0 = 12 * static_cast<int>(bodies[t]);
+        const int lo = std::max(c0, j0), hi = std::min(c0 + 12, j1);
+        double* out = &block_r_[rows[t] * K];
+        for (int j = lo; j < hi; ++j) out[j - j0] += data[12 * t + j - c0];
+      }
+      for (int j = std::max(j0, 12 * nb); j < j1; ++j)
+        for (int r = 0; r < na; ++r) block_r_[r * K + j - j0] += action[r * nu + j - 12 * nb];
+    }, dV);
+  }
+
  private:
-  // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_.
-  void newton_step_block() {
+  static bool nonzero(const double* v, int n) {
+    for (int i = 0; i < n; ++i)
+      if (v[i] != 0.0) return true;
+    return false;
+  }
+
+  // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_
+  // (with ``only_velocities``, only into the tree's solution block_x_, which holds the velocities'
+  // rows). Blocks of zero rows are skipped: a Jacobian's columns for one body's state touch the
+  // terms of that body alone, so the elimination reaches only its elements and the tree above it.
+  void newton_step_block(bool only_velocities) {
     const int nb = st_.nb, N = st_.num_unknowns, lam = st_.lam_offset(), K = kBlock;
     block_rhs_.resize(nb * 12 * K);
-    for (int i = 0; i < nb; ++i)
+    live_.assign(nb, 0);
+    for (int i = 0; i < nb; ++i) {
       for (int r = 0; r < 6; ++r)
         for (int j = 0; j < K; ++j) {
           block_rhs_[(12 * i + r) * K + j] = -block_r_[(6 * i + r) * K + j];
           block_rhs_[(12 * i + 6 + r) * K + j] = -block_r_[(lam + 6 * i + r) * K + j];
         }
+      live_[i] = nonzero(&block_rhs_[12 * i * K], 12 * K);
+    }
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
         const double* r = &block_r_[(g.unknown_offset + e * n) * K];
+        if (!nonzero(r, n * K)) continue;
+        live_[g.a[e]] = 1;
+        if (g.b[e] != nb) live_[g.b[e]] = 1;
         switch (n) {
           case 2: eliminated_rhs_block<2>(gi, e, r); break;
           case 8: eliminated_rhs_block<8>(gi, e, r); break;
@@ -525,7 +579,8 @@ class Solver {
       }
     }
     block_x_.resize(nb * 12 * K);
-    tree_solve(block_rhs_.data(), block_x_.data(), K);
+    tree_solve(block_rhs_.data(), block_x_.data(), K, live_.data());
+    if (only_velocities) return;
     block_dw_.resize(N * K);
     for (int i = 0; i < nb; ++i)
       for (int r = 0; r < 6; ++r)
@@ -800,8 +855,9 @@ class Solver {
       for (int c = 0; c < N; ++c) y[c] += A[r * N + c] * x[r];
   }
 
-  // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve).
-  void tree_solve(const double* b_in, double* x, int k) {
+  // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve). With ``live`` (k > 1),
+  // the bodies whose rows of b may be nonzero: the leaves-first pass skips the others' zero rows.
+  void tree_solve(const double* b_in, double* x, int k, char* live = nullptr) {
     const int nb = st_.nb;
     if (k == 1) {
       work_.assign(b_in, b_in + nb * 12);
@@ -829,9 +885,10 @@ class Solver {
     for (int lv = 0; lv < st_.n_levels; ++lv)
       for (int q = 0; q < st_.width; ++q) {
         const int i = st_.levels[lv * st_.width + q];
-        if (i == nb || st_.parent[i] == nb) continue;
+        if (i == nb || st_.parent[i] == nb || (live && !live[i])) continue;
         mm_block<12, 12>(&inv_[i * 144], 12, &b[i * 12 * k], y.data(), k);
         mm_block<6, 12>(&U_[i * 144], 12, y.data(), &b[st_.parent[i] * 12 * k], k, -1.0, true);
+        if (live) live[st_.parent[i]] = 1;
       }
     for (int lv = st_.n_levels - 1; lv >= 0; --lv)
       for (int q = 0; q < st_.width; ++q) {
@@ -871,6 +928,7 @@ class Solver {
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;
+  std::vector<char> live_;  // newton_step_block: the bodies whose reduced rows may be nonzero
 };
 
 // ---- the interior-point iterations (dojax.solver.solve) -------------------------------------------
@@ -1175,8 +1233,8 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
 }
 
 // The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
-// with R and dW (..., N, C), the C right-hand sides as columns (a step's Jacobian); one
-// factorisation per lane of the leading dimensions (params (..., P) and W (..., N) alike).
+// with R and dW (..., N, C), the C right-hand sides as columns; one factorisation per lane of the
+// leading dimensions (params (..., P) and W (..., N) alike).
 ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
                          ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
   Structure st;
@@ -1194,6 +1252,37 @@ ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, 
     Solver solver(st, params.typed_data() + lane * st.num_params);
     solver.linearize(W.typed_data() + lane * N);
     solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C, static_cast<int>(C));
+  }
+  return ffi::Error::Success();
+}
+
+// The velocities' rows (..., 6 nb, 12 nb + nu) of the step Jacobian's solve, -(d residual / d W)^-1 R,
+// for R given as blocks (dojax.residual.ColumnBlocks: data (..., n, 12), rows and bodies (..., n),
+// action (..., 6 nb + 6 nj, nu)); one factorisation per lane.
+ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> data,
+                            ffi::Buffer<ffi::S64> rows, ffi::Buffer<ffi::S64> bodies, ffi::Buffer<ffi::F64> action,
+                            ffi::ResultBuffer<ffi::F64> dV, ffi::Span<const int64_t> structure) {
+  Structure st;
+  if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
+  const int64_t N = st.num_unknowns, lanes = W.element_count() / N, na = 6 * (st.nb + st.nj);
+  const auto ad = action.dimensions();
+  const int64_t nu = ad[ad.size() - 1], n = rows.element_count() / std::max<int64_t>(lanes, 1);
+  if (W.element_count() % N != 0 || params.element_count() != static_cast<size_t>(lanes * st.num_params) ||
+      data.element_count() != static_cast<size_t>(lanes * n * 12) ||
+      bodies.element_count() != rows.element_count() || action.element_count() != static_cast<size_t>(lanes * na * nu) ||
+      dV->element_count() != static_cast<size_t>(lanes * 6 * st.nb * (12 * st.nb + nu)))
+    return ffi::Error::InvalidArgument("dojax kernel: Jacobian column blocks do not match the structure");
+  for (size_t t = 0; t < rows.element_count(); ++t)
+    if (rows.typed_data()[t] < 0 || rows.typed_data()[t] >= N || bodies.typed_data()[t] < 0 ||
+        bodies.typed_data()[t] >= st.nb)
+      return ffi::Error::InvalidArgument("dojax kernel: a Jacobian column block lies outside the matrix");
+#pragma omp parallel for schedule(static) if (lanes > 1)
+  for (int64_t lane = 0; lane < lanes; ++lane) {
+    Solver solver(st, params.typed_data() + lane * st.num_params);
+    solver.linearize(W.typed_data() + lane * N);
+    solver.jacobian_columns(data.typed_data() + lane * n * 12, rows.typed_data() + lane * n,
+                            bodies.typed_data() + lane * n, n, action.typed_data() + lane * na * nu,
+                            static_cast<int>(nu), dV->typed_data() + lane * 6 * st.nb * (12 * st.nb + nu));
   }
   return ffi::Error::Success();
 }
@@ -1266,6 +1355,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("structure"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxJacobianColumns, jacobian_columns,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::S64>>()
+                                  .Arg<ffi::Buffer<ffi::S64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>()
                                   .Attr<ffi::Span<const int64_t>>("structure"));

@@ -204,8 +204,8 @@ def test_native_columns_solve_in_blocks():
     """Without a border (the hopper: its contacts with the ground and its joint limits eliminated
     locally) the kernel solves a Jacobian's columns in blocks: 40 columns (a block of 32 and a
     padded one) equal the kernel's solve column by column to rounding, and the hopper's step
-    Jacobian columns (dojax.implicit.solve_columns) equal the JAX factorisation's to the kernel's
-    1e-8."""
+    Jacobian columns (dojax.implicit.solve_columns: the kernel's velocity rows alone, skipping the
+    zero blocks of each body's columns) equal the JAX factorisation's to the kernel's 1e-8."""
     mech = dojax.load("hopper", timestep=0.01)
     state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
 
@@ -214,12 +214,20 @@ def test_native_columns_solve_in_blocks():
         prob = res.make_problem(mech, state, action)
         W, info = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
         one_by_one = jax.vmap(lambda r: kernel._linear_solve(mech, prob, W, r, False))(R)
-        columns = implicit.residual_columns(mech, state, action, kernel.local_jacobians(mech, state, action, W))
-        jacobian = [implicit.solve_columns(mech, prob, W, info.converged, columns, opts) for opts in (NATIVE, JAX)]
-        return kernel.newton_columns(mech, prob, W, R.T).T, one_by_one, jacobian
+        blocks = implicit.column_blocks(mech, state, action, kernel.local_jacobians(mech, state, action, W))
+        jacobian = [implicit.solve_columns(mech, state, action, W, info.converged, blocks, opts)
+                    for opts in (NATIVE, JAX)]
+        # the solve is linear in the columns: its derivative along them is the solve of the tangent
+        velocities = lambda data, act: kernel.velocity_columns(mech, state, action, W,
+                                                               blocks._replace(data=data, action=act))
+        tangent = (blocks.data[::-1], jnp.zeros_like(blocks.action))
+        linear = (jax.jvp(velocities, (blocks.data, blocks.action), tangent)[1], velocities(*tangent))
+        return kernel.newton_columns(mech, prob, W, R.T).T, one_by_one, jacobian, linear
 
     n = jax.eval_shape(lambda: kernel.pack_unknowns(res.initial_unknowns(mech, res.make_problem(mech, state, action))))
-    blocks, one_by_one, (native, reference) = solves(jax.random.normal(jax.random.PRNGKey(0), (40,) + n.shape))
+    blocks, one_by_one, (native, reference), (tangent, solved) = solves(
+        jax.random.normal(jax.random.PRNGKey(0), (40,) + n.shape))
+    np.testing.assert_allclose(tangent, solved, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(solved))))
     np.testing.assert_allclose(blocks, one_by_one, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(one_by_one))))
     assert float(jnp.max(jnp.abs(reference))) > 0
     np.testing.assert_allclose(native, reference, rtol=0, atol=1e-8 * float(jnp.max(jnp.abs(reference))))

@@ -20,7 +20,7 @@ dF/dtheta . theta_dot is evaluated in one of two orders:
   share of the tangent (:func:`apply_local`). On the native backend the kernel evaluates them
   (generated C, like its residual) for every derivative. The step Jacobian
   (:func:`solve_jacobian`, for ``dojax.jacobians``) spreads each term's block over its own
-  bodies' columns once (:func:`residual_columns`) and solves for all columns with one factorisation,
+  bodies' columns once (:func:`column_blocks`) and solves for all columns with one factorisation,
   on either backend;
 * on the JAX backend, :func:`solve_step` instead takes one ``jax.jvp`` of the residual per tangent,
   the cheaper order there for one direction (``jax.jvp``, and ``jax.grad`` by transposition).
@@ -113,67 +113,68 @@ def _chart(mech, state):
     return jnp.concatenate([T, jnp.zeros_like(T[:1])])
 
 
-def residual_columns(mech, state, action, local):
-    """dF/d(dz, u): the residual's Jacobian (N, 12 nb + nu), rows packed as the unknowns
-    (:func:`dojax.native.kernel.pack_unknowns`), with respect to the state's tangent dz (12 per
-    body, :func:`dojax.state.retract`) and the action, from the terms' local Jacobians
-    (:class:`dojax.residual.LocalJacobians`).
+def column_blocks(mech, state, action, local):
+    """dF/d(dz, u), the residual's Jacobian with respect to the state's tangent dz (12 per body,
+    :func:`dojax.state.retract`) and the action, from the terms' local Jacobians
+    (:class:`dojax.residual.LocalJacobians`), as its nonzero blocks
+    (:class:`dojax.residual.ColumnBlocks`).
 
     Each term reads the tangent of its own bodies only: its block is its local Jacobian times
-    those bodies' charts, added into their columns (a few multiply-adds per nonzero, where a
+    those bodies' charts, placed in their columns (a few multiply-adds per nonzero, where a
     contraction column by column would touch every term for every column).
     """
     s = mech.structure
-    nb, nj, nu, dtype = mech.num_bodies, mech.num_joints, mech.action_size, state.x.dtype
+    nb, nj, dtype = mech.num_bodies, mech.num_joints, state.x.dtype
     T = _chart(mech, state)
-    onehot = lambda bodies: jnp.asarray(np.eye(nb + 1)[np.asarray(bodies)], dtype)[:, None, :, None]
+    pieces = []  # (block (k, r, 12), first packed row (k,), column body (k,), whether its rows exist (k,))
+
+    def add(block, first_row, body, rows_exist=True):
+        body = np.asarray(body)
+        pieces.append((block, np.asarray(first_row), body, np.broadcast_to(rows_exist, body.shape)))
 
     def wrenches(theta, u):
         q = quat.multiply(state.q, quat.from_rotation_vector(theta))
         return jnp.concatenate(res.body_wrenches(mech, q[s.actuator_body], u), axis=-1)
 
-    # every term's (6 rows, 12 columns) block of body rows, with its row body and column body
-    blocks, rows, cols = [], [], []
-
-    def body_rows(blk, row, col):
-        blocks.append(blk)
-        rows.append(np.asarray(row))
-        cols.append(np.asarray(col))
-
     dwrench_dtheta, dwrench_du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
-    body_rows(jnp.einsum("brk,bkc->brc", local.body[:, :, :6], T[:nb, 7:]), np.arange(nb), np.arange(nb))
-    by_wrench = jnp.einsum("brk,bkBt->brBt", local.body[:, :, 6:], dwrench_dtheta)  # on the bodies' rotations
-    V_u = jnp.einsum("brk,bku->bru", local.body[:, :, 6:], dwrench_du)
+    own = jnp.einsum("brk,bkc->brc", local.body[:, :, :6], T[:nb, 7:])
+    # a body's wrench reads its own rotation only: the diagonal of dwrench_dtheta
+    own = own.at[:, :, 6:9].add(jnp.einsum("brk,bkt->brt", local.body[:, :, 6:],
+                                           dwrench_dtheta[np.arange(nb), :, np.arange(nb)]))
+    add(own, 6 * np.arange(nb), np.arange(nb))
+    body_u = jnp.einsum("brk,bku->bru", local.body[:, :, 6:], dwrench_du)
 
     J = local.joints
     p, c = s.joint_parent, s.joint_child
     parent = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 0:7], J[:, :, 14:20]], axis=-1), T[p])
     child = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 7:14], J[:, :, 20:26]], axis=-1), T[c])
     for blk, col in ((parent, p), (child, c)):
-        body_rows(blk[:, 0:6], p, col)
-        body_rows(blk[:, 6:12], c, col)
-    lam = onehot(p) * parent[:, 12:, None] + onehot(c) * child[:, 12:, None]
+        add(blk[:, 0:6], 6 * p, col, p != nb)
+        add(blk[:, 6:12], 6 * c, col)
+        add(blk[:, 12:], 6 * nb + 6 * np.arange(nj), col)
     inputs = jnp.einsum("jrk,jku->jru", J[:, :, 26:], jax.jacfwd(lambda u: res.joint_inputs(mech, u))(action))
-    V_u = jnp.concatenate([V_u, jnp.zeros_like(V_u[:1])]).at[p].add(inputs[:, 0:6]).at[c].add(inputs[:, 6:12])
+    body_u = jnp.concatenate([body_u, jnp.zeros_like(body_u[:1])]).at[p].add(inputs[:, 0:6]).at[c].add(inputs[:, 6:12])
 
-    ys = []
+    offset = 6 * nb + 6 * nj
     for (kind, _, _, members, _), G in zip(s.element_groups, local.groups):
         a, b = res.element_bodies(s, kind, members)
         n = G.shape[1] - 12
         on_a = jnp.einsum("erk,ekc->erc", G[:, :, 0:7], T[a, :7])
         on_b = jnp.einsum("erk,ekc->erc", G[:, :, 7:14], T[b, :7])
         for blk, col in ((on_a, a), (on_b, b)):
-            body_rows(blk[:, n:n + 6], a, col)
-            body_rows(blk[:, n + 6:], b, col)
-        y = onehot(a) * on_a[:, :n, None] + onehot(b) * on_b[:, :n, None]
-        ys.append(jnp.concatenate([y[:, :, :nb].reshape(-1, 12 * nb), jnp.zeros((y.shape[0] * n, nu), dtype)], axis=1))
+            add(blk[:, :n], offset + n * np.arange(len(a)), col)
+            add(blk[:, n:n + 6], 6 * a, col, a != nb)
+            add(blk[:, n + 6:], 6 * b, col, b != nb)
+        offset += n * len(a)
 
-    V = jnp.zeros((nb + 1, 6, nb + 1, 12), dtype).at[np.concatenate(rows), :, np.concatenate(cols)].add(
-        jnp.concatenate(blocks))
-    V = V[:nb, :, :nb].at[:, :, :, 6:9].add(by_wrench)
-    return jnp.concatenate(
-        [jnp.concatenate([V.reshape(6 * nb, 12 * nb), V_u[:nb].reshape(6 * nb, nu)], axis=1),
-         jnp.concatenate([lam[:, :, :nb].reshape(6 * nj, 12 * nb), inputs[:, 12:].reshape(6 * nj, nu)], axis=1)] + ys)
+    data, rows, bodies = [], [], []
+    for block, first, body, exist in pieces:
+        keep = np.flatnonzero(exist & (body != nb))  # the world has neither rows nor columns
+        data.append(block[keep].reshape(-1, 12))
+        rows.append((first[keep, None] + np.arange(block.shape[1])).reshape(-1))
+        bodies.append(np.repeat(body[keep], block.shape[1]))
+    action_rows = jnp.concatenate([body_u[:nb].reshape(6 * nb, -1), inputs[:, 12:].reshape(6 * nj, -1)])
+    return res.ColumnBlocks(jnp.concatenate(data), np.concatenate(rows), np.concatenate(bodies), action_rows)
 
 
 def _derivative_point(mech, state, action, opts, W, info):
@@ -205,14 +206,16 @@ def _newton(mech, prob, Wg, ok, dF, opts):
     return jax.tree.map(lambda d: jnp.where(ok, d, 0.0), dW)
 
 
-def solve_columns(mech, prob, W, ok, columns, opts):
-    """The velocities' rows (nb, 6, C) of -(dF/dW)^-1 columns at W, for ``columns`` (N, C) packed
-    as the unknowns (:func:`residual_columns`): the kernel's blocked solve, or the JAX
+def solve_columns(mech, state, action, W, ok, blocks, opts):
+    """The velocities' rows (nb, 6, C) of -(dF/dW)^-1 R at W, the step from (state, action), for the
+    columns R (N, C) of ``blocks`` (:func:`column_blocks`): the kernel's blocked solve, or the JAX
     factorisation's vmapped over the columns; zero where ``ok`` is False."""
     nb = mech.num_bodies
     if solver.use_native(opts):
-        dV = kernel.newton_columns(mech, prob, W, columns)[:6 * nb].reshape(nb, 6, -1)
+        dV = kernel.velocity_columns(mech, state, action, W, blocks).reshape(nb, 6, -1)
     else:
+        prob = res.make_problem(mech, state, action)
+        columns = blocks.matrix(kernel.pack_unknowns(W).shape[0], nb)
         dW = jax.vmap(lambda r: _newton(mech, prob, W, ok, kernel.unpack_unknowns(r, W), opts))(columns.T)
         dV = jnp.moveaxis(dW.V, 0, -1)
     return jnp.where(ok, dV, 0.0)
@@ -225,8 +228,7 @@ def solve_jacobian(mech, state, action, opts):
     W, info = solve_step(mech, state, action, opts)
     Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)  # (a failed step's columns are masked)
     local = (kernel.local_jacobians if solver.use_native(opts) else res.local_jacobians)(mech, state, action, Wg)
-    columns = residual_columns(mech, state, action, local)
-    return W, info, solve_columns(mech, res.make_problem(mech, state, action), Wg, ok, columns, opts)
+    return W, info, solve_columns(mech, state, action, Wg, ok, column_blocks(mech, state, action, local), opts)
 
 
 def _solve_jvp(primals, tangents):

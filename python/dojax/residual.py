@@ -494,6 +494,27 @@ class LocalJacobians(NamedTuple):
     groups: tuple  # per group (ne, n + 12, 14): [element rows, body a rows, body b rows] x [xa, qa, xb, qb]
 
 
+class ColumnBlocks(NamedTuple):
+    """The residual's Jacobian with respect to the state's tangent and the action (a step
+    Jacobian's right-hand sides, :func:`dojax.implicit.column_blocks`) as its nonzero blocks.
+
+    Row t of ``data`` (n, 12) is the packed residual row ``rows[t]`` (rows packed as the unknowns,
+    :func:`dojax.native.kernel.pack_unknowns`) in the 12 tangent columns of body ``bodies[t]``;
+    entries for the same row and body add up. ``action`` (6 nb + 6 nj, nu) holds the bodies' and
+    the joints' rows of the action's columns (the elements' rows do not read the action)."""
+
+    data: jax.Array
+    rows: jax.Array
+    bodies: jax.Array
+    action: jax.Array
+
+    def matrix(self, num_rows, num_bodies):
+        """The dense (num_rows, 12 num_bodies + nu) matrix."""
+        tangent = jnp.zeros((num_rows, num_bodies, 12), self.data.dtype).at[self.rows, self.bodies].add(self.data)
+        action = jnp.zeros((num_rows, self.action.shape[1]), self.data.dtype).at[:self.action.shape[0]].set(self.action)
+        return jnp.concatenate([tangent.reshape(num_rows, 12 * num_bodies), action], axis=1)
+
+
 def _body_local(mass, inertia, h, V15, force, torque, V):
     """One body's rows' Jacobian (6, 12) with respect to its last velocities and its wrench."""
     return jnp.concatenate(jax.jacfwd(_body_terms, argnums=(3, 4, 5))(mass, inertia, h, V15, force, torque, V), axis=1)

@@ -22,6 +22,7 @@ TARGET = "dojax_step_solve"
 LINEAR_SOLVE = "dojax_linear_solve"
 LOCAL_JACOBIANS = "dojax_local_jacobians"
 COLUMNS_SOLVE = "dojax_columns_solve"
+JACOBIAN_COLUMNS = "dojax_jacobian_columns"
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,6 +37,7 @@ def _library():
     jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
     jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
     jax.ffi.register_ffi_target(COLUMNS_SOLVE, jax.ffi.pycapsule(lib.DojaxColumnsSolve), platform="cpu")
+    jax.ffi.register_ffi_target(JACOBIAN_COLUMNS, jax.ffi.pycapsule(lib.DojaxJacobianColumns), platform="cpu")
     return lib
 
 
@@ -159,6 +161,35 @@ def newton_columns(mech, prob, W, R):
 
     return jax.lax.custom_linear_solve(matvec, R, lambda _, r: _columns_solve(mech, prob, W, r),
                                        lambda _, r: columns(lambda c: _linear_solve(mech, prob, W, c, True))(r))
+
+
+def _velocity_columns(mech, state, action, W, blocks):
+    _require()
+    nb = mech.num_bodies
+    out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + blocks.action.shape[-1]), W.V.dtype)
+    call = jax.ffi.ffi_call(JACOBIAN_COLUMNS, out, vmap_method="broadcast_all")
+    index = lambda i: jnp.asarray(i, jnp.int64)
+    dv = call(pack_parameters(mech, res.make_problem(mech, state, action), W), pack_unknowns(W), blocks.data,
+              index(blocks.rows), index(blocks.bodies), blocks.action, structure=_structure(mech.structure))
+    return jnp.where(jnp.isfinite(dv), dv, 0.0)
+
+
+def _velocity_columns_jvp(primals, tangents):
+    def dense(mech, state, action, W, blocks):
+        R = blocks.matrix(pack_unknowns(W).shape[0], mech.num_bodies)
+        return newton_columns(mech, res.make_problem(mech, state, action), W, R)[:6 * mech.num_bodies]
+
+    return velocity_columns(*primals), jax.jvp(dense, primals, tangents)[1]
+
+
+velocity_columns = jax.custom_jvp(_velocity_columns)
+velocity_columns.__doc__ = """The velocities' rows (6 nb, 12 nb + nu) of :func:`newton_columns` for the step Jacobian's
+right-hand sides held as blocks (:class:`dojax.residual.ColumnBlocks`), at the step from (state,
+action): the kernel assembles each block of columns from them, skips their zero rows (a body's
+columns reach the terms of that body and the tree above it only) and computes no other rows.
+Entries that a non-finite factorisation leaves non-finite are zero. Its derivatives are those of
+:func:`newton_columns`."""
+velocity_columns.defjvp(_velocity_columns_jvp)
 
 
 def _local_jacobians(mech, state, action, W):
