@@ -1,5 +1,6 @@
 """Test configuration: float64 and the persistent compilation cache (both switched on by importing
-dojax; ``DOJAX_CACHE_DIR`` moves or disables the cache), and a guard on XLA's memory maps.
+dojax; ``DOJAX_CACHE_DIR`` moves or disables the cache), XLA's backend optimisation level, and a
+guard on XLA's memory maps.
 
 Every compiled dojax step holds some 2,000 memory mappings of XLA:CPU code; Linux allows a process
 65,530 by default (``vm.max_map_count``), and LLVM aborts the process when it cannot map more. The
@@ -7,10 +8,19 @@ suite compiles far more programs than that allows at once, so compiled programs 
 (``jax.clear_caches()``) whenever the count nears the limit.
 """
 
-import jax
-import pytest
+import os
 
-import dojax  # noqa: F401  (float64, compilation cache)
+# The suite's time is XLA:CPU compiling hundreds of programs that each run a few times, and most of
+# a compile is LLVM optimising the machine code. The suite compiles at the lowest backend
+# optimisation level: the same XLA programs, less optimised machine code (values agree to rounding,
+# within every tolerance here). Users and the benchmarks keep XLA's default.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS)
+import pytest  # noqa: E402
+
+import dojax  # noqa: F401,E402  (float64, compilation cache)
 
 
 def _map_limit():

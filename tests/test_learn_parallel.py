@@ -58,7 +58,8 @@ SCRIPT = textwrap.dedent('''
 @pytest.mark.slow
 def test_data_parallel_training_on_four_devices_equals_one_device():
     python = str(Path(__file__).resolve().parents[1] / "python")
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env = dict(os.environ, XLA_FLAGS=flags,
                PYTHONPATH=os.pathsep.join(filter(None, [python, os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
