@@ -215,7 +215,7 @@ def solve_columns(mech, state, action, W, ok, blocks, opts):
         dV = kernel.velocity_columns(mech, state, action, W, blocks).reshape(nb, 6, -1)
     else:
         prob = res.make_problem(mech, state, action)
-        columns = blocks.matrix(kernel.pack_unknowns(W).shape[0], nb)
+        columns = blocks.matrix(W)
         dW = jax.vmap(lambda r: _newton(mech, prob, W, ok, kernel.unpack_unknowns(r, W), opts))(columns.T)
         dV = jnp.moveaxis(dW.V, 0, -1)
     return jnp.where(ok, dV, 0.0)

@@ -508,8 +508,10 @@ class ColumnBlocks(NamedTuple):
     bodies: jax.Array
     action: jax.Array
 
-    def matrix(self, num_rows, num_bodies):
-        """The dense (num_rows, 12 num_bodies + nu) matrix."""
+    def matrix(self, like):
+        """The dense (N, 12 nb + nu) matrix, its N rows packed as the unknowns ``like``
+        (:class:`Unknowns`, nb bodies)."""
+        num_rows, num_bodies = sum(leaf.size for leaf in jax.tree.leaves(like)), like.V.shape[0]
         tangent = jnp.zeros((num_rows, num_bodies, 12), self.data.dtype).at[self.rows, self.bodies].add(self.data)
         action = jnp.zeros((num_rows, self.action.shape[1]), self.data.dtype).at[:self.action.shape[0]].set(self.action)
         return jnp.concatenate([tangent.reshape(num_rows, 12 * num_bodies), action], axis=1)

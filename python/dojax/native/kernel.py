@@ -176,7 +176,7 @@ def _velocity_columns(mech, state, action, W, blocks):
 
 def _velocity_columns_jvp(primals, tangents):
     def dense(mech, state, action, W, blocks):
-        R = blocks.matrix(pack_unknowns(W).shape[0], mech.num_bodies)
+        R = blocks.matrix(W)
         return newton_columns(mech, res.make_problem(mech, state, action), W, R)[:6 * mech.num_bodies]
 
     return velocity_columns(*primals), jax.jvp(dense, primals, tangents)[1]
