@@ -1232,6 +1232,19 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
   return ffi::Error::Success();
 }
 
+// Calls solve(solver, lane) for each lane of a batch, with the Newton matrix factorised at the
+// lane's parameters and unknowns (params (lanes, P), W (lanes, N)), in parallel over the lanes.
+template <class Solve>
+void for_each_factorised_lane(const Structure& st, const double* params, const double* W, int64_t lanes,
+                              Solve solve) {
+#pragma omp parallel for schedule(static) if (lanes > 1)
+  for (int64_t lane = 0; lane < lanes; ++lane) {
+    Solver solver(st, params + lane * st.num_params);
+    solver.linearize(W + lane * st.num_unknowns);
+    solve(solver, lane);
+  }
+}
+
 // The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
 // with R and dW (..., N, C), the C right-hand sides as columns; one factorisation per lane of the
 // leading dimensions (params (..., P) and W (..., N) alike).
@@ -1247,12 +1260,9 @@ ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, 
   const int64_t C = rd[rank - 1], N = st.num_unknowns, lanes = R.element_count() / (N * C);
   if (params.element_count() / st.num_params != lanes || W.element_count() / N != lanes)
     return ffi::Error::InvalidArgument("dojax kernel: columns solve batch dimensions differ");
-#pragma omp parallel for schedule(static) if (lanes > 1)
-  for (int64_t lane = 0; lane < lanes; ++lane) {
-    Solver solver(st, params.typed_data() + lane * st.num_params);
-    solver.linearize(W.typed_data() + lane * N);
+  for_each_factorised_lane(st, params.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
     solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C, static_cast<int>(C));
-  }
+  });
   return ffi::Error::Success();
 }
 
@@ -1276,14 +1286,11 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> 
     if (rows.typed_data()[t] < 0 || rows.typed_data()[t] >= N || bodies.typed_data()[t] < 0 ||
         bodies.typed_data()[t] >= st.nb)
       return ffi::Error::InvalidArgument("dojax kernel: a Jacobian column block lies outside the matrix");
-#pragma omp parallel for schedule(static) if (lanes > 1)
-  for (int64_t lane = 0; lane < lanes; ++lane) {
-    Solver solver(st, params.typed_data() + lane * st.num_params);
-    solver.linearize(W.typed_data() + lane * N);
+  for_each_factorised_lane(st, params.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
     solver.jacobian_columns(data.typed_data() + lane * n * 12, rows.typed_data() + lane * n,
                             bodies.typed_data() + lane * n, n, action.typed_data() + lane * na * nu,
                             static_cast<int>(nu), dV->typed_data() + lane * 6 * st.nb * (12 * st.nb + nu));
-  }
+  });
   return ffi::Error::Success();
 }
 
