@@ -11,6 +11,14 @@ function jitted and compiled first, then the median of repeated calls:
   grad      ``jax.grad`` of that loss with respect to the 50 actions
 
     taskset -c 1 python bench/derivative_cost.py hopper humanoid
+
+With ``--parts``, also the Jacobian's parts on the native backend, each jitted alone at the
+step's solution (the solve; the kernel's local Jacobians; ``implicit.column_blocks``; the kernel's
+assembly, factorisation and solve of the columns, ``kernel.velocity_columns``), step and Jacobian
+in one program, and the Jacobian's largest difference from ``jax.jacfwd`` of the step (maximal
+coordinates, in the tangent of ``dojax.state.retract``):
+
+    taskset -c 1 python bench/derivative_cost.py --parts humanoid
 """
 
 import sys
@@ -52,6 +60,40 @@ def measure(robot):
           f"50-step rollout {roll:.1f} ms, its gradient {grad:.1f} ms ({grad / roll:.1f} rollouts)", flush=True)
 
 
+def parts(robot):
+    from dojax import implicit
+    from dojax.native import kernel
+    from dojax.state import difference, retract
+
+    mech = dojax.load(robot, timestep=0.01)
+    state, action = mech.initial_state(), jnp.zeros(mech.action_size)
+    opts = dojax.SolverOptions(backend="native")
+    W, _ = implicit.solve_step(mech, state, action, opts)
+    local = jax.jit(kernel.local_jacobians)(mech, state, action, W)
+    blocks = jax.jit(lambda L: implicit.column_blocks(mech, state, action, L))(local)
+    timed = {
+        "solve": (lambda s, a: implicit.solve_step(mech, s, a, opts), state, action),
+        "local Jacobians": (lambda W: kernel.local_jacobians(mech, state, action, W), W),
+        "column blocks": (lambda L: implicit.column_blocks(mech, state, action, L), local),
+        "columns' solve": (lambda B: kernel.velocity_columns(mech, state, action, W, B), blocks),
+        "step": (lambda s, a: dojax.step(mech, s, a, opts), state, action),
+        "step and Jacobian": (lambda s, a: (dojax.step(mech, s, a, opts), dojax.jacobians(mech, s, a, opts)),
+                              state, action),
+    }
+    print(f"{robot}: " + ", ".join(f"{name} {median_ms(jax.jit(fn), *args, repeats=50):.3f} ms"
+                                   for name, (fn, *args) in timed.items()), flush=True)
+
+    nb = mech.num_bodies
+    nxt, _ = dojax.step(mech, state, action, opts)
+    f = lambda dz, u: difference(dojax.step(mech, retract(state, dz.reshape(nb, 12)), u, opts)[0], nxt).reshape(-1)
+    reference = jax.jit(jax.jacfwd(f, argnums=(0, 1)))(jnp.zeros(12 * nb), action)
+    got = dojax.jacobians(mech, state, action, opts)
+    for name, ref in zip(("state", "action"), reference):
+        print(f"{robot}: Jacobian {name} differs from jax.jacfwd of the step by "
+              f"{float(jnp.max(jnp.abs(got[name] - ref))):.1e} (entries up to {float(jnp.max(jnp.abs(ref))):.1f})")
+
+
 if __name__ == "__main__":
-    for robot in sys.argv[1:] or ["hopper", "humanoid"]:
-        measure(robot)
+    robots = [a for a in sys.argv[1:] if a != "--parts"] or ["hopper", "humanoid"]
+    for robot in robots:
+        (parts if "--parts" in sys.argv[1:] else measure)(robot)
