@@ -6,7 +6,10 @@ For each robot (dt 0.01, default SolverOptions, from its initial state with zero
 function jitted and compiled first, then the median of repeated calls:
 
   step      ``dojax.step``
-  jac       ``dojax.jacobians`` (maximal coordinates, state and action)
+  jac       ``dojax.jacobians`` (maximal coordinates, state and action), a call of its own (it
+            solves the step too)
+  both      ``dojax.step`` and ``dojax.jacobians`` in one program, which solves the step once: the
+            Jacobian's cost beside its step is (both - step) / step
   rollout   a 50-step scan of ``dojax.step`` and the sum of squared positions
   grad      ``jax.grad`` of that loss with respect to the 50 actions
 
@@ -53,10 +56,13 @@ def measure(robot):
         return jnp.sum(jax.lax.scan(body, s0, acts)[1])
 
     step = median_ms(jax.jit(lambda s, a: dojax.step(mech, s, a)), state, action, repeats=50)
-    jac = median_ms(jax.jit(lambda s, a: dojax.jacobians(mech, s, a)), state, action)
+    jac = median_ms(jax.jit(lambda s, a: dojax.jacobians(mech, s, a)), state, action, repeats=50)
+    both = median_ms(jax.jit(lambda s, a: (dojax.step(mech, s, a), dojax.jacobians(mech, s, a))), state, action,
+                     repeats=50)
     roll = median_ms(jax.jit(loss), state, actions, repeats=5)
     grad = median_ms(jax.jit(jax.grad(loss, argnums=1)), state, actions, repeats=5)
     print(f"{robot}: step {step:.3f} ms, jacobian {jac:.2f} ms ({jac / step:.1f} steps), "
+          f"step and jacobian {both:.2f} ms (the jacobian beside its step: {(both - step) / step:.1f} steps), "
           f"50-step rollout {roll:.1f} ms, its gradient {grad:.1f} ms ({grad / roll:.1f} rollouts)", flush=True)
 
 
