@@ -1,6 +1,6 @@
 """Test configuration: float64 and the persistent compilation cache (both switched on by importing
-dojax; ``DOJAX_CACHE_DIR`` moves or disables the cache), XLA's backend optimisation level, and a
-guard on XLA's memory maps.
+dojax; ``DOJAX_CACHE_DIR`` moves or disables the cache; here it keeps every program), XLA's backend
+optimisation level, and a guard on XLA's memory maps.
 
 Every compiled dojax step holds some 2,000 memory mappings of XLA:CPU code; Linux allows a process
 65,530 by default (``vm.max_map_count``), and LLVM aborts the process when it cannot map more. The
@@ -21,6 +21,12 @@ import jax  # noqa: E402  (after XLA_FLAGS)
 import pytest  # noqa: E402
 
 import dojax  # noqa: F401,E402  (float64, compilation cache)
+
+# Every program goes into the persistent cache, however briefly it compiled (JAX's default keeps
+# only those over 1 s): the two workers, and a worker after jax.clear_caches(), then load the many
+# small programs they share (each eager operation compiles once per shape) instead of compiling
+# them again. Measured on tests/test_native.py alone: 6% less CPU time.
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 # The files that take longest from an empty cache, longest first (measured). The two workers take
