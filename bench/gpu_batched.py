@@ -95,16 +95,15 @@ def _mjx_variants(lanes, inner):
 
     def make(mx, n, with_jacobian):
         def one(d, ctrl):
-            def f(qpos, qvel, ctrl):
+            def f(qpos, qvel, ctrl):  # ((next qpos, next qvel), next data)
                 out = mjx.step(mx, d.replace(qpos=qpos, qvel=qvel, ctrl=ctrl))
-                return out, (out.qpos, out.qvel)
+                return (out.qpos, out.qvel), out
 
-            nxt, _ = f(d.qpos, d.qvel, ctrl)
-            size = jnp.zeros(())
-            if with_jacobian:
-                J = jax.jacfwd(lambda *a: f(*a)[1], argnums=(0, 1, 2))(d.qpos, d.qvel, ctrl)
-                size = sum(jnp.abs(j).sum() for j in jax.tree.leaves(J))
-            return nxt, size
+            if not with_jacobian:
+                return f(d.qpos, d.qvel, ctrl)[1], jnp.zeros(())
+            # the step is jacfwd's primal: one step, not a second one beside the Jacobian
+            J, nxt = jax.jacfwd(f, argnums=(0, 1, 2), has_aux=True)(d.qpos, d.qvel, ctrl)
+            return nxt, sum(jnp.abs(j).sum() for j in jax.tree.leaves(J))
 
         def run(ds, key):
             def body(carry, k):
@@ -195,8 +194,9 @@ def main():
                "--seconds", str(args.seconds), "--lanes", *map(str, args.lanes)]
         cmd += ["--variants", *args.variants] if args.variants else []
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        timer = threading.Timer(args.timeout or 1e9, proc.kill)
-        timer.start()
+        timer = threading.Timer(args.timeout, proc.kill) if args.timeout else None
+        if timer:
+            timer.start()
         for line in proc.stdout:  # the engine's lines as they come (a run cut short keeps the earlier ones)
             print(line, end="", flush=True)
             if line.startswith("{"):
@@ -205,8 +205,10 @@ def main():
                     with open(args.out, "a") as f:
                         f.write(line)
         if proc.wait() != 0:
-            print(f"# {engine}: process ended with {proc.returncode} (killed after --timeout {args.timeout} s?)")
-        timer.cancel()
+            print(f"# {engine}: process ended with {proc.returncode}"
+                  + (f" (killed after --timeout {args.timeout:.0f} s?)" if timer else ""))
+        if timer:
+            timer.cancel()
 
     print("\n| variant | lanes | env-steps/s | ms per step | iters | fail | compile s |\n|---|---|---|---|---|---|---|")
     for r in rows:
