@@ -40,6 +40,11 @@ struct ElementType {
   void (*local)(const double*, const double*, double*);  // Jacobian with respect to the local inputs
 };
 
+struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
+  void (*eval)(const double*, const double*, double*);
+  void (*lin)(const double*, const double*, double*);
+};
+
 #include "elements.inc"
 
 constexpr int kMaxElement = 12;
@@ -204,6 +209,7 @@ struct Group {
 struct Structure {
   int nb, nj, n_levels, width;
   std::vector<int> levels, parent, child;
+  std::vector<const JointType*> joint_type;
   std::vector<Group> groups;
   int num_params, num_unknowns, border_size;
   int lam_offset() const { return 6 * nb; }
@@ -224,6 +230,12 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
   st.child.resize(st.nj);
   for (auto& v : st.parent) v = next();
   for (auto& v : st.child) v = next();
+  st.joint_type.resize(st.nj);
+  for (auto& t : st.joint_type) {
+    const int type = next();
+    if (type < 0 || type >= NUM_JOINT_TYPES) return false;
+    t = &JOINT_TYPES[type];
+  }
   const int n_groups = next();
   int params = st.nb * BODY_PARAMS + st.nj * JOINT_PARAMS;
   int unknowns = 6 * st.nb + 6 * st.nj;
@@ -315,7 +327,7 @@ class Solver {
       const int pa = st_.parent[j], c = st_.child[j];
       velocities(W, pa, c, u);
       std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
-      joint_eval(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, out);
+      st_.joint_type[j]->eval(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, out);
       add_body_rows(R, pa, out);
       add_body_rows(R, c, out + 6);
       std::memcpy(R + st_.lam_offset() + 6 * j, out + 12, 6 * sizeof(double));
@@ -353,7 +365,7 @@ class Solver {
       const int pa = st_.parent[j], c = st_.child[j];
       velocities(W, pa, c, u);
       std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
-      joint_lin(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, G);
+      st_.joint_type[j]->lin(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, G);
       const double* J = G + 18;  // rows [parent, child, joint] x columns [Vp, Vc, lam]
       auto blk = [&](int r, int k, int a, int b) { return J[(6 * r + a) * 18 + 6 * k + b]; };
       for (int a = 0; a < 6; ++a)

@@ -22,6 +22,7 @@ import dojax
 from dojax import implicit
 from dojax import residual as res
 from dojax import solver
+from dojax.joints import JOINT_TYPES
 from dojax.native import generate, kernel
 from dojax.state import State
 
@@ -82,17 +83,32 @@ def _collisions():
     return b.build()
 
 
+def _joint_types():
+    """One link of every joint type (the kernel's code for each), sprung, damped, actuated and with
+    armature, on a spinning, drifting base."""
+    b = dojax.MechanismBuilder(timestep=0.01)
+    for k, joint_type in enumerate(JOINT_TYPES):
+        base, link = f"base_{joint_type}", f"link_{joint_type}"
+        b.add_body(base, 1.0, shape=dojax.shapes.Box(0.1, 0.1, 0.1), position=(2.0 * k, 0, 1),
+                   velocity=(0.1, 0, 0.2), angular_velocity=(0.3, -0.2, 0.5))
+        b.add_body(link, 0.5, shape=dojax.shapes.Box(0.05, 0.05, 0.3), position=(2.0 * k, 0, 0.7),
+                   angular_velocity=(1.0, 0.5, -0.7))
+        b.add_joint(joint_type, joint_type, base, link, axis=(0.6, 0.0, 0.8), parent_vertex=(0, 0, -0.1),
+                    child_vertex=(0, 0, 0.2), spring=2.0, damper=0.5, armature=0.1, actuated=True)
+    return b.build()
+
+
 def _fourbar_with_armature():
     mech = dojax.load("fourbar")
     tree = jnp.arange(mech.num_joints)[:, None] < mech.num_bodies  # a loop-closing joint has none
     return mech.replace(armature=jnp.where(tree, 0.3 * jnp.asarray(mech.structure.free_mask), 0.0))
 
 
-@pytest.mark.parametrize("model", ["collisions", "fourbar"])
+@pytest.mark.parametrize("model", ["collisions", "fourbar", "joint_types"])
 def test_native_unknowns_match_jax_solve(model):
-    """Body-body contacts, and a loop joint (the border of the Newton matrix) in a mechanism whose
-    tree joints have armature, live against JAX."""
-    mech = _collisions() if model == "collisions" else _fourbar_with_armature()
+    """Body-body contacts, a loop joint (the border of the Newton matrix) in a mechanism whose tree
+    joints have armature, and every joint type, live against JAX."""
+    mech = {"collisions": _collisions, "fourbar": _fourbar_with_armature, "joint_types": _joint_types}[model]()
     state = mech.initial_state()
     action = 0.3 * jnp.ones(mech.action_size)
 

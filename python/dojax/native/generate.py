@@ -10,6 +10,12 @@ order, as :mod:`dojax.native.kernel` packs them), ``u`` its unknowns, and ``out`
 residual rows and, for the ``*_lin`` variants, then the Jacobian d rows / d u row by row. The
 ``*_local`` variants read the parameters of :func:`dojax.residual.local_args` and write only the
 term's Jacobian with respect to its local inputs (:class:`dojax.residual.LocalJacobians`).
+
+A joint's rows, evaluated and linearised in every interior-point iteration, are generated once per
+joint type (:data:`dojax.joints.JOINT_TYPES`), with the type's free rows as constants: a hinge's
+code then computes neither its free row's constraint nor its constrained rows' coordinates (0.6 of
+the general joint's statements). Those functions still take the general joint's parameters, free
+mask included, so that every joint packs alike.
 """
 
 import argparse
@@ -22,6 +28,7 @@ import numpy as np
 
 from dojax import residual as res
 from dojax.collision import GEOMETRIES
+from dojax.joints import JOINT_TYPES, free_mask
 from dojax.mechanism import MechanismBuilder
 from dojax.native import codegen
 from dojax.shapes import Box
@@ -144,8 +151,13 @@ def source():
     parts.append(_local_function("body", lambda s, u: res._body_local(*s, *u), local[:-1], local[-1:])[0])
 
     joint = _first(joint_args, res._JOINT_AXES)
-    code, n_joint = _function("joint", lambda s, u: res._joint_terms(*s, *u), joint[:-3], joint[-3:])
-    parts.append(code)
+    joint_rows = []
+    for joint_type in JOINT_TYPES:
+        free = jnp.asarray(free_mask(joint_type))
+        code, n_joint = _function(f"joint_{joint_type}", lambda s, u, free=free: res._joint_terms(s[0], free, *s[2:], *u),
+                                  joint[:-3], joint[-3:])
+        parts.append(code)
+        joint_rows.append(f"  {{joint_{joint_type}_eval, joint_{joint_type}_lin}},")
     local = _first(local_joint, res._JOINT_LOCAL_AXES)
     code, n_joint_local = _local_function("joint", lambda s, u: res._joint_local(*s, *u), local[:-3], local[-3:])
     parts.append(code)
@@ -176,6 +188,8 @@ def source():
         rows.append(_layout_row(layout, name, n_params, n_local))
     parts.append(f"static const int BODY_PARAMS = {n_body};\nstatic const int JOINT_PARAMS = {n_joint};\n"
                  f"static const int JOINT_LOCAL_PARAMS = {n_joint_local};\n")
+    parts.append("static const JointType JOINT_TYPES[] = {\n" + "\n".join(joint_rows) + "\n};\n")
+    parts.append(f"static const int NUM_JOINT_TYPES = {len(JOINT_TYPES)};\n")
     parts.append("static const ElementType ELEMENT_TYPES[] = {\n" + "\n".join(rows) + "\n};\n")
     parts.append(f"static const int NUM_ELEMENT_TYPES = {len(ELEMENT_TYPES)};\n")
     return "\n".join(parts)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dojax import residual as res
+from dojax.joints import JOINT_TYPES, free_mask
 
 TARGET = "dojax_step_solve"
 LINEAR_SOLVE = "dojax_linear_solve"
@@ -55,6 +56,13 @@ def _element_types(structure, kind, model, geometry, members):
     return [ELEMENT_TYPES.index((model, geometry))] * len(members)
 
 
+def _joint_types(structure):
+    """The kernel's joint type of each joint: the index in :data:`dojax.joints.JOINT_TYPES` of its
+    free rows."""
+    masks = {tuple(free_mask(name)): i for i, name in enumerate(JOINT_TYPES)}
+    return [masks[tuple(np.asarray(m, dtype=float))] for m in structure.free_mask]
+
+
 @functools.lru_cache(maxsize=64)
 def _structure(structure):
     """The static int64 description the kernel parses (see ``parse_structure`` in the C++)."""
@@ -62,7 +70,7 @@ def _structure(structure):
     nb, nj = len(s.body_names), len(s.joint_names)
     levels = np.asarray(s.level_nodes)
     parts = [[nb, nj, levels.shape[0], levels.shape[1]], levels.reshape(-1), s.joint_parent, s.joint_child,
-             [len(s.element_groups)]]
+             _joint_types(s), [len(s.element_groups)]]
     for (kind, model, geometry, members, border) in s.element_groups:
         a, b = res.element_bodies(s, kind, members)
         parts += [[len(a), int(border)], _element_types(s, kind, model, geometry, members), a, b]
