@@ -68,31 +68,39 @@ void matmul(const double* A, int lda, const double* B, int ldb, double* C, int l
   }
 }
 
-// inv = A^-1 (N x N) by Gauss-Jordan elimination with partial pivoting.
-template <int N>
-void invert_fixed(const double* A, double* inv) {
-  double M[N][2 * N];
-  for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j) {
-      M[i][j] = A[i * N + j];
-      M[i][N + j] = i == j ? 1.0 : 0.0;
-    }
+// inv[m] = A[m]^-1 (N x N) for K independent matrices by Gauss-Jordan elimination with partial
+// pivoting, one elimination step of every matrix after another: one inversion is a chain of
+// dependent steps (pivot search, division, row updates) that leaves the CPU's units mostly idle,
+// and interleaving K chains fills them (four 12 x 12 inversions take the time of two).
+template <int N, int K>
+void invert_fixed(const double* const* A, double* const* inv) {
+  double M[K][N][2 * N];
+  for (int m = 0; m < K; ++m)
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) {
+        M[m][i][j] = A[m][i * N + j];
+        M[m][i][N + j] = i == j ? 1.0 : 0.0;
+      }
   for (int c = 0; c < N; ++c) {
-    int piv = c;
-    for (int r = c + 1; r < N; ++r)
-      if (std::fabs(M[r][c]) > std::fabs(M[piv][c])) piv = r;
-    if (piv != c)
-      for (int j = 0; j < 2 * N; ++j) std::swap(M[c][j], M[piv][j]);
-    const double d = 1.0 / M[c][c];
-    for (int j = 0; j < 2 * N; ++j) M[c][j] *= d;
-    for (int r = 0; r < N; ++r) {
-      if (r == c) continue;
-      const double f = M[r][c];
-      for (int j = 0; j < 2 * N; ++j) M[r][j] -= f * M[c][j];
+    for (int m = 0; m < K; ++m) {
+      int piv = c;
+      for (int r = c + 1; r < N; ++r)
+        if (std::fabs(M[m][r][c]) > std::fabs(M[m][piv][c])) piv = r;
+      if (piv != c)
+        for (int j = 0; j < 2 * N; ++j) std::swap(M[m][c][j], M[m][piv][j]);
+      const double d = 1.0 / M[m][c][c];
+      for (int j = 0; j < 2 * N; ++j) M[m][c][j] *= d;
     }
+    for (int m = 0; m < K; ++m)
+      for (int r = 0; r < N; ++r) {
+        if (r == c) continue;
+        const double f = M[m][r][c];
+        for (int j = 0; j < 2 * N; ++j) M[m][r][j] -= f * M[m][c][j];
+      }
   }
-  for (int i = 0; i < N; ++i)
-    for (int j = 0; j < N; ++j) inv[i * N + j] = M[i][N + j];
+  for (int m = 0; m < K; ++m)
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) inv[m][i * N + j] = M[m][i][N + j];
 }
 
 // C (M x N) (+)= scale A (M x K) B (K x N), fixed sizes for the hot loops.
@@ -399,43 +407,75 @@ class Solver {
           }
       }
     }
-    double J[(kMaxElement + 12) * (kMaxElement + 12) + kMaxElement + 12];
+    // a group's local elements are linearised and eliminated four at a time (their inversions
+    // interleaved)
+    double J[4][(kMaxElement + 12) * (kMaxElement + 12) + kMaxElement + 12];
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size, w = 12 + n;
-      for (int e = 0; e < g.ne; ++e) {
-        const int a = g.a[e], b = g.b[e];
-        velocities(W, a, b, u);
-        std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
-        g.lin[e](p_ + g.param_offset + e * g.type->num_params, u, J);
-        const double* jac = J + n + 12;  // rows [element rows; body a; body b] x [Va, Vb, y]
-        if (g.border) {
-          const int row0 = g.border_offset + e * n;
-          for (int r = 0; r < n; ++r) {
-            for (int k = 0; k < 6; ++k) {
-              if (a != nb) Bm(a, k, row0 + r) += jac[(n + k) * w + 12 + r];
-              if (b != nb) Bm(b, k, row0 + r) += jac[(n + 6 + k) * w + 12 + r];
-              if (a != nb) Cm(row0 + r, a, k) += jac[r * w + k];
-              if (b != nb) Cm(row0 + r, b, k) += jac[r * w + 6 + k];
-            }
-            for (int c = 0; c < n; ++c) E_[(row0 + r) * m + row0 + c] += jac[r * w + 12 + c];
+      for (int e0 = 0; e0 < g.ne; e0 += 4) {
+        const int count = std::min(4, g.ne - e0);
+        const double* jac[4];  // rows [element rows; body a; body b] x [Va, Vb, y]
+        for (int k = 0; k < count; ++k) {
+          const int e = e0 + k;
+          velocities(W, g.a[e], g.b[e], u);
+          std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
+          g.lin[e](p_ + g.param_offset + e * g.type->num_params, u, J[k]);
+          jac[k] = J[k] + n + 12;
+        }
+        if (!g.border) {
+          switch (n) {
+            case 2: eliminate_chunk<2>(gi, e0, count, jac); break;
+            case 8: eliminate_chunk<8>(gi, e0, count, jac); break;
+            case 12: eliminate_chunk<12>(gi, e0, count, jac); break;
+            default: break;  // parse_structure admits no other size
           }
           continue;
         }
-        switch (n) {
-          case 2: eliminate<2>(gi, e, a, b, jac); break;
-          case 8: eliminate<8>(gi, e, a, b, jac); break;
-          case 12: eliminate<12>(gi, e, a, b, jac); break;
-          default: break;  // parse_structure admits no other size
+        for (int k = 0; k < count; ++k) {
+          const int e = e0 + k, a = g.a[e], b = g.b[e], row0 = g.border_offset + e * n;
+          for (int r = 0; r < n; ++r) {
+            for (int c = 0; c < 6; ++c) {
+              if (a != nb) Bm(a, c, row0 + r) += jac[k][(n + c) * w + 12 + r];
+              if (b != nb) Bm(b, c, row0 + r) += jac[k][(n + 6 + c) * w + 12 + r];
+              if (a != nb) Cm(row0 + r, a, c) += jac[k][r * w + c];
+              if (b != nb) Cm(row0 + r, b, c) += jac[k][r * w + 6 + c];
+            }
+            for (int c = 0; c < n; ++c) E_[(row0 + r) * m + row0 + c] += jac[k][r * w + 12 + c];
+          }
         }
       }
     }
-    // tree elimination, deepest level first
+    // tree elimination, deepest level first; a level's nodes are independent, so their blocks are
+    // inverted four at a time
     for (int lv = 0; lv < st_.n_levels; ++lv) {
+      const int* level = &st_.levels[lv * st_.width];
+      int nodes[4], count = 0;
+      auto invert = [&]() {
+        const double* A[4];
+        double* inv[4];
+        for (int k = 0; k < count; ++k) {
+          A[k] = &D(nodes[k], 0, 0);
+          inv[k] = &inv_[nodes[k] * 144];
+        }
+        switch (count) {
+          case 1: invert_fixed<12, 1>(A, inv); break;
+          case 2: invert_fixed<12, 2>(A, inv); break;
+          case 3: invert_fixed<12, 3>(A, inv); break;
+          case 4: invert_fixed<12, 4>(A, inv); break;
+          default: break;
+        }
+        count = 0;
+      };
       for (int k = 0; k < st_.width; ++k) {
-        const int i = st_.levels[lv * st_.width + k];
+        if (level[k] == nb) continue;
+        nodes[count++] = level[k];
+        if (count == 4) invert();
+      }
+      invert();
+      for (int k = 0; k < st_.width; ++k) {
+        const int i = level[k];
         if (i == nb) continue;
-        invert_fixed<12>(&D(i, 0, 0), &inv_[i * 144]);
         const int pa = st_.parent[i];
         if (pa == nb) continue;
         // L[i] couples to the parent's velocities only (its first 6 columns) and U[i] to the
@@ -722,45 +762,70 @@ class Solver {
   double& Bm(int i, int r, int col) { return B_[(i * 12 + r) * st_.border_size + col]; }
   double& Cm(int row, int i, int c) { return C_[row * st_.nb * 12 + i * 12 + c]; }
 
-  // Eliminates one local element (a contact with the world or a joint limit) into its bodies'
-  // blocks: dy = -K r - Sa dVa - Sb dVb with K the inverse of d rows / d y (rows equilibrated
-  // first: complementarity rows scale with the slacks).
-  template <int N>
-  void eliminate(size_t gi, int e, int a, int b, const double* jac) {
+  // Eliminates K local elements e0, e0 + 1, ... of a group (contacts with the world or joint
+  // limits) into their bodies' blocks: dy = -K r - Sa dVa - Sb dVb with K the inverse of
+  // d rows / d y (rows equilibrated first: complementarity rows scale with the slacks).
+  template <int N, int K>
+  void eliminate(size_t gi, int e0, const double* const* jacs) {
     const int w = 12 + N, nb = st_.nb;
     LocalElimination& le = local_[gi];
-    double Jy[N * N], Ca[N * 6], Cb[N * 6], Ba[6 * N], Bb[6 * N], scale[N];
-    for (int r = 0; r < N; ++r) {
-      double big = 0.0;
-      for (int c = 0; c < N; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
-      scale[r] = 1.0 / big;
-      for (int c = 0; c < N; ++c) Jy[r * N + c] = scale[r] * jac[r * w + 12 + c];
-      for (int k = 0; k < 6; ++k) {
-        Ca[r * 6 + k] = jac[r * w + k];
-        Cb[r * 6 + k] = jac[r * w + 6 + k];
+    const Group& g = st_.groups[gi];
+    double Jy[K][N * N], scale[K][N];
+    const double* Jys[K];
+    double* Ks[K];
+    for (int k = 0; k < K; ++k) {
+      const double* jac = jacs[k];
+      for (int r = 0; r < N; ++r) {
+        double big = 0.0;
+        for (int c = 0; c < N; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
+        scale[k][r] = 1.0 / big;
+        for (int c = 0; c < N; ++c) Jy[k][r * N + c] = scale[k][r] * jac[r * w + 12 + c];
+      }
+      Jys[k] = Jy[k];
+      Ks[k] = le.K.data() + (e0 + k) * N * N;
+    }
+    invert_fixed<N, K>(Jys, Ks);
+    for (int k = 0; k < K; ++k) {
+      const int e = e0 + k, a = g.a[e], b = g.b[e];
+      const double* jac = jacs[k];
+      double Ca[N * 6], Cb[N * 6], Ba[6 * N], Bb[6 * N];
+      for (int r = 0; r < N; ++r)
+        for (int c = 0; c < 6; ++c) {
+          Ca[r * 6 + c] = jac[r * w + c];
+          Cb[r * 6 + c] = jac[r * w + 6 + c];
+        }
+      for (int r = 0; r < 6; ++r)
+        for (int c = 0; c < N; ++c) {
+          Ba[r * N + c] = jac[(N + r) * w + 12 + c];
+          Bb[r * N + c] = jac[(N + 6 + r) * w + 12 + c];
+        }
+      double* Ke = Ks[k];
+      double* Sa = le.Sa.data() + e * N * 6;
+      double* Sb = le.Sb.data() + e * N * 6;
+      for (int r = 0; r < N; ++r)
+        for (int c = 0; c < N; ++c) Ke[r * N + c] *= scale[k][c];
+      mm<N, N, 6>(Ke, N, Ca, 6, Sa, 6);
+      mm<6, N, N>(Ba, N, Ke, N, le.BKa.data() + e * 6 * N, N);
+      mm<6, N, 6>(Ba, N, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
+      if (b != nb) {
+        mm<N, N, 6>(Ke, N, Cb, 6, Sb, 6);
+        mm<6, N, N>(Bb, N, Ke, N, le.BKb.data() + e * 6 * N, N);
+        mm<6, N, 6>(Bb, N, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
+        // b is a's parent (a joint limit): the coupling lives in a's tree blocks
+        mm<6, N, 6>(Ba, N, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
+        mm<6, N, 6>(Bb, N, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
       }
     }
-    for (int k = 0; k < 6; ++k)
-      for (int c = 0; c < N; ++c) {
-        Ba[k * N + c] = jac[(N + k) * w + 12 + c];
-        Bb[k * N + c] = jac[(N + 6 + k) * w + 12 + c];
-      }
-    double* K = le.K.data() + e * N * N;
-    double* Sa = le.Sa.data() + e * N * 6;
-    double* Sb = le.Sb.data() + e * N * 6;
-    invert_fixed<N>(Jy, K);
-    for (int r = 0; r < N; ++r)
-      for (int c = 0; c < N; ++c) K[r * N + c] *= scale[c];
-    mm<N, N, 6>(K, N, Ca, 6, Sa, 6);
-    mm<6, N, N>(Ba, N, K, N, le.BKa.data() + e * 6 * N, N);
-    mm<6, N, 6>(Ba, N, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
-    if (b != nb) {
-      mm<N, N, 6>(K, N, Cb, 6, Sb, 6);
-      mm<6, N, N>(Bb, N, K, N, le.BKb.data() + e * 6 * N, N);
-      mm<6, N, 6>(Bb, N, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
-      // b is a's parent (a joint limit): the coupling lives in a's tree blocks
-      mm<6, N, 6>(Ba, N, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
-      mm<6, N, 6>(Bb, N, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
+  }
+
+  template <int N>
+  void eliminate_chunk(size_t gi, int e0, int count, const double* const* jacs) {
+    switch (count) {
+      case 1: eliminate<N, 1>(gi, e0, jacs); break;
+      case 2: eliminate<N, 2>(gi, e0, jacs); break;
+      case 3: eliminate<N, 3>(gi, e0, jacs); break;
+      case 4: eliminate<N, 4>(gi, e0, jacs); break;
+      default: break;
     }
   }
 
