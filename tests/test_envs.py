@@ -83,20 +83,22 @@ def test_mujoco_coordinates_reproduce_the_imported_configuration():
     for model_file in ("hopper.xml", "ant.xml"):
         mech, info = gymnasium_model(model_file, return_info=True)
         coordinates = MujocoCoordinates(mech, info)
+        # compiled (run eagerly, each operation would compile a program of its own)
+        both = jax.jit(lambda mech, sim: coordinates(mech, sim, dojax.to_minimal(mech, sim)))
         sim = mech.initial_state()
-        qpos, qvel = coordinates(mech, sim, dojax.to_minimal(mech, sim))
+        qpos, qvel = both(mech, sim)
         assert qpos.shape == (info.model.nq,) and qvel.shape == (info.model.nv,)
         hinges = slice(7, None) if model_file == "ant.xml" else slice(None)  # the ant's free joint: see below
         np.testing.assert_allclose(qpos[hinges], info.qpos[hinges], atol=1e-9)
         np.testing.assert_allclose(qvel, 0.0, atol=1e-9)
         # qpos[0] alone, from the root joint only, equals the full reconstruction at any configuration
-        y = jnp.asarray(mech.structure.initial_minimal) + 0.1 * jnp.asarray(
-            np.random.default_rng(0).normal(size=mech.minimal_size))
-        moved = dojax.from_minimal(mech, y)
-        full, _ = coordinates(mech, moved, dojax.to_minimal(mech, moved))
-        assert float(coordinates.first(mech, moved)) == pytest.approx(float(full[0]), abs=1e-12)
+        y = mech.structure.initial_minimal + 0.1 * np.random.default_rng(0).normal(size=mech.minimal_size)
+        moved = jax.jit(dojax.from_minimal)(mech, y)
+        full, _ = both(mech, moved)
+        first = jax.jit(coordinates.first)(mech, moved)
+        assert float(first) == pytest.approx(float(np.asarray(full)[0]), abs=1e-12)
     # the ant's torso is a free body: qpos[:3] is its centre of mass, at the imported torso height
-    assert abs(float(qpos[2]) - info.qpos[2]) < 1e-2
+    assert abs(float(np.asarray(qpos)[2]) - info.qpos[2]) < 1e-2
 
 
 def test_hopper_reward_terms_add_up_and_fall_terminates():
@@ -106,14 +108,14 @@ def test_hopper_reward_terms_add_up_and_fall_terminates():
     assert s.obs.shape == (11,) and float(s.reward) == 0.0
     total = []
     for k in range(40):
-        s = step(s, jnp.array([1.0, -1.0, 1.0]))  # full torques: the hopper throws itself over
-        terms = s.info["reward_forward"] + s.info["reward_survive"] + s.info["reward_ctrl"]
-        assert float(s.reward) == pytest.approx(float(terms), rel=1e-12, abs=1e-12)
+        s = step(s, np.array([1.0, -1.0, 1.0]))  # full torques: the hopper throws itself over
+        terms = float(s.info["reward_forward"]) + float(s.info["reward_survive"]) + float(s.info["reward_ctrl"])
+        assert float(s.reward) == pytest.approx(terms, rel=1e-12, abs=1e-12)
         total.append(bool(s.terminated))
         if s.terminated:
             break
     assert total[-1], "the hopper should leave its healthy range under full torques"
-    qpos_z, angle = float(s.obs[0]), float(s.obs[1])
+    qpos_z, angle = (float(v) for v in np.asarray(s.obs)[:2])
     assert qpos_z <= 0.7 or abs(angle) >= 0.2
 
 
@@ -194,7 +196,7 @@ def test_functional_core_is_differentiable():
     # d(sum of smooth rewards over 10 steps)/d(actions) by jax.grad against central differences
     # along a random direction: agreement to 1e-6 relative (FD step 1e-6, float64, no contact).
     env = dojax.envs.make("Pendulum", smooth_reward=True)
-    start = env.reset(jax.random.PRNGKey(3))
+    start = jax.jit(env.reset)(jax.random.PRNGKey(3))
 
     def total(actions):
         def body(s, a):
@@ -203,16 +205,16 @@ def test_functional_core_is_differentiable():
 
         return jnp.sum(jax.lax.scan(body, start, actions)[1])
 
-    actions = 0.3 * jnp.ones((10, 1))
+    actions = 0.3 * np.ones((10, 1))
     grad = jax.jit(jax.grad(total))(actions)
-    direction = jnp.asarray(np.random.default_rng(0).normal(size=actions.shape))
+    direction = np.random.default_rng(0).normal(size=actions.shape)
     f = jax.jit(total)
     eps = 1e-6
-    fd = (f(actions + eps * direction) - f(actions - eps * direction)) / (2 * eps)
-    assert float(jnp.vdot(grad, direction)) == pytest.approx(float(fd), rel=1e-6)
+    fd = (float(f(actions + eps * direction)) - float(f(actions - eps * direction))) / (2 * eps)
+    assert float(np.vdot(grad, direction)) == pytest.approx(fd, rel=1e-6)
     # vmap over a batch of reset keys
-    batch = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 4))
-    assert batch.obs.shape == (4, 3) and len(set(np.asarray(batch.obs[:, 2]).round(12))) == 4
+    batch = jax.jit(lambda: jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 4)))()
+    assert batch.obs.shape == (4, 3) and len(set(np.asarray(batch.obs)[:, 2].round(12))) == 4
 
 
 def test_dt_is_a_make_keyword():

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(not kernel.available(), reason="native kernel no
 
 def _recorded(name):
     data = np.load(RECORDED)
-    get = lambda f: jnp.asarray(data[f"{name}/{f}"])
+    get = lambda f: jax.device_put(data[f"{name}/{f}"])
     state = State(x=get("x"), v=get("v"), q=get("q"), w=get("w"))
     following = State(x=get("next_x"), v=get("next_v"), q=get("next_q"), w=get("next_w"))
     return state, get("action"), following, np.asarray(data[f"{name}/converged"])
@@ -50,7 +50,7 @@ def test_generated_element_code_is_current():
 @pytest.mark.parametrize("name", sorted(dojax.MODELS))
 def test_native_step_reproduces_recorded_jax_steps(name):
     mech = dojax.load(name, timestep=0.02) if name in ROBOTS else dojax.load(name)
-    mech = mech.replace(armature=jnp.zeros_like(mech.armature))  # recorded before armature was modelled
+    mech = mech.replace(armature=jax.device_put(np.zeros(mech.armature.shape)))  # recorded before armature was modelled
     states, actions, expected, converged = _recorded(name)
     step = jax.jit(jax.vmap(lambda s, a: dojax.step(mech, s, a, NATIVE)))
     got, info = step(states, actions)
@@ -100,8 +100,8 @@ def _joint_types():
 
 def _fourbar_with_armature():
     mech = dojax.load("fourbar")
-    tree = jnp.arange(mech.num_joints)[:, None] < mech.num_bodies  # a loop-closing joint has none
-    return mech.replace(armature=jnp.where(tree, 0.3 * jnp.asarray(mech.structure.free_mask), 0.0))
+    tree = np.arange(mech.num_joints)[:, None] < mech.num_bodies  # a loop-closing joint has none
+    return mech.replace(armature=jax.device_put(np.where(tree, 0.3 * mech.structure.free_mask, 0.0)))
 
 
 @pytest.mark.parametrize("model", ["collisions", "fourbar", "joint_types"])
@@ -110,7 +110,7 @@ def test_native_unknowns_match_jax_solve(model):
     joints have armature, and every joint type, live against JAX."""
     mech = {"collisions": _collisions, "fourbar": _fourbar_with_armature, "joint_types": _joint_types}[model]()
     state = mech.initial_state()
-    action = 0.3 * jnp.ones(mech.action_size)
+    action = jax.device_put(0.3 * np.ones(mech.action_size))
 
     @jax.jit
     def both(state, action):
@@ -131,7 +131,7 @@ def test_native_derivatives_match_jax_backend():
     """jax.grad through native steps equals the JAX path's, with respect to the velocity and a
     physical parameter (friction)."""
     mech = dojax.load("sphere", timestep=0.01)
-    state = mech.initial_state().replace(v=jnp.array([[1.0, 0.0, -0.5]]))
+    state = mech.initial_state().replace(v=jax.device_put(np.array([[1.0, 0.0, -0.5]])))
 
     def loss(friction, v, opts):
         def body(s, _):
@@ -153,12 +153,12 @@ def test_native_second_derivatives_match_jax_backend():
     through the kernel's solve and its transpose) equal the JAX path's to rounding (1e-8 of their
     size: the same implicit derivative on the same equations)."""
     mech = dojax.load("sphere", timestep=0.01)
-    state = mech.initial_state().replace(v=jnp.array([[1.0, 0.0, -0.5]]))
+    state = mech.initial_state().replace(v=jax.device_put(np.array([[1.0, 0.0, -0.5]])))
     f = lambda a, opts: jnp.sum(dojax.step(mech, state, a, opts)[0].v ** 2)
     hessian = jax.jit(jax.hessian(f), static_argnums=1)
-    action = jnp.array([0.5, 0.2, 0.0])
+    action = jax.device_put(np.array([0.5, 0.2, 0.0]))
     native, reference = hessian(action, NATIVE), hessian(action, JAX)
-    scale = float(jnp.max(jnp.abs(reference)))
+    scale = float(np.max(np.abs(reference)))
     assert scale > 0
     np.testing.assert_allclose(native, reference, rtol=0, atol=1e-8 * scale)
     jax.clear_caches()
@@ -175,7 +175,7 @@ def test_native_linear_solve_matches_jax(model):
     column to rounding (the same factorisation). (dojax.jacobians and jax.grad with it against central differences:
     tests/test_gradients.py.)"""
     mech = _collisions() if model == "collisions" else _fourbar_with_armature()
-    state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
+    state, action = mech.initial_state(), jax.device_put(0.3 * np.ones(mech.action_size))
 
     @jax.jit
     def solves(R):
@@ -200,19 +200,19 @@ def test_native_linear_solve_matches_jax(model):
 
     shapes = jax.eval_shape(lambda: res.initial_unknowns(mech, res.make_problem(mech, state, action)))
     leaves, tree = jax.tree.flatten(shapes)
-    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))
-    R = jax.tree.unflatten(tree, [jax.random.normal(k, (5,) + l.shape) for k, l in zip(keys, leaves)])
+    R = jax.jit(lambda: jax.tree.unflatten(tree, [jax.random.normal(k, (5,) + l.shape) for k, l in zip(
+        jax.random.split(jax.random.PRNGKey(0), len(leaves)), leaves)]))()  # one program, not one per operation
     converged, native, reference, both, second, native_t, reference_t, columns = solves(R)
     assert bool(converged)
     single, first, other, second_packed = columns
-    native_packed = jax.vmap(kernel.pack_unknowns)(native)
+    native_packed = jax.jit(jax.vmap(kernel.pack_unknowns))(native)
     for a, b in ((single, native_packed), (first, native_packed), (other, second_packed)):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, float(jnp.max(jnp.abs(b)))))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, float(np.max(np.abs(b)))))
     for a, b in zip(jax.tree.leaves((native, native_t)), jax.tree.leaves((reference, reference_t))):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * max(1.0, float(jnp.max(jnp.abs(b)))))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * max(1.0, float(np.max(np.abs(b)))))
     for a, b, c in zip(jax.tree.leaves(both), jax.tree.leaves(native), jax.tree.leaves(second)):
-        np.testing.assert_array_equal(a[0], b)
-        np.testing.assert_array_equal(a[1], c)
+        np.testing.assert_array_equal(np.asarray(a)[0], b)
+        np.testing.assert_array_equal(np.asarray(a)[1], c)
     jax.clear_caches()
 
 
@@ -223,7 +223,7 @@ def test_native_columns_solve_in_blocks():
     Jacobian columns (dojax.implicit.solve_columns: the kernel's velocity rows alone, skipping the
     zero blocks of each body's columns) equal the JAX factorisation's to the kernel's 1e-8."""
     mech = dojax.load("hopper", timestep=0.01)
-    state, action = mech.initial_state(), 0.3 * jnp.ones(mech.action_size)
+    state, action = mech.initial_state(), jax.device_put(0.3 * np.ones(mech.action_size))
 
     @jax.jit
     def solves(R):
@@ -242,11 +242,11 @@ def test_native_columns_solve_in_blocks():
 
     n = jax.eval_shape(lambda: kernel.pack_unknowns(res.initial_unknowns(mech, res.make_problem(mech, state, action))))
     blocks, one_by_one, (native, reference), (tangent, solved) = solves(
-        jax.random.normal(jax.random.PRNGKey(0), (40,) + n.shape))
-    np.testing.assert_allclose(tangent, solved, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(solved))))
-    np.testing.assert_allclose(blocks, one_by_one, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(one_by_one))))
-    assert float(jnp.max(jnp.abs(reference))) > 0
-    np.testing.assert_allclose(native, reference, rtol=0, atol=1e-8 * float(jnp.max(jnp.abs(reference))))
+        jax.jit(lambda: jax.random.normal(jax.random.PRNGKey(0), (40,) + n.shape))())
+    np.testing.assert_allclose(tangent, solved, rtol=0, atol=1e-12 * float(np.max(np.abs(solved))))
+    np.testing.assert_allclose(blocks, one_by_one, rtol=0, atol=1e-12 * float(np.max(np.abs(one_by_one))))
+    assert float(np.max(np.abs(reference))) > 0
+    np.testing.assert_allclose(native, reference, rtol=0, atol=1e-8 * float(np.max(np.abs(reference))))
     jax.clear_caches()
 
 
@@ -256,14 +256,15 @@ def test_batched_lanes_equal_single_steps():
     matrix products batched and unbatched differently in the last bit; the kernel then solves
     each lane on its own)."""
     mech = dojax.load("hopper", timestep=0.02)
-    mech = mech.replace(armature=jnp.zeros_like(mech.armature))  # the recorded states' model
+    mech = mech.replace(armature=jax.device_put(np.zeros(mech.armature.shape)))  # the recorded states' model
     states, actions, _, _ = _recorded("hopper")
-    states, actions = jax.tree.map(lambda a: a[:6], (states, actions))
+    states, actions = jax.tree.map(lambda a: np.asarray(a)[:6], (states, actions))  # sliced in NumPy
     step = jax.jit(lambda s, a: dojax.step(mech, s, a, NATIVE))
     batched, info = jax.vmap(step)(states, actions)
+    batched, iterations = jax.tree.map(np.asarray, batched), np.asarray(info.iterations)
     for k in range(6):
         single, single_info = step(jax.tree.map(lambda a: a[k], states), actions[k])
-        assert int(info.iterations[k]) == int(single_info.iterations)
+        assert int(iterations[k]) == int(single_info.iterations)
         for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
             np.testing.assert_allclose(a, b[k], rtol=1e-14, atol=1e-15)
     jax.clear_caches()
@@ -280,6 +281,11 @@ def test_missing_kernel_is_reported(monkeypatch):
     monkeypatch.setattr(kernel, "available", lambda: False)
     assert not solver.use_native(dojax.SolverOptions())
     mech = dojax.load("pendulum")
-    prob = res.make_problem(mech, mech.initial_state(), jnp.zeros(mech.action_size))
+
+    @jax.jit  # traced, not run operation by operation (each would compile): tracing reports it
+    def solve(state, action):
+        prob = res.make_problem(mech, state, action)
+        return kernel.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
+
     with pytest.raises(RuntimeError, match="native kernel was not built"):
-        kernel.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
+        solve(mech.initial_state(), np.zeros(mech.action_size))

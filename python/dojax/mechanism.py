@@ -128,9 +128,7 @@ class Mechanism:
 
     def initial_state(self):
         """The model's initial State (bodies at rest in their initial configuration)."""
-        from dojax.minimal import from_minimal
-
-        return from_minimal(self, jnp.asarray(self.structure.initial_minimal))
+        return _initial_state(self)
 
     def joint_data(self):
         """Per-joint arrays (nj leading axis) used by the vectorised joint functions."""
@@ -297,7 +295,7 @@ class MechanismBuilder:
         nfree = int(mask.sum())
         offset = _unit_quaternion(f"orientation_offset of {name!r}", orientation_offset)
         frame_t = joint_lib.axis_frame(axis)
-        R_off = np.asarray(quat.to_matrix(np.asarray(offset)))
+        R_off = quat.numpy_ops.to_matrix(offset)
         frame_r = joint_lib.axis_frame(R_off.T @ frame_t[0])
 
         def per_free(label, value, default):
@@ -509,7 +507,7 @@ class MechanismBuilder:
                     raise ValueError(f"loop-closing joint {j['name']!r} cannot have {article} {key}")
         for i, b in enumerate(self._bodies):
             if tree_joint[i] is None:  # free body: implicit floating joint placing it in the world
-                rot = np.asarray(quat.to_rotation_vector(np.asarray(b["orientation"])))
+                rot = quat.numpy_ops.to_rotation_vector(b["orientation"])
                 tree_joint[i] = dict(
                     name=f"{b['name']}_floating", type="floating", parent=WORLD, child=b["name"],
                     mask=np.ones(6), frame_t=np.eye(3), frame_r=np.eye(3), offset=np.array(quat.IDENTITY),
@@ -592,32 +590,44 @@ class MechanismBuilder:
             limit_row=np.array([l[1] for l in limits], dtype=int),
             limit_sign=np.array([l[3] for l in limits], dtype=float),
         )
-        cf = lambda key, shape: jnp.asarray(np.array([c[key] for c in self._contacts], dtype=float).reshape(shape))
+        cf = lambda key, shape: np.array([c[key] for c in self._contacts], dtype=float).reshape(shape)
         nc = len(self._contacts)
-        f = lambda key: jnp.asarray(np.stack([j[key] for j in all_joints]))
-        mech = Mechanism(
-            mass=jnp.asarray([b["mass"] for b in self._bodies]),
-            inertia=jnp.asarray(np.stack([b["inertia"] for b in self._bodies])),
-            gravity=jnp.asarray(self.gravity),
-            timestep=jnp.asarray(self.timestep),
+        f = lambda key: np.stack([j[key] for j in all_joints])
+        # the parameters are NumPy arrays up to here, put on the device at once by jax.device_put,
+        # which compiles nothing (jnp.asarray compiles a program per shape); the timestep, a Python
+        # float, becomes a weakly typed scalar as jnp.asarray makes it
+        leaves = jax.device_put(dict(
+            mass=np.array([b["mass"] for b in self._bodies], dtype=float),
+            inertia=np.stack([b["inertia"] for b in self._bodies]),
+            gravity=self.gravity,
+            timestep=self.timestep,
             vertex_parent=f("vertex_parent"),
             vertex_child=f("vertex_child"),
             spring=f("spring"),
             damper=f("damper"),
             spring_offset=f("spring_offset"),
             armature=f("armature"),
-            gear=jnp.asarray(np.array(gear, dtype=float)),
+            gear=np.array(gear, dtype=float),
             friction=cf("friction", (nc,)),
             contact_radius=cf("radius", (nc, 2)),
             contact_points=cf("points", (nc, 4, 3)),
             contact_normal=cf("normal", (nc, 3)),
             contact_offset=cf("offset", (nc,)),
             contact_extent=cf("extent", (nc, 3)),
-            limit=jnp.asarray(np.array([l[2] for l in limits], dtype=float)),
-            structure=structure,
-        )
+            limit=np.array([l[2] for l in limits], dtype=float),
+        ))
+        mech = Mechanism(**leaves, structure=structure)
         _warn_of_penetration(mech)
         return mech
+
+
+@jax.jit
+def _initial_state(mech):
+    """Placing the bodies from the initial minimal coordinates: compiled once per mechanism
+    structure (run eagerly, each of its operations compiles a program of its own)."""
+    from dojax.minimal import from_minimal
+
+    return from_minimal(mech, mech.structure.initial_minimal)
 
 
 class ContactPenetrationWarning(UserWarning):
@@ -642,7 +652,8 @@ def _warn_of_penetration(mech):
     if not any(g[0] == "contact" and g[2] == "sphere_halfspace" for g in mech.structure.element_groups):
         return
     indices, gaps = _initial_gaps(mech)
-    inside = [(int(k), -float(g)) for k, g in zip(indices, np.asarray(gaps)) if g < -PENETRATION_TOLERANCE]
+    indices, gaps = np.asarray(indices), np.asarray(gaps)
+    inside = [(int(k), -float(g)) for k, g in zip(indices, gaps) if g < -PENETRATION_TOLERANCE]
     if inside:
         s = mech.structure
         listed = ", ".join(f"{s.contact_names[k]!r} on body {s.body_names[s.contact_body_a[k]]!r} {depth:.4g} m deep"

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from dojax import quaternion as quat
@@ -214,7 +213,7 @@ def _ground_grid(gravity, center, radius, lines=9):
 
 def _rotations(q):
     """Rotation matrices of a (..., 4) array of quaternions, as NumPy."""
-    return np.asarray(quat.to_matrix(jnp.asarray(q)))
+    return quat.numpy_ops.to_matrix(np.asarray(q, dtype=float))
 
 
 # -- public API --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dojax import integrator
 from dojax import solver
@@ -10,9 +11,23 @@ from dojax.implicit import solve_step
 from dojax.state import State
 
 
+def _on_host(value):
+    """Whether value holds no JAX array (nor tracer): a NumPy array, a number, a list of them."""
+    return not any(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(value))
+
+
+def _as_array(value, dtype):
+    """``jnp.asarray(value, dtype)``, converting a host value with NumPy and putting it on the
+    device at once: outside ``jit``, ``jnp.asarray`` of a host value compiles an XLA program per
+    shape."""
+    if _on_host(value):
+        return jax.device_put(np.asarray(value, dtype=dtype))
+    return jnp.asarray(value, dtype=dtype)
+
+
 def check_action(mech, action, leading=()):
     """Action as an array of shape leading + (nu,); ValueError naming the expected shape otherwise."""
-    action = jnp.asarray(action, dtype=mech.mass.dtype)
+    action = _as_array(action, mech.mass.dtype)
     expected = tuple(leading) + (mech.action_size,)
     if action.shape != expected:
         raise ValueError(f"action must have shape {expected} for this mechanism, got {action.shape}")
@@ -26,7 +41,7 @@ def _check_state(mech, state):
         shape = jnp.shape(getattr(state, name))
         if shape != (nb, width):
             raise ValueError(f"state.{name} must have shape ({nb}, {width}), got {shape}")
-    return jax.tree.map(lambda a: jnp.asarray(a, dtype=mech.mass.dtype), state)
+    return jax.tree.map(lambda a: _as_array(a, mech.mass.dtype), state)
 
 
 def advance(state, V, timestep):
@@ -61,7 +76,7 @@ def step(mech, state, action=None, opts=None):
     Compatible with ``jax.jit``, ``jax.vmap`` and ``jax.grad`` in mech, state and action.
     """
     opts = solver.SolverOptions() if opts is None else opts
-    action = jnp.zeros(mech.action_size) if action is None else check_action(mech, action)
+    action = jax.device_put(np.zeros(mech.action_size)) if action is None else check_action(mech, action)
     state = _check_state(mech, state)
     return _step_jit(mech, state, action, opts)
 
@@ -79,7 +94,7 @@ def _rollout(mech, state, actions, opts):
 def rollout(mech, state, actions, opts=None):
     """Run ``len(actions)`` steps (``jax.lax.scan``); returns stacked (states, infos), one per step."""
     opts = solver.SolverOptions() if opts is None else opts
-    actions = jnp.asarray(actions)
+    actions = np.asarray(actions) if _on_host(actions) else jnp.asarray(actions)
     if actions.ndim != 2:
         raise ValueError(f"actions must have shape (T, {mech.action_size}), got {actions.shape}")
     actions = check_action(mech, actions, leading=actions.shape[:1])

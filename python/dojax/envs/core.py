@@ -101,8 +101,10 @@ class Env:
 
     def __init__(self, mech, ctrl_low, ctrl_high, reset_noise=0.0, smooth_reward=False, solver=None):
         self.mech = mech
-        self.ctrl_low = jnp.asarray(ctrl_low, dtype=mech.mass.dtype)
-        self.ctrl_high = jnp.asarray(ctrl_high, dtype=mech.mass.dtype)
+        # constants converted by NumPy and put on the device at once (outside jit, jnp.asarray of a
+        # host value compiles an XLA program per shape)
+        self.ctrl_low = jax.device_put(np.asarray(ctrl_low, dtype=mech.mass.dtype))
+        self.ctrl_high = jax.device_put(np.asarray(ctrl_high, dtype=mech.mass.dtype))
         if self.ctrl_low.ndim != 1 or self.ctrl_low.shape != self.ctrl_high.shape:
             raise ValueError("control ranges must be two vectors of one length, one entry per action")
         self.reset_noise = float(reset_noise)
@@ -110,7 +112,7 @@ class Env:
             raise ValueError(f"reset_noise must be >= 0, got {reset_noise}")
         self.smooth_reward = bool(smooth_reward)
         self.solver = SolverOptions(max_iter=self.max_iter) if solver is None else solver
-        self._initial = jnp.asarray(mech.structure.initial_minimal, dtype=mech.mass.dtype)
+        self._initial = jax.device_put(np.asarray(mech.structure.initial_minimal, dtype=mech.mass.dtype))
         self._pos, self._vel = _position_indices(mech)
         s = mech.structure
         self._limit_index = np.array([minimal_position_index(mech, k, r) for k, r in zip(s.limit_joint, s.limit_row)],
@@ -129,7 +131,7 @@ class Env:
 
     @property
     def observation_size(self):
-        return int(jax.eval_shape(self.reset, jax.random.key(0)).obs.shape[0])
+        return int(jax.eval_shape(lambda: self.reset(jax.random.key(0))).obs.shape[0])
 
     # -- task definition (subclasses) -------------------------------------------------------------
     def observe(self, sim, task):

@@ -38,6 +38,15 @@ def _check_actions(action, shape):
     return a
 
 
+def _unraveler(template):
+    """``ravel_pytree``'s unravel function for a tree of ``jax.ShapeDtypeStruct``: ravel_pytree
+    traced abstractly (run on arrays outside jit, it compiles an XLA program per leaf shape). The
+    function depends on the leaves' shapes and dtypes only."""
+    found = []
+    jax.eval_shape(lambda tree: found.append(ravel_pytree(tree)[1]), template)
+    return found[0]
+
+
 def _episode_seed(rng):
     """An episode's seed drawn from a NumPy generator (one draw per episode)."""
     return np.int64(rng.integers(0, 2**63 - 1))
@@ -122,8 +131,8 @@ class DojaxEnv(_Facade, gymnasium.Env):
         # The state stays on the device as one flat array, and each step returns what Python needs
         # (observation, reward, flags, info) as one more: two arrays in and out of one compiled call
         # and one transfer, instead of a dispatch and a transfer per field.
-        template = jax.eval_shape(core.reset, jax.random.PRNGKey(0))
-        _, unravel = ravel_pytree(jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), template))
+        template = jax.eval_shape(lambda: core.reset(jax.random.PRNGKey(0)))
+        unravel = _unraveler(template)
         self._results = _HostResults(template)
 
         def flat(state):

@@ -2,7 +2,8 @@
 
 import inspect
 
-import jax.numpy as jnp
+import jax
+import numpy as np
 
 from dojax.mechanism import check_timestep, gravity_vector
 from dojax.models.chains import cartpole, double_pendulum, fourbar, npendulum, pendulum, slider, twister
@@ -48,14 +49,14 @@ def load(name, timestep=None, gravity=None, friction=None, **options):
         raise ValueError(f"model {name!r} has no option(s) {sorted(unknown)}; options: {list(accepted)}")
     mech = builder(**options)
     if timestep is not None:
-        mech = mech.replace(timestep=jnp.asarray(check_timestep(timestep)))
+        mech = mech.replace(timestep=jax.device_put(check_timestep(timestep)))
     if gravity is not None:
-        mech = mech.replace(gravity=jnp.asarray(gravity_vector(gravity)))
+        mech = mech.replace(gravity=jax.device_put(gravity_vector(gravity)))
     if friction is not None:
         f = float(friction)
-        if not f > 0.0 or not jnp.isfinite(f):
+        if not f > 0.0 or not np.isfinite(f):
             raise ValueError(f"friction must be positive and finite, got {friction}")
         if mech.num_contacts == 0:
             raise ValueError(f"model {name!r} has no contacts to set a friction for")
-        mech = mech.replace(friction=jnp.full(mech.num_contacts, f, dtype=mech.friction.dtype))
+        mech = mech.replace(friction=jax.device_put(np.full(mech.num_contacts, f, dtype=mech.friction.dtype)))
     return mech

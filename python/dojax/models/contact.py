@@ -60,10 +60,11 @@ def _rotation_vector_rate(orientation, angular_velocity, timestep):
     """Rate of the rotation vector that the builder's ``angular_velocity`` expects, such that the
     body turns from its previous orientation with the body-frame angular velocity given (exactly,
     over one step of ``timestep``)."""
+    qn = quat.numpy_ops  # constants: computed by NumPy
     q2 = np.asarray(orientation, dtype=float)
-    q1 = np.asarray(quat.multiply(q2, quat.conjugate(quat.cayley(np.asarray(angular_velocity, float), timestep))))
-    r2 = np.asarray(quat.to_rotation_vector(q2))
-    r1 = np.asarray(quat.to_rotation_vector(q1))
+    q1 = qn.multiply(q2, qn.conjugate(qn.cayley(np.asarray(angular_velocity, float), timestep)))
+    r2 = qn.to_rotation_vector(q2)
+    r1 = qn.to_rotation_vector(q1)
     return (r2 - r1) / timestep
 
 
@@ -99,9 +100,9 @@ def tippetop(timestep=0.01, gravity=-9.81, friction=0.4, radius=0.1, offset=0.3,
     r = float(stem_radius) * R
     I1 = 0.4 * mass * R * R
     b = MechanismBuilder(timestep=timestep, gravity=gravity)
-    q0 = np.asarray(quat.from_rotation_vector(np.array([float(tilt), 0.0, 0.0])))
+    q0 = quat.numpy_ops.from_rotation_vector(np.array([float(tilt), 0.0, 0.0]))
     centre = np.array([0.0, 0.0, R])  # ball resting on the ground
-    position = centre - np.asarray(quat.rotate(q0, np.array([0.0, 0.0, a])))
+    position = centre - quat.numpy_ops.rotate(q0, np.array([0.0, 0.0, a]))
     rate = _rotation_vector_rate(q0, (0.0, 0.0, float(spin)), float(timestep))
     b.add_body("top", mass=mass, inertia=np.diag([I1, I1, float(axial_ratio) * I1]), shape=Sphere(R),
                position=position, orientation=q0, angular_velocity=rate)
