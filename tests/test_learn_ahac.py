@@ -18,7 +18,6 @@ from dojax import learn
 from dojax.envs import EnvState
 from dojax.learn import ahac, networks, rollout, shac
 from dojax.learn.lqr import DoubleIntegrator
-from dojax.learn.normalization import init_stats
 from test_learn import MLP, assert_gradient_matches_finite_differences, nonlinear_params
 
 

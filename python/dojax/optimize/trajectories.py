@@ -36,7 +36,6 @@ Files (:func:`load_trajectories`, :func:`save_trajectories`):
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from dojax.state import State, from_configurations
