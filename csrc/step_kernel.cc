@@ -103,6 +103,18 @@ void invert_fixed(const double* const* A, double* const* inv) {
       for (int j = 0; j < N; ++j) inv[m][i * N + j] = M[m][i][N + j];
 }
 
+// invert_fixed for count (1 to 4) matrices.
+template <int N>
+void invert_up_to_four(int count, const double* const* A, double* const* inv) {
+  switch (count) {
+    case 1: invert_fixed<N, 1>(A, inv); break;
+    case 2: invert_fixed<N, 2>(A, inv); break;
+    case 3: invert_fixed<N, 3>(A, inv); break;
+    case 4: invert_fixed<N, 4>(A, inv); break;
+    default: break;
+  }
+}
+
 // C (M x N) (+)= scale A (M x K) B (K x N), fixed sizes for the hot loops.
 template <int M, int K, int N>
 inline void mm(const double* A, int lda, const double* B, int ldb, double* C, int ldc, double scale = 1.0,
@@ -425,9 +437,9 @@ class Solver {
         }
         if (!g.border) {
           switch (n) {
-            case 2: eliminate_chunk<2>(gi, e0, count, jac); break;
-            case 8: eliminate_chunk<8>(gi, e0, count, jac); break;
-            case 12: eliminate_chunk<12>(gi, e0, count, jac); break;
+            case 2: eliminate<2>(gi, e0, count, jac); break;
+            case 8: eliminate<8>(gi, e0, count, jac); break;
+            case 12: eliminate<12>(gi, e0, count, jac); break;
             default: break;  // parse_structure admits no other size
           }
           continue;
@@ -458,13 +470,7 @@ class Solver {
           A[k] = &D(nodes[k], 0, 0);
           inv[k] = &inv_[nodes[k] * 144];
         }
-        switch (count) {
-          case 1: invert_fixed<12, 1>(A, inv); break;
-          case 2: invert_fixed<12, 2>(A, inv); break;
-          case 3: invert_fixed<12, 3>(A, inv); break;
-          case 4: invert_fixed<12, 4>(A, inv); break;
-          default: break;
-        }
+        invert_up_to_four<12>(count, A, inv);
         count = 0;
       };
       for (int k = 0; k < st_.width; ++k) {
@@ -762,18 +768,18 @@ class Solver {
   double& Bm(int i, int r, int col) { return B_[(i * 12 + r) * st_.border_size + col]; }
   double& Cm(int row, int i, int c) { return C_[row * st_.nb * 12 + i * 12 + c]; }
 
-  // Eliminates K local elements e0, e0 + 1, ... of a group (contacts with the world or joint
-  // limits) into their bodies' blocks: dy = -K r - Sa dVa - Sb dVb with K the inverse of
+  // Eliminates count (1 to 4) local elements e0, e0 + 1, ... of a group (contacts with the world
+  // or joint limits) into their bodies' blocks: dy = -K r - Sa dVa - Sb dVb with K the inverse of
   // d rows / d y (rows equilibrated first: complementarity rows scale with the slacks).
-  template <int N, int K>
-  void eliminate(size_t gi, int e0, const double* const* jacs) {
+  template <int N>
+  void eliminate(size_t gi, int e0, int count, const double* const* jacs) {
     const int w = 12 + N, nb = st_.nb;
     LocalElimination& le = local_[gi];
     const Group& g = st_.groups[gi];
-    double Jy[K][N * N], scale[K][N];
-    const double* Jys[K];
-    double* Ks[K];
-    for (int k = 0; k < K; ++k) {
+    double Jy[4][N * N], scale[4][N];
+    const double* Jys[4];
+    double* Ks[4];
+    for (int k = 0; k < count; ++k) {
       const double* jac = jacs[k];
       for (int r = 0; r < N; ++r) {
         double big = 0.0;
@@ -784,8 +790,8 @@ class Solver {
       Jys[k] = Jy[k];
       Ks[k] = le.K.data() + (e0 + k) * N * N;
     }
-    invert_fixed<N, K>(Jys, Ks);
-    for (int k = 0; k < K; ++k) {
+    invert_up_to_four<N>(count, Jys, Ks);
+    for (int k = 0; k < count; ++k) {
       const int e = e0 + k, a = g.a[e], b = g.b[e];
       const double* jac = jacs[k];
       double Ca[N * 6], Cb[N * 6], Ba[6 * N], Bb[6 * N];
@@ -815,17 +821,6 @@ class Solver {
         mm<6, N, 6>(Ba, N, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
         mm<6, N, 6>(Bb, N, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
       }
-    }
-  }
-
-  template <int N>
-  void eliminate_chunk(size_t gi, int e0, int count, const double* const* jacs) {
-    switch (count) {
-      case 1: eliminate<N, 1>(gi, e0, jacs); break;
-      case 2: eliminate<N, 2>(gi, e0, jacs); break;
-      case 3: eliminate<N, 3>(gi, e0, jacs); break;
-      case 4: eliminate<N, 4>(gi, e0, jacs); break;
-      default: break;
     }
   }
 
