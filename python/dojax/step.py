@@ -11,18 +11,13 @@ from dojax.implicit import solve_step
 from dojax.state import State
 
 
-def _on_host(value):
-    """Whether value holds no JAX array (nor tracer): a NumPy array, a number, a list of them."""
-    return not any(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(value))
-
-
 def _as_array(value, dtype):
-    """``jnp.asarray(value, dtype)``, converting a host value with NumPy and putting it on the
-    device at once: outside ``jit``, ``jnp.asarray`` of a host value compiles an XLA program per
-    shape."""
-    if _on_host(value):
-        return jax.device_put(np.asarray(value, dtype=dtype))
-    return jnp.asarray(value, dtype=dtype)
+    """``jnp.asarray(value, dtype)``, converting a host value (a NumPy array, a number, a list of
+    them: no JAX array nor tracer) with NumPy and putting it on the device at once: outside
+    ``jit``, ``jnp.asarray`` of a host value compiles an XLA program per shape."""
+    if any(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(value)):
+        return jnp.asarray(value, dtype=dtype)
+    return jax.device_put(np.asarray(value, dtype=dtype))
 
 
 def check_action(mech, action, leading=()):
@@ -94,7 +89,7 @@ def _rollout(mech, state, actions, opts):
 def rollout(mech, state, actions, opts=None):
     """Run ``len(actions)`` steps (``jax.lax.scan``); returns stacked (states, infos), one per step."""
     opts = solver.SolverOptions() if opts is None else opts
-    actions = np.asarray(actions) if _on_host(actions) else jnp.asarray(actions)
+    actions = _as_array(actions, mech.mass.dtype)
     if actions.ndim != 2:
         raise ValueError(f"actions must have shape (T, {mech.action_size}), got {actions.shape}")
     actions = check_action(mech, actions, leading=actions.shape[:1])
