@@ -16,8 +16,10 @@ Learners (--learners; each may carry config options as ``name+option=value+...``
   shac     dojax SHAC, the SHAC paper's Hopper settings at 64 envs (NVlabs/DiffRL
            ``cfg/shac/hopper.yaml`` has 256): windows of 32 steps (2048 steps per update), actor lr
            2e-3 (constant: no linear decay), critic lr 2e-4, Adam betas (0.7, 0.95), actor
-           (128, 64, 32), critic (64, 64), 16 critic epochs x 4 minibatches, target alpha 0.2,
-           discount 0.99, TD(0.95), gradient norm 1.0
+           (128, 64, 32) with layer normalisation and Gaussian action noise of standard deviation
+           0.37 (DiffRL's stochastic actor at its initial log-std -1; fixed here, not learned),
+           critic (64, 64), 16 critic epochs x 4 minibatches, target alpha 0.2, discount 0.99,
+           TD(0.95), gradient norm 1.0
   ahac     dojax AHAC: SHAC's settings, windows of 8 (its default a quarter) to 32 steps, its default
            contact threshold
 
@@ -51,8 +53,9 @@ PPO = dict(num_envs=8, horizon=256, minibatches=32, epochs=10, learning_rate=3e-
 SAC = dict(num_envs=1, horizon=1, batch_size=256, buffer_size=100_000, learning_starts=1000, discount=0.99,
            tau=0.005, learning_rate=3e-4, hidden_sizes=(64, 64), gradient_steps=1)
 SHAC = dict(num_envs=64, horizon=32, learning_rate=2e-3, critic_learning_rate=2e-4, adam_b1=0.7, adam_b2=0.95,
-            hidden_sizes=(128, 64, 32), critic_hidden_sizes=(64, 64), critic_epochs=16, critic_minibatches=4,
-            target_critic_alpha=0.2, discount=0.99, td_lambda=0.95, max_grad_norm=1.0)
+            hidden_sizes=(128, 64, 32), layer_norm=True, action_noise=0.37, critic_hidden_sizes=(64, 64),
+            critic_epochs=16, critic_minibatches=4, target_critic_alpha=0.2, discount=0.99, td_lambda=0.95,
+            max_grad_norm=1.0)
 BASES = {"ppo": ("PPO", PPO), "sac": ("SAC", SAC), "shac": ("SHAC", SHAC), "ahac": ("AHAC", SHAC),
          "sb3_ppo": ("PPO", PPO), "sb3_sac": ("SAC", SAC)}
 ENV_KWARGS = dict(smooth_reward=True)
@@ -124,7 +127,8 @@ def dojax_run(name, options, env_id, steps, seed, eval_every, curve_episodes):
         ended = metrics["episode_return"][np.isfinite(metrics["episode_return"])]
         print(f"    {name} seed {seed}: {agent.num_timesteps} steps, {train_s:.0f} s, return {mean:.1f}"
               f" (training episodes {ended.mean() if ended.size else float('nan'):.1f}, mean window"
-              f" {np.mean(metrics['horizon']):.1f})", flush=True)
+              f" {np.mean(metrics['horizon']):.1f}, gradient norm {np.median(metrics['grad_norm']):.3g} median,"
+              f" {np.max(metrics['grad_norm']):.3g} max)", flush=True)
     return dict(initial=initial, curve=curve, final=mean, final_std=std, train_s=train_s, compile_s=compile_s,
                 steps=agent.num_timesteps, solver_failures=failures, skipped_updates=skipped)
 

@@ -145,6 +145,20 @@ def test_the_lqr_optimum_is_optimal():
     assert abs(sampled / env.optimal_cost() - 1.0) < 0.03  # 4000 samples: ~1% standard error
 
 
+def test_layer_norm_bounds_the_policy_output():
+    """Normalised hidden layers keep the output within the output layer's norm however far the
+    observation goes (the last hidden layer has unit mean square); without them it grows with it."""
+    x = jax.random.normal(jax.random.key(0), (5, 3))
+    for layer_norm in (False, True):
+        net = networks.policy_network("mlp", 2, (16, 16), layer_norm=layer_norm)
+        params = net.init(jax.random.key(1), x)
+        out = np.abs(np.asarray(net.apply(params, 1e6 * x)))
+        dense = params["params"]["Dense_2"]
+        bound = np.sqrt(16) * np.linalg.norm(dense["kernel"], axis=0) + np.abs(dense["bias"])
+        assert np.all(out <= bound) == layer_norm, (layer_norm, out.max(), bound)
+    assert "LayerNorm_1" in params["params"]
+
+
 # -- derivatives ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
@@ -161,9 +175,10 @@ def test_apg_loss_gradient_matches_finite_differences(kind):
     assert_gradient_matches_finite_differences(lambda p: loss(p, stats, state, jax.random.key(5))[0], params)
 
 
-def test_shac_actor_loss_gradient_matches_finite_differences():
+@pytest.mark.parametrize("layer_norm", [False, True], ids=["mlp", "mlp-layer-norm"])
+def test_shac_actor_loss_gradient_matches_finite_differences(layer_norm):
     env = DoubleIntegrator(max_episode_steps=7)
-    config = shac.SHACConfig(critic_hidden_sizes=(8,), critic_minibatches=2, **MLP)
+    config = shac.SHACConfig(critic_hidden_sizes=(8,), critic_minibatches=2, layer_norm=layer_norm, **MLP)
     params, stats = nonlinear_params(jax.random.key(2), env, config)
     critic_params = networks.value_network(config.critic_hidden_sizes).init(jax.random.key(6), jnp.zeros(2))
     state = rollout.start(env, jax.random.key(3), config.num_envs)

@@ -45,6 +45,7 @@ class LinearSearchOptions(Options):
 
     policy = "linear"
     hidden_sizes = ()
+    layer_norm = False
     action_noise = 0.0
 
 

@@ -50,6 +50,8 @@ class FirstOrderConfig(Options):
         max_grad_norm: the gradient is rescaled to at most this global norm before Adam.
         policy: "mlp" or "linear" (:mod:`dojax.learn.networks`).
         hidden_sizes: the MLP policy's hidden layers.
+        layer_norm: normalise each of the MLP policy's hidden layers (after its activation; SHAC's
+            actor does), which keeps the policy's output bounded as its weights grow.
         action_noise: standard deviation of the reparameterised Gaussian noise on the actions.
         squash_actions: ``tanh`` on the actions (into the environments' [-1, 1]).
         normalize_observations: feed the networks running-normalised observations.
@@ -71,6 +73,7 @@ class FirstOrderConfig(Options):
     max_grad_norm: float = 1.0
     policy: str = "mlp"
     hidden_sizes: tuple = (64, 64)
+    layer_norm: bool = False
     action_noise: float = 0.0
     squash_actions: bool = True
     normalize_observations: bool = True

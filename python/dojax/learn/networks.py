@@ -13,7 +13,8 @@ POLICIES = ("mlp", "linear")
 
 
 class MLP(nn.Module):
-    """Dense layers of ``hidden_sizes`` with ELU activations, then a linear layer of ``out_size``.
+    """Dense layers of ``hidden_sizes`` with ELU activations (each followed by layer normalisation
+    when ``layer_norm``, as SHAC's actor), then a linear layer of ``out_size``.
 
     Every kernel starts as flax's default (LeCun normal), the output layer's times
     ``output_scale``; the biases start at zero."""
@@ -21,11 +22,14 @@ class MLP(nn.Module):
     hidden_sizes: tuple
     out_size: int
     output_scale: float = 1.0
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
         for size in self.hidden_sizes:
             x = nn.elu(nn.Dense(size, param_dtype=jnp.float64)(x))
+            if self.layer_norm:
+                x = nn.LayerNorm(param_dtype=jnp.float64)(x)
         kernel_init = nn.initializers.variance_scaling(self.output_scale**2, "fan_in", "truncated_normal")
         return nn.Dense(self.out_size, kernel_init=kernel_init, param_dtype=jnp.float64)(x)
 
@@ -40,11 +44,12 @@ class Linear(nn.Module):
         return nn.Dense(self.out_size, use_bias=False, kernel_init=nn.initializers.zeros, param_dtype=jnp.float64)(x)
 
 
-def policy_network(kind, action_size, hidden_sizes, output_scale=1.0):
+def policy_network(kind, action_size, hidden_sizes, output_scale=1.0, layer_norm=False):
     """The policy network ``kind`` ("mlp" or "linear") with ``action_size`` outputs; an MLP's output
-    layer starts at ``output_scale`` times flax's default (the linear policy starts at zero)."""
+    layer starts at ``output_scale`` times flax's default (the linear policy starts at zero), its
+    hidden layers normalised when ``layer_norm``."""
     if kind == "mlp":
-        return MLP(tuple(hidden_sizes), action_size, output_scale)
+        return MLP(tuple(hidden_sizes), action_size, output_scale, layer_norm)
     if kind == "linear":
         return Linear(action_size)
     raise ValueError(f"unknown policy {kind!r}; valid: {', '.join(POLICIES)}")
@@ -78,11 +83,12 @@ def noisy_action(mean, key, noise_std, squash):
 
 def make_policy(action_size, config):
     """``(network, act)``: the policy network of ``config`` (its ``policy``, ``hidden_sizes``,
-    ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key,
+    ``layer_norm``, ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key,
     per_env=False)`` -> actions of raw observations, normalised by the running statistics
     ``obs_stats``. With ``per_env``, ``policy_params`` holds one set of parameters per row of the
     batch ``obs`` (a leading axis; the noise drawn is the same as with shared parameters)."""
-    network = policy_network(config.policy, action_size, config.hidden_sizes)
+    network = policy_network(config.policy, action_size, config.hidden_sizes,
+                             layer_norm=config.layer_norm)
 
     def policy_act(policy_params, obs_stats, obs, key, per_env=False):
         if not per_env:
