@@ -33,10 +33,11 @@ def main():
     parser.add_argument("--ars-iterations", type=int, default=30)
     parser.add_argument("--ags-iterations", type=int, default=15)
     parser.add_argument("--ags-episodes", type=int, default=6)
-    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE",
-                        help="AGS variants: step size and exploration noise (0: the gradient at the policy; > 0: "
-                             "the paper's randomised gradients); default 0.0012:0, 2 x 0.03 x 0.02 being ARS's "
-                             "expected step (see dojax.learn.ags)")
+    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE[:WINDOW]",
+                        help="AGS variants: step size, exploration noise (0: the gradient at the policy; > 0: "
+                             "the paper's randomised gradients) and optionally the gradient window (steps the "
+                             "gradient flows through at a time; default the whole episode); default 0.0012:0, "
+                             "2 x 0.03 x 0.02 being ARS's expected step (see dojax.learn.ags)")
     parser.add_argument("--eval-episodes", type=int, default=4)
     add_pinning_arguments(parser)
     args = parser.parse_args()
@@ -58,10 +59,12 @@ def main():
                                    exploration_noise=0.03, learning_rate=0.02, **common)),
     }
     for variant in args.ags:
-        step, noise = map(float, variant.split(":"))
+        step, noise, *window = variant.split(":")
         learners[f"AGS {variant}"] = (ags, ags.AGSConfig(num_iterations=args.ags_iterations,
-                                                         num_episodes=args.ags_episodes, learning_rate=step,
-                                                         exploration_noise=noise, **common))
+                                                         num_episodes=args.ags_episodes, learning_rate=float(step),
+                                                         exploration_noise=float(noise),
+                                                         gradient_window=int(window[0]) if window else None,
+                                                         **common))
     episode = make_episode(env, learners["ARS"][1])
     starts = jax.random.split(jax.random.key(12345), args.eval_episodes)
     evaluate = jax.jit(lambda params: jax.vmap(

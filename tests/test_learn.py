@@ -201,6 +201,41 @@ def test_ags_return_gradient_matches_finite_differences(failing):
     assert_gradient_matches_finite_differences(lambda p: episode_return(p, stats, key)[0], params)
 
 
+def test_ags_gradient_window_differentiates_each_piece_from_its_start():
+    """With ``gradient_window`` 3 on a 7-step episode, AGS's gradient is that of the sum of the
+    rewards of the pieces [0, 3), [3, 6), [6, 7), each rolled from the state the episode reached
+    there (held fixed): central differences of that sum, not of the episode's return."""
+    env = DoubleIntegrator(max_episode_steps=7)
+    config = ags.AGSConfig(normalize_observations=True, squash_actions=True, gradient_window=3)
+    params, stats = nonlinear_params(jax.random.key(2), env, config)
+    params = jax.tree.map(lambda p: p + 0.5, params)
+    _, act = networks.make_policy(env.action_size, config)
+    key = jax.random.key(0)
+    starts, s = [], env.reset(key)
+    for t in range(7):
+        if t % 3 == 0:
+            starts.append(s)
+        s = env.step(s, act(params, stats, s.obs, None))
+
+    def pieces(p):
+        total = 0.0
+        for j, s in enumerate(starts):
+            for _ in range(min(3, 7 - 3 * j)):
+                s = env.step(s, act(p, stats, s.obs, None))
+                total += s.reward
+        return total
+
+    flat, unravel = ravel_pytree(params)
+    windowed = jax.jit(jax.value_and_grad(lambda x: ags.make_return(env, config)(unravel(x), stats, key)[0]))
+    whole = jax.jit(jax.grad(lambda x: ags.make_return(env, dataclasses.replace(config, gradient_window=None))(
+        unravel(x), stats, key)[0]))
+    value, grad = windowed(flat)
+    np.testing.assert_allclose(value, pieces(params), rtol=1e-12)
+    fd = central_differences(jax.jit(lambda x: pieces(unravel(x))), flat)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+    assert np.linalg.norm(grad - whole(flat)) > 0.1 * np.linalg.norm(grad)  # the cuts change it
+
+
 def test_critic_loss_gradient_matches_finite_differences():
     network = networks.value_network((8, 8))
     obs = jax.random.normal(jax.random.key(0), (12, 3))
@@ -358,6 +393,7 @@ def test_bad_config_is_a_one_line_error(field, value, message):
     (lambda: ars.ARSConfig(exploration_noise=0.0), "exploration_noise must be a positive number"),
     (lambda: ags.AGSConfig(num_episodes=1), "num_episodes must be at least 2"),
     (lambda: ags.AGSConfig(exploration_noise=-0.1), "exploration_noise must be >= 0"),
+    (lambda: ags.AGSConfig(gradient_window=0), "gradient_window must be a positive integer"),
 ])
 def test_bad_random_search_config_is_a_one_line_error(make, message):
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,8 @@
 ``R(W + nu delta) - R(W - nu delta)`` along random directions. AGS computes it instead: each
 update runs ``N = num_episodes`` episodes of the linear policy (from random starts) and
 differentiates their returns with ``jax.grad`` through the policy and the physics (the engine's
-implicit-function-theorem derivatives, smoothed by ``gradient_btol``), then takes ARS's step
+implicit-function-theorem derivatives, smoothed by ``gradient_btol``; through pieces of
+``gradient_window`` steps if set), then takes ARS's step
 with the exact gradient ``g`` of the mean return in place of the finite differences:
 
     W <- W + alpha g / sigma_R
@@ -50,6 +51,11 @@ class AGSConfig(LinearSearchOptions):
         squash_actions: ``tanh`` on the actions (into the environments' [-1, 1]).
         gradient_btol: the engine's gradient smoothing (``dojax.SolverOptions.gradient_btol``) set on
             the environment's solver; ``None`` keeps the environment's own options.
+        gradient_window: differentiate through at most this many steps of the physics at a time
+            (the state is held fixed every ``gradient_window`` steps: the gradient of the sum of
+            each piece's rewards from its own start, as the first-order learners' windows);
+            ``None``: through the whole episode. Through hard contact a whole episode's gradient
+            grows with every contact; short pieces keep it informative.
     """
 
     num_iterations: int = 100
@@ -61,6 +67,7 @@ class AGSConfig(LinearSearchOptions):
     normalize_observations: bool = True
     squash_actions: bool = True
     gradient_btol: Optional[float] = None
+    gradient_window: Optional[int] = None
 
     def __post_init__(self):
         for name in ("num_iterations", "num_episodes"):
@@ -76,6 +83,8 @@ class AGSConfig(LinearSearchOptions):
             raise ValueError(f"exploration_noise must be >= 0, got {self.exploration_noise!r}")
         if self.gradient_btol is not None:
             check_positive("gradient_btol", self.gradient_btol)
+        if self.gradient_window is not None:
+            check_positive("gradient_window", self.gradient_window, integer=True)
 
     def steps_per_update(self, env):
         """Environment steps one update takes (episodes counted at their full length)."""
@@ -85,7 +94,7 @@ class AGSConfig(LinearSearchOptions):
 def make_return(env, config):
     """``episode_return(policy_params, obs_stats, key) -> (return, rollout.Episode)``: the return
     AGS differentiates, on the env with the config's gradient smoothing."""
-    episode = make_episode(configured_env(env, config), config)
+    episode = make_episode(configured_env(env, config), config, config.gradient_window)
 
     def episode_return(policy_params, obs_stats, key):
         result = episode(policy_params, obs_stats, key)

@@ -104,14 +104,16 @@ class SearchState(NamedTuple):
     iteration: jax.Array
 
 
-def make_episode(env, config):
+def make_episode(env, config, gradient_window=None):
     """``episode(policy_params, obs_stats, key) -> rollout.Episode``: one episode of the
-    deterministic policy from ``env.reset(key)``, differentiable in ``policy_params``."""
+    deterministic policy from ``env.reset(key)``, differentiable in ``policy_params`` (through at
+    most ``gradient_window`` steps of the physics at a time, :func:`dojax.learn.rollout.episode`)."""
     _, act = make_policy(env.action_size, config)
     length = episode_length(env, config)
 
     def episode(policy_params, obs_stats, key):
-        return rollout.episode(env, lambda obs: act(policy_params, obs_stats, obs, None), key, length)
+        return rollout.episode(env, lambda obs: act(policy_params, obs_stats, obs, None), key, length,
+                               gradient_window)
 
     return episode
 

@@ -148,17 +148,23 @@ class Episode(NamedTuple):
     failed: jax.Array
 
 
-def episode(env, policy, key, episode_length):
+def episode(env, policy, key, episode_length, gradient_window=None):
     """One episode of at most ``episode_length`` steps from ``env.reset(key)`` under the (unbatched)
     ``policy(obs) -> action``, differentiable in the policy's parameters.
 
     The episode ends at the step where the task terminates or the solver fails; the failed step's
     reward is left out. Later steps are still computed (fixed shapes), from the last state of the
-    episode, and contribute nothing. Returns an :class:`Episode`.
+    episode, and contribute nothing. With ``gradient_window`` ``k``, derivatives flow through at
+    most ``k`` steps of the physics: the state at steps 0, k, 2k, ... is held fixed (truncated
+    backpropagation, as the first-order learners' windows), so the derivative is that of the sum of
+    each piece's rewards from its own start. Returns an :class:`Episode`.
     """
 
-    def one_step(carry, _):
+    def one_step(carry, t):
         env_state, running = carry
+        if gradient_window is not None:
+            cut = t % gradient_window == 0
+            env_state = jax.tree.map(lambda x: jnp.where(cut, jax.lax.stop_gradient(x), x), env_state)
         after = env.step(env_state, policy(env_state.obs))
         failed = running & after.solver_failed
         reward = jnp.where(running & ~after.solver_failed, after.reward, 0.0)
@@ -167,8 +173,8 @@ def episode(env, policy, key, episode_length):
         return (next_state, still), (env_state.obs, reward, running, failed)
 
     start_state = env.reset(key)
-    _, (obs, reward, taken, failed) = jax.lax.scan(one_step, (start_state, jnp.asarray(True)), None,
-                                                   length=episode_length)
+    _, (obs, reward, taken, failed) = jax.lax.scan(one_step, (start_state, jnp.asarray(True)),
+                                                   jnp.arange(episode_length))
     return Episode(jnp.sum(reward), obs, reward, taken, failed)
 
 
