@@ -1,5 +1,5 @@
-"""The Dojo paper's Table VI protocol, reduced: ARS against AGS on dojax/HalfCheetah-v0 at dt 0.05
-with linear policies (dojax.learn.ars, dojax.learn.ags).
+"""The Dojo paper's Table VI protocol, reduced: ARS against AGS on dojax/HalfCheetah-v0 (or --env Ant)
+at dt 0.05 with linear policies (dojax.learn.ars, dojax.learn.ags).
 
 ARS uses Dojo.jl's stored settings (6 directions, all 6 kept, step 0.02, exploration 0.03,
 observation normalisation, 80-step episodes); AGS the same policy, episodes and normaliser with
@@ -10,6 +10,7 @@ evaluation return against environment steps (evaluations, the paper's unit); the
 returns and, for AGS, the steps it needed to reach ARS's final return (mean over seeds).
 
     python bench/table6.py                                   # 2 seeds, ARS 30 updates, AGS 15
+    python bench/table6.py --env Ant --horizon 150 --ars-iterations 100 --seeds 3
     flock /tmp/bench.lock taskset -c 1 python bench/table6.py --seeds 5
 
 The full protocol (paper-benchmarks.md): 5 seeds (best 3 reported), also on Ant (150-step episodes,
@@ -27,6 +28,7 @@ from pinning import add_pinning_arguments, pin_single_core, print_environment  #
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="HalfCheetah", choices=["HalfCheetah", "Ant"])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--dt", type=float, default=0.05, help="timestep (default 0.05 s, the paper's)")
     parser.add_argument("--horizon", type=int, default=80)
@@ -51,8 +53,8 @@ def main():
     from dojax.learn.ars import make_episode
 
     print_environment(core)
-    env = dojax.envs.make("HalfCheetah", dt=args.dt)
-    print(f"HalfCheetah dt {env.dt} s, {args.horizon}-step episodes, {args.seeds} seeds")
+    env = dojax.envs.make(args.env, dt=args.dt)
+    print(f"{args.env} dt {env.dt} s, {args.horizon}-step episodes, {args.seeds} seeds")
     common = dict(episode_length=args.horizon)
     learners = {
         "ARS": (ars, ars.ARSConfig(num_iterations=args.ars_iterations, num_directions=6, top_directions=6,
