@@ -40,6 +40,8 @@ def main():
                              "the paper's randomised gradients) and optionally the gradient window (steps the "
                              "gradient flows through at a time; default the whole episode); default 0.0012:0, "
                              "2 x 0.03 x 0.02 being ARS's expected step (see dojax.learn.ags)")
+    parser.add_argument("--ags-smooth-reward", action="store_true",
+                        help="AGS follows the env's smooth reward (evaluation stays on the default one)")
     parser.add_argument("--eval-episodes", type=int, default=4)
     add_pinning_arguments(parser)
     args = parser.parse_args()
@@ -73,8 +75,10 @@ def main():
         lambda key: episode(params.policy, params.obs_stats, key))(starts).episode_return)
 
     curves = {name: [] for name in learners}
+    ags_env = dojax.envs.make(args.env, dt=args.dt, smooth_reward=True) if args.ags_smooth_reward else env
     for name, (module, config) in learners.items():
-        init, update = module.make_learner(env, config)
+        train_env = ags_env if module is ags else env
+        init, update = module.make_learner(train_env, config)
         init, update = jax.jit(init), jax.jit(update)
         per_update = config.steps_per_update(env)
         for seed in range(args.seeds):
