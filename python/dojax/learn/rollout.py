@@ -164,12 +164,12 @@ def episode(env, policy, key, episode_length, gradient_window=None):
         env_state, running = carry
         if gradient_window is not None:
             cut = t % gradient_window == 0
-            env_state = jax.tree.map(lambda x: jnp.where(cut, jax.lax.stop_gradient(x), x), env_state)
+            env_state = select(cut, jax.lax.stop_gradient(env_state), env_state)
         after = env.step(env_state, policy(env_state.obs))
         failed = running & after.solver_failed
         reward = jnp.where(running & ~after.solver_failed, after.reward, 0.0)
         still = running & ~after.solver_failed & ~after.terminated
-        next_state = jax.tree.map(lambda a, b: jnp.where(still, a, b), after, env_state)
+        next_state = select(still, after, env_state)
         return (next_state, still), (env_state.obs, reward, running, failed)
 
     start_state = env.reset(key)
