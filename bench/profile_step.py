@@ -16,7 +16,9 @@ For one robot environment (--env, default Hopper) at its default dt, the states 
   memory maps     the process's memory mappings added by compiling one step, on each backend (XLA:CPU
                   keeps mappings per compiled program; Linux caps a process at vm.max_map_count)
   stablehlo       lines of the lowered program of each piece of the step (make_problem, residual,
-                  linearize, linearize + one Newton solve, the whole solve, the environment step)
+                  linearize, linearize + one Newton solve, the whole solve from a problem that JAX
+                  evaluated, the physics step as it runs (native: the kernel evaluates the
+                  problem itself), the environment step)
 
 Pinned to one core unless --no-pin; timings are the best of --repeats.
 
@@ -118,6 +120,7 @@ def main():
         "linearize + newton": lambda s, a: (lambda p, W: res.newton_step(
             mech, p, res.linearize(mech, p, W), res.residual(mech, p, W)))(*problem(s, a)),
         "solve": lambda s, a: solver.solve(mech, *problem(s, a), opts)[0],
+        "physics step": lambda s, a: _step(mech, s, a, opts)[0],
         "environment step": lambda s, a: env.step(env.reset(jax.random.PRNGKey(0))._replace(sim=s), a),
     }
     for label, fn in pieces.items():

@@ -38,6 +38,7 @@ struct ElementType {
   void (*lin)(const double*, const double*, double*);
   int num_local_params;
   void (*local)(const double*, const double*, double*);  // Jacobian with respect to the local inputs
+  void (*prepare)(const double*, const double*, double*);  // parameters, then starting unknowns, from the local inputs
 };
 
 struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
@@ -217,7 +218,7 @@ inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a :
 
 struct Group {
   const ElementType* type;  // the layout shared by the group's elements
-  std::vector<void (*)(const double*, const double*, double*)> eval, lin, local;  // per element
+  std::vector<void (*)(const double*, const double*, double*)> eval, lin, local, prepare;  // per element
   int ne;
   bool border;
   std::vector<int> a, b;
@@ -277,6 +278,7 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
       grp.eval.push_back(t->eval);
       grp.lin.push_back(t->lin);
       grp.local.push_back(t->local);
+      grp.prepare.push_back(t->prepare);
     }
     if (grp.ne < 1 || (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12)) return false;
     grp.a.resize(grp.ne);
@@ -1243,6 +1245,62 @@ ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ff
 }
 
 
+// The size of one lane's local inputs (dojax.residual.local_inputs, packed as for local_jacobians).
+size_t local_input_size(const Structure& st) {
+  size_t L = st.nb * BODY_PARAMS + st.nj * JOINT_LOCAL_PARAMS;
+  for (const Group& g : st.groups) L += g.ne * g.type->num_local_params;
+  return L;
+}
+
+// One lane's parameters p (num_params) from its local inputs, by each term's generated *_prepare
+// function (dojax.residual.make_problem), and with w (num_unknowns, or null) its starting unknowns
+// (dojax.residual.initial_unknowns).
+void prepare(const Structure& st, const double* in, double* p, double* w) {
+  double out[std::max(BODY_PARAMS + 6, JOINT_PARAMS)];
+  for (int i = 0; i < st.nb; ++i, in += BODY_PARAMS, p += BODY_PARAMS) {
+    body_prepare(in, nullptr, out);
+    std::copy(out, out + BODY_PARAMS, p);
+    if (w) std::copy(out + BODY_PARAMS, out + BODY_PARAMS + 6, w + 6 * i);
+  }
+  for (int j = 0; j < st.nj; ++j, in += JOINT_LOCAL_PARAMS, p += JOINT_PARAMS) joint_prepare(in, nullptr, p);
+  if (w) std::fill(w + st.lam_offset(), w + st.lam_offset() + 6 * st.nj, 0.0);
+  std::vector<double> element;
+  for (const Group& g : st.groups) {
+    const int n = g.type->size, np = g.type->num_params;
+    element.resize(np + n);
+    for (int e = 0; e < g.ne; ++e, in += g.type->num_local_params, p += np) {
+      g.prepare[e](in, nullptr, element.data());
+      std::copy(element.data(), element.data() + np, p);
+      if (w) std::copy(element.data() + np, element.data() + np + n, w + g.unknown_offset + e * n);
+    }
+  }
+}
+
+// The step from its terms' local inputs: its parameters and starting unknowns by prepare, then
+// the iterations as in step_solve.
+ffi::Error step_solve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> options,
+                            ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
+                            ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+  Structure st;
+  if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
+  const size_t L = local_input_size(st), P = st.num_params, N = st.num_unknowns;
+  if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: input size mismatch");
+  const size_t batch = inputs.element_count() / L;
+  if (W->element_count() != batch * N || options.element_count() != batch * 6)
+    return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
+#pragma omp parallel for schedule(dynamic) if (batch > 1)
+  for (size_t lane = 0; lane < batch; ++lane) {
+    std::vector<double> params(P);
+    double* w = W->typed_data() + lane * N;
+    prepare(st, inputs.typed_data() + lane * L, params.data(), w);
+    const double* o = options.typed_data() + lane * 6;
+    Options opts{o[0], o[1], o[2], o[3], o[4], static_cast<int>(max_iter), static_cast<int>(max_ls), verbose != 0};
+    InteriorPoint solver(st, params.data(), o[5], opts);
+    solver.solve(w, info->typed_data() + lane * 5);
+  }
+  return ffi::Error::Success();
+}
+
 // Newton steps dW = -(d residual / d W)^-1 R at W for many right-hand sides R: the linear solve of
 // the implicit-function derivative (dojax.residual.linearize and newton_step), for a Jacobian's
 // columns. The leading dimensions of params, W and R broadcast (vmap's "expand_dims": an argument
@@ -1340,8 +1398,9 @@ ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, 
 
 // The velocities' rows (..., 6 nb, 12 nb + nu) of the step Jacobian's solve, -(d residual / d W)^-1 R,
 // for R given as blocks (dojax.residual.ColumnBlocks: data (..., n, 12), rows and bodies (..., n),
-// action (..., 6 nb + 6 nj, nu)); one factorisation per lane.
-ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> data,
+// action (..., 6 nb + 6 nj, nu)); one factorisation per lane, of the parameters that prepare evaluates
+// from the step's local inputs.
+ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> data,
                             ffi::Buffer<ffi::S64> rows, ffi::Buffer<ffi::S64> bodies, ffi::Buffer<ffi::F64> action,
                             ffi::ResultBuffer<ffi::F64> dV, ffi::Span<const int64_t> structure) {
   Structure st;
@@ -1349,7 +1408,8 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> 
   const int64_t N = st.num_unknowns, lanes = W.element_count() / N, na = 6 * (st.nb + st.nj);
   const auto ad = action.dimensions();
   const int64_t nu = ad[ad.size() - 1], n = rows.element_count() / std::max<int64_t>(lanes, 1);
-  if (W.element_count() % N != 0 || params.element_count() != static_cast<size_t>(lanes * st.num_params) ||
+  const size_t L = local_input_size(st);
+  if (W.element_count() % N != 0 || inputs.element_count() != static_cast<size_t>(lanes) * L ||
       data.element_count() != static_cast<size_t>(lanes * n * 12) ||
       bodies.element_count() != rows.element_count() || action.element_count() != static_cast<size_t>(lanes * na * nu) ||
       dV->element_count() != static_cast<size_t>(lanes * 6 * st.nb * (12 * st.nb + nu)))
@@ -1358,7 +1418,10 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> 
     if (rows.typed_data()[t] < 0 || rows.typed_data()[t] >= N || bodies.typed_data()[t] < 0 ||
         bodies.typed_data()[t] >= st.nb)
       return ffi::Error::InvalidArgument("dojax kernel: a Jacobian column block lies outside the matrix");
-  for_each_factorised_lane(st, params.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
+  std::vector<double> params(lanes * st.num_params);
+  for (int64_t lane = 0; lane < lanes; ++lane)
+    prepare(st, inputs.typed_data() + lane * L, params.data() + lane * st.num_params, nullptr);
+  for_each_factorised_lane(st, params.data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
     solver.jacobian_columns(data.typed_data() + lane * n * 12, rows.typed_data() + lane * n,
                             bodies.typed_data() + lane * n, n, action.typed_data() + lane * na * nu,
                             static_cast<int>(nu), dV->typed_data() + lane * 6 * st.nb * (12 * st.nb + nu));
@@ -1375,11 +1438,9 @@ ffi::Error local_jacobians(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const int nb = st.nb, nj = st.nj;
-  size_t P = nb * BODY_PARAMS + nj * JOINT_LOCAL_PARAMS, O = nb * 6 * 12 + nj * 18 * 32;
-  for (const Group& g : st.groups) {
-    P += g.ne * g.type->num_local_params;
-    O += g.ne * (g.type->size + 12) * 14;
-  }
+  const size_t P = local_input_size(st);
+  size_t O = nb * 6 * 12 + nj * 18 * 32;
+  for (const Group& g : st.groups) O += g.ne * (g.type->size + 12) * 14;
   const size_t N = st.num_unknowns;
   if (params.element_count() % P != 0) return ffi::Error::InvalidArgument("dojax kernel: parameter size mismatch");
   const size_t batch = params.element_count() / P;
@@ -1421,6 +1482,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLocalJacobians, local_jacobians,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("structure")
+                                  .Attr<int64_t>("max_iter")
+                                  .Attr<int64_t>("max_ls")
+                                  .Attr<int64_t>("verbose"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolveLocal, step_solve_local,
+                              ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>()

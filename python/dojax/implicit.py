@@ -50,8 +50,10 @@ def _solve(mech, state, action, opts):
     """(W*, SolveInfo) of one step: the solver's unknowns, differentiable in mech, state, action.
 
     (The options' numbers may be traced values, so they are an argument too; their tangents are
-    ignored.)
+    ignored.) The native kernel evaluates the problem itself (:func:`dojax.native.kernel.solve_step`).
     """
+    if solver.use_native(opts):
+        return kernel.solve_step(mech, state, action, opts)
     prob = res.make_problem(mech, state, action)
     return solver.solve(mech, prob, res.initial_unknowns(mech, prob), opts)
 

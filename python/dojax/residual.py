@@ -241,12 +241,14 @@ def initial_unknowns(mech, prob):
     except that slacks of elements far from contact start at their gap rate (gap / h): starting
     them at 1 leaves a large equality violation that can lead the first steps astray."""
     dtype = prob.V15.dtype
-    y = []
-    for g in prob.groups:
-        yg = jnp.tile(jnp.asarray(g.layout.neutral, dtype), (len(g.a), 1))
-        rate = jnp.maximum(g.pre["gap"] / mech.timestep, 1.0)
-        y.append(yg.at[:, np.asarray(g.layout.gap_slacks)].set(rate[:, None]))
-    return Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), dtype), y=tuple(y))
+    y = tuple(jax.vmap(partial(initial_variables, g.layout), (0, None))(g.pre["gap"], mech.timestep) for g in prob.groups)
+    return Unknowns(V=prob.V15, lam=jnp.zeros((mech.num_joints, 6), dtype), y=y)
+
+
+def initial_variables(layout, gap, h):
+    """One element's starting cone variables (see :func:`initial_unknowns`) from its gap."""
+    at_gap = np.isin(np.arange(layout.size), layout.gap_slacks)
+    return jnp.where(at_gap, jnp.maximum(gap / h, 1.0), jnp.asarray(layout.neutral, jnp.result_type(gap)))
 
 
 def _actuator_wrenches(mech, q, u):
@@ -533,21 +535,25 @@ def _joint_local(jdata, free, damper, armature, spring, spring_offset, h, xp, qp
     return jnp.concatenate(jax.jacfwd(terms, argnums=tuple(range(7)))(xp, qp, xc, qc, Vp15, Vc15, inputs), axis=1)
 
 
-def _element_local(kind, model, geometry, data, h, xa, qa, xb, qb, Va, Vb, y):
-    """One contact's or limit's rows' Jacobian (n + 12, 14) with respect to its copy of its bodies'
-    poses. ``data``: a contact's parameters, or a limit's joint data, row, sign and bound (a is the
+def element_pre(kind, geometry, data, xa, qa, xb, qb):
+    """One contact's or limit's data (its ``Group.pre``) from its parameters (a contact's, or a
+    limit's joint data, row, sign and bound) and its copy of its bodies' poses (a limit's a is the
     joint's child, b its parent)."""
     if kind == "contact":
+        return _contact_data(geometry, data, xa, qa, xb, qb)
+    _, Jt = joint_lib.jacobians(data["joint"], xb, qb, xa, qa)
+    theta2 = joint_lib.coordinates(data["joint"], xb, qb, xa, qa)
+    return _limit_data(data["joint"], theta2, Jt, data["row"], data["sign"], data["bound"])
+
+
+def _element_local(kind, model, geometry, data, h, xa, qa, xb, qb, Va, Vb, y):
+    """One contact's or limit's rows' Jacobian (n + 12, 14) with respect to its copy of its bodies'
+    poses. ``data``: as for :func:`element_pre`."""
+    if kind == "contact":
         layout, fn = el.LAYOUTS[model], partial(el.contact_terms, model, geometry)
-        pre = partial(_contact_data, geometry, data)
     else:
         layout, fn = el.LAYOUTS["limit"], el.limit_terms
-
-        def pre(xa, qa, xb, qb):
-            _, Jt = joint_lib.jacobians(data["joint"], xb, qb, xa, qa)
-            theta2 = joint_lib.coordinates(data["joint"], xb, qb, xa, qa)
-            return _limit_data(data["joint"], theta2, Jt, data["row"], data["sign"], data["bound"])
-
+    pre = partial(element_pre, kind, geometry, data)
     terms = lambda *pose: jnp.concatenate(_element_terms(layout, fn, pre(*pose), h, *pose, Va, Vb, y, 0.0, 0.0))
     return jnp.concatenate(jax.jacfwd(terms, argnums=(0, 1, 2, 3))(xa, qa, xb, qb), axis=1)
 
@@ -555,25 +561,36 @@ def _element_local(kind, model, geometry, data, h, xa, qa, xb, qb, Va, Vb, y):
 _LOCAL_ELEMENT_AXES = (0, None, 0, 0, 0, 0, 0, 0, 0)
 
 
-def local_args(mech, state, action, W):
-    """The arguments of each term's local Jacobian: (body, joint, per group), each a tuple whose
-    last entries are the unknowns the term reads (bodies 1, joints 3, elements 3)."""
+def local_inputs(mech, state, action):
+    """Each term's local inputs, from which it evaluates its share of the problem: (body, joint,
+    per group) tuples; :func:`local_args` without the unknowns."""
     s = mech.structure
     config = configuration(mech, state)
     V15 = jnp.concatenate([state.v, state.w], axis=-1)
     force, torque = body_wrenches(mech, config.actuators, action)
-    V = _with_world_velocity(W.V)
-    p, c = s.joint_parent, s.joint_child
-    body = (mech.mass, mech.inertia, mech.timestep, V15, force, torque, W.V)
+    body = (mech.mass, mech.inertia, mech.timestep, V15, force, torque)
     jdata, free, *constants = _joint_constants(mech)
     joint = (jdata, free, mech.damper, *constants, *config.joints, *joint_velocities(mech, V15),
-             joint_inputs(mech, action), V[p], V[c], W.lam)
+             joint_inputs(mech, action))
     groups = []
-    for (kind, _, _, members, _), poses, y in zip(s.element_groups, config.elements, W.y):
-        a, b = element_bodies(s, kind, members)
+    for (kind, _, _, members, _), poses in zip(s.element_groups, config.elements):
         data = _contact_params(mech, members) if kind == "contact" else _limit_params(mech, members)
-        groups.append((data, mech.timestep, *poses, V[a], V[b], y))
+        groups.append((data, mech.timestep, *poses))
     return body, joint, tuple(groups)
+
+
+def local_args(mech, state, action, W):
+    """The arguments of each term's local Jacobian: (body, joint, per group), each a tuple whose
+    last entries are the unknowns the term reads (bodies 1, joints 3, elements 3)."""
+    s = mech.structure
+    body, joint, groups = local_inputs(mech, state, action)
+    V = _with_world_velocity(W.V)
+    p, c = s.joint_parent, s.joint_child
+    elements = []
+    for (kind, _, _, members, _), inputs, y in zip(s.element_groups, groups, W.y):
+        a, b = element_bodies(s, kind, members)
+        elements.append(inputs + (V[a], V[b], y))
+    return body + (W.V,), joint + (V[p], V[c], W.lam), tuple(elements)
 
 
 _JOINT_LOCAL_AXES = (0, 0, 0, 0, 0, 0, None) + (0,) * 10

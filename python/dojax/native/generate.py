@@ -111,11 +111,20 @@ def _local_function(name, fn, static, unknowns):
     return _c_functions(name, (("local", lambda s, u: jnp.ravel(fn(s, u))),), static, unknowns)
 
 
+def _prepare_function(name, fn, static):
+    """C source of ``name_prepare``: from a term's local inputs (see :func:`dojax.residual.local_inputs`),
+    its parameters as :mod:`dojax.native.kernel` packs them from the step's problem, then its
+    starting unknowns (:func:`dojax.residual.initial_unknowns`), from ``fn(static)`` (a tuple of
+    the two); and the number of outputs."""
+    flat = lambda s, _: jnp.concatenate([jnp.ravel(o) for o in jax.tree.leaves(fn(s))])
+    return _c_functions(name, (("prepare", flat),), static, ())[0], int(jax.eval_shape(flat, static, ()).size)
+
+
 def _layout_row(layout, name, n_params, n_local):
     orth = ", ".join(f"{{{p}, {d}}}" for p, d in layout.orthant) or "{0, 0}"
     soc = ", ".join(f"{{{{{', '.join(map(str, p))}}}, {{{', '.join(map(str, d))}}}}}" for p, d in layout.soc) or "{{0, 0, 0}, {0, 0, 0}}"
     return (f"  {{{layout.size}, {layout.num_equalities}, {len(layout.orthant)}, {{{orth}}}, {len(layout.soc)}, "
-            f"{{{soc}}}, {n_params}, {name}_eval, {name}_lin, {n_local}, {name}_local}},")
+            f"{{{soc}}}, {n_params}, {name}_eval, {name}_lin, {n_local}, {name}_local, {name}_prepare}},")
 
 
 def _template_arguments(mech):
@@ -149,6 +158,9 @@ def source():
     parts.append(code)
     local = _first(local_body, res._BODY_AXES)
     parts.append(_local_function("body", lambda s, u: res._body_local(*s, *u), local[:-1], local[-1:])[0])
+    code, n_out = _prepare_function("body", lambda s: (s, s[3]), local[:-1])  # V starts at the last velocities
+    assert n_out == n_body + 6
+    parts.append(code)
 
     joint = _first(joint_args, res._JOINT_AXES)
     joint_rows = []
@@ -160,6 +172,15 @@ def source():
         joint_rows.append(f"  {{joint_{joint_type}_eval, joint_{joint_type}_lin}},")
     local = _first(local_joint, res._JOINT_LOCAL_AXES)
     code, n_joint_local = _local_function("joint", lambda s, u: res._joint_local(*s, *u), local[:-3], local[-3:])
+    parts.append(code)
+
+    def joint_problem(s):  # (jdata, free, damper, armature, spring, spring_offset, h, poses (4), velocities (2), inputs)
+        jdata, free, damper, armature, spring, spring_offset, h, *poses = s[:11]
+        data = res._joint_data(jdata, free, armature, spring, spring_offset, h, *s[7:])
+        return (jdata, free, damper, armature, *data, h, *poses), ()  # lam starts at zero
+
+    code, n_out = _prepare_function("joint", joint_problem, local[:-3])
+    assert n_out == n_joint
     parts.append(code)
 
     groups = {}
@@ -177,13 +198,23 @@ def source():
                 dict(s[0], row=row), *s[1:], *u, 0.0, jnp.zeros(n_comp))
             local_fn = lambda s, u, row=key[2]: res._element_local("limit", "limit", "joint", dict(s[0], row=row),
                                                                    *s[1:], *u)
+            pre = lambda s, row=key[2]: res.element_pre("limit", "joint", dict(s[0], row=row), *s[2:])
         else:
             name = f"element_{key[0]}_{key[1]}"
             fn = lambda s, u, terms=terms, n_comp=n_comp: terms(*s, *u, 0.0, jnp.zeros(n_comp))
             local_fn = lambda s, u, key=key: res._element_local("contact", *key, *s, *u)
+            pre = lambda s, key=key: res.element_pre("contact", key[1], *s[:1], *s[2:])
         code, n_params = _function(name, fn, one[:6], one[6:9])
         parts.append(code)
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
+        parts.append(code)
+
+        def element_problem(s, pre=pre, layout=layout):
+            data = pre(s)
+            return (data, *s[1:]), res.initial_variables(layout, data["gap"], s[1])
+
+        code, n_out = _prepare_function(name, element_problem, local[:6])
+        assert n_out == n_params + layout.size
         parts.append(code)
         rows.append(_layout_row(layout, name, n_params, n_local))
     parts.append(f"static const int BODY_PARAMS = {n_body};\nstatic const int JOINT_PARAMS = {n_joint};\n"

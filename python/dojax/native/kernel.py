@@ -2,7 +2,9 @@
 
 The kernel (``csrc/step_kernel.cc``, built into ``dojax/_step_kernel*.so`` by ``pip install``)
 runs :func:`dojax.solver.solve`'s interior-point iterations in C++ on the element equations that
-:mod:`dojax.native.generate` translates from the JAX residual. It is a ``jax.ffi`` custom call, so
+:mod:`dojax.native.generate` translates from the JAX residual. A step (:func:`solve_step`) hands it
+each term's local inputs, from which generated code evaluates the problem and the starting point
+too; :func:`solve` takes a problem evaluated by JAX (the derivative's re-centred solve). It is a ``jax.ffi`` custom call, so
 it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane by lane in one call), and
 derivatives come from the implicit-function rule (:mod:`dojax.implicit`) at the kernel's
 solution, whose linear solve (and its transpose, for reverse mode) the kernel also computes.
@@ -16,10 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dojax import elements as el
 from dojax import residual as res
 from dojax.joints import JOINT_TYPES, free_mask
 
 TARGET = "dojax_step_solve"
+STEP_TARGET = "dojax_step_solve_local"
 LINEAR_SOLVE = "dojax_linear_solve"
 LOCAL_JACOBIANS = "dojax_local_jacobians"
 COLUMNS_SOLVE = "dojax_columns_solve"
@@ -35,6 +39,7 @@ def _library():
         return None
     lib = ctypes.cdll.LoadLibrary(str(found[0]))
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.DojaxStepSolve), platform="cpu")
+    jax.ffi.register_ffi_target(STEP_TARGET, jax.ffi.pycapsule(lib.DojaxStepSolveLocal), platform="cpu")
     jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
     jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
     jax.ffi.register_ffi_target(COLUMNS_SOLVE, jax.ffi.pycapsule(lib.DojaxColumnsSolve), platform="cpu")
@@ -177,7 +182,7 @@ def _velocity_columns(mech, state, action, W, blocks):
     out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + blocks.action.shape[-1]), W.V.dtype)
     call = jax.ffi.ffi_call(JACOBIAN_COLUMNS, out, vmap_method="broadcast_all")
     index = lambda i: jnp.asarray(i, jnp.int64)
-    dv = call(pack_parameters(mech, res.make_problem(mech, state, action), W), pack_unknowns(W), blocks.data,
+    dv = call(_pack_local(mech, res.local_inputs(mech, state, action)), pack_unknowns(W), blocks.data,
               index(blocks.rows), index(blocks.bodies), blocks.action, structure=_structure(mech.structure))
     return jnp.where(jnp.isfinite(dv), dv, 0.0)
 
@@ -200,19 +205,24 @@ Entries that a non-finite factorisation leaves non-finite are zero. Its derivati
 velocity_columns.defjvp(_velocity_columns_jvp)
 
 
+def _pack_local(mech, inputs):
+    """:func:`dojax.residual.local_inputs` as one flat vector, in the generated code's order."""
+    body, joint, groups = inputs
+    blocks = [_pack(body, res._BODY_AXES[:-1], mech.num_bodies).reshape(-1),
+              _pack(joint, res._JOINT_LOCAL_AXES[:-3], mech.num_joints).reshape(-1)]
+    for args, (_, _, _, members, _) in zip(groups, mech.structure.element_groups):
+        blocks.append(_pack(args, res._LOCAL_ELEMENT_AXES[:-3], len(members)).reshape(-1))
+    return jnp.concatenate(blocks)
+
+
 def _local_jacobians(mech, state, action, W):
     _require()
-    body, joint, groups = res.local_args(mech, state, action, W)
     nb, nj = mech.num_bodies, mech.num_joints
-    blocks = [_pack(body[:-1], res._BODY_AXES[:-1], nb).reshape(-1),
-              _pack(joint[:-3], res._JOINT_LOCAL_AXES[:-3], nj).reshape(-1)]
-    shapes = [(nb, 6, 12), (nj, 18, 32)]
-    for args, y in zip(groups, W.y):
-        blocks.append(_pack(args[:-3], res._LOCAL_ELEMENT_AXES[:-3], y.shape[0]).reshape(-1))
-        shapes.append((y.shape[0], y.shape[1] + 12, 14))
+    shapes = [(nb, 6, 12), (nj, 18, 32)] + [(y.shape[0], y.shape[1] + 12, 14) for y in W.y]
     sizes = [int(np.prod(shape)) for shape in shapes]
     call = jax.ffi.ffi_call(LOCAL_JACOBIANS, jax.ShapeDtypeStruct((sum(sizes),), W.V.dtype), vmap_method="broadcast_all")
-    flat = call(jnp.concatenate(blocks), pack_unknowns(W), structure=_structure(mech.structure))
+    flat = call(_pack_local(mech, res.local_inputs(mech, state, action)), pack_unknowns(W),
+                structure=_structure(mech.structure))
     parts = [p.reshape(shape) for p, shape in zip(jnp.split(flat, np.cumsum(sizes)[:-1]), shapes)]
     return res.LocalJacobians(parts[0], parts[1], tuple(parts[2:]))
 
@@ -223,26 +233,53 @@ second derivatives of a step) is the JAX function's."""
 local_jacobians.defjvp(lambda primals, tangents: jax.jvp(res.local_jacobians, primals, tangents))
 
 
+def _options(mech, opts, dtype):
+    return jnp.stack([jnp.asarray(v, dtype) for v in (
+        opts.rtol, opts.btol, opts.undercut, opts.no_progress_max, opts.no_progress_undercut, mech.timestep)])
+
+
+def _attributes(mech, opts):
+    return dict(structure=_structure(mech.structure), max_iter=np.int64(opts.max_iter), max_ls=np.int64(opts.max_ls),
+                verbose=np.int64(opts.verbose))
+
+
+def _info(info):
+    from dojax.solver import SolveInfo
+
+    count = jnp.asarray(0).dtype
+    return SolveInfo(converged=info[0] > 0.5, iterations=info[1].astype(count), residual=info[2],
+                     complementarity=info[3], kappa=info[4])
+
+
 def solve_packed(mech, params, w0, opts):
     """The kernel call on packed parameters and unknowns: (unknowns, [converged, iterations,
     residual, complementarity, kappa])."""
     _require()
     dtype = w0.dtype
-    options = jnp.stack([jnp.asarray(v, dtype) for v in (
-        opts.rtol, opts.btol, opts.undercut, opts.no_progress_max, opts.no_progress_undercut, mech.timestep)])
     call = jax.ffi.ffi_call(
         TARGET, (jax.ShapeDtypeStruct(w0.shape, dtype), jax.ShapeDtypeStruct((5,), dtype)),
         vmap_method="broadcast_all")
-    return call(params, w0, options, structure=_structure(mech.structure), max_iter=np.int64(opts.max_iter),
-                max_ls=np.int64(opts.max_ls), verbose=np.int64(opts.verbose))
+    return call(params, w0, _options(mech, opts, dtype), **_attributes(mech, opts))
 
 
 def solve(mech, prob, W0, opts):
     """:func:`dojax.solver.solve` computed by the native kernel; returns (unknowns, SolveInfo)."""
-    from dojax.solver import SolveInfo
-
     w, info = solve_packed(mech, pack_parameters(mech, prob, W0), pack_unknowns(W0), opts)
-    count = jnp.asarray(0).dtype
-    return unpack_unknowns(w, W0), SolveInfo(
-        converged=info[0] > 0.5, iterations=info[1].astype(count), residual=info[2],
-        complementarity=info[3], kappa=info[4])
+    return unpack_unknowns(w, W0), _info(info)
+
+
+def solve_step(mech, state, action, opts):
+    """:func:`dojax.solver.solve` from :func:`dojax.residual.initial_unknowns` of the step from
+    (state, action), with the problem (:func:`dojax.residual.make_problem`) and the starting point
+    evaluated by the kernel too, from each term's local inputs; returns (unknowns, SolveInfo)."""
+    _require()
+    inputs = _pack_local(mech, res.local_inputs(mech, state, action))
+    like = res.Unknowns(np.empty((mech.num_bodies, 6)), np.empty((mech.num_joints, 6)),
+                        tuple(np.empty((len(members), el.LAYOUTS[model].size))
+                              for _, model, _, members, _ in mech.structure.element_groups))
+    n = sum(x.size for x in jax.tree.leaves(like))
+    call = jax.ffi.ffi_call(
+        STEP_TARGET, (jax.ShapeDtypeStruct((n,), inputs.dtype), jax.ShapeDtypeStruct((5,), inputs.dtype)),
+        vmap_method="broadcast_all")
+    w, info = call(inputs, _options(mech, opts, inputs.dtype), **_attributes(mech, opts))
+    return unpack_unknowns(w, like), _info(info)
