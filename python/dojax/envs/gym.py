@@ -176,7 +176,8 @@ class _HostResults:
     def __init__(self, template):
         self.keys = list(template.info)
         self.shapes = [p.shape for p in self._parts(template)]
-        self.splits = np.cumsum([int(np.prod(sh, dtype=int)) for sh in self.shapes])[:-1]
+        ends = np.cumsum([int(np.prod(sh, dtype=int)) for sh in self.shapes])
+        self.slices = [slice(end - size, end) for end, size in zip(ends, np.diff(ends, prepend=0))]
 
     def _parts(self, state):
         return [state.obs, state.reward, state.terminated, state.solver_failed] + [state.info[k] for k in self.keys]
@@ -185,11 +186,14 @@ class _HostResults:
         return jnp.concatenate([jnp.ravel(p).astype(jnp.float64) for p in self._parts(state)])
 
     def unpack(self, packed):
-        parts = [p.reshape(sh) for p, sh in zip(np.split(np.asarray(packed), self.splits), self.shapes)]
+        packed = np.asarray(packed)
+        first = self.slices[1].start  # after the observation: Python floats at once, not one by one
+        rest = packed[first:].tolist()
+        parts = [rest[sl.start - first] if not sh else packed[sl].reshape(sh) for sl, sh in zip(self.slices, self.shapes)]
         obs, reward, terminated, failed = parts[:4]
-        info = {k: float(v) if v.ndim == 0 else v for k, v in zip(self.keys, parts[4:])}
+        info = dict(zip(self.keys, parts[4:]))
         info["solver_failed"] = bool(failed)
-        return obs, float(reward), bool(terminated), bool(failed), info
+        return obs, reward, bool(terminated), bool(failed), info
 
 
 class DojaxVectorEnv(_Facade, VectorEnv):
