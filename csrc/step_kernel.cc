@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -1479,28 +1480,27 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLocalJacobians, local_jacobians,
                                   .Ret<ffi::Buffer<ffi::F64>>()
                                   .Attr<ffi::Span<const int64_t>>("structure"));
 
+namespace {
+// The two step handlers' results (unknowns, info) and the iterations' attributes, after their inputs.
+constexpr auto solve_results = [](auto inputs) {
+  return std::move(inputs)
+      .template Ret<ffi::Buffer<ffi::F64>>()
+      .template Ret<ffi::Buffer<ffi::F64>>()
+      .template Attr<ffi::Span<const int64_t>>("structure")
+      .template Attr<int64_t>("max_iter")
+      .template Attr<int64_t>("max_ls")
+      .template Attr<int64_t>("verbose");
+};
+}  // namespace
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure")
-                                  .Attr<int64_t>("max_iter")
-                                  .Attr<int64_t>("max_ls")
-                                  .Attr<int64_t>("verbose"));
+                              solve_results(ffi::Ffi::Bind()
+                                                .Arg<ffi::Buffer<ffi::F64>>()
+                                                .Arg<ffi::Buffer<ffi::F64>>()
+                                                .Arg<ffi::Buffer<ffi::F64>>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolveLocal, step_solve_local,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure")
-                                  .Attr<int64_t>("max_iter")
-                                  .Attr<int64_t>("max_ls")
-                                  .Attr<int64_t>("verbose"));
+                              solve_results(ffi::Ffi::Bind().Arg<ffi::Buffer<ffi::F64>>().Arg<ffi::Buffer<ffi::F64>>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
                               ffi::Ffi::Bind()
