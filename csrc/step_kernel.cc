@@ -1219,6 +1219,16 @@ class InteriorPoint {
   Solver lin_;
 };
 
+// Solves one lane in place from the unknowns in w: p its parameters, o its options (rtol, btol,
+// undercut, no_progress_max, no_progress_undercut, timestep), info its [converged, iterations,
+// residual, complementarity, kappa].
+void solve_lane(const Structure& st, const double* p, const double* o, int64_t max_iter, int64_t max_ls,
+                int64_t verbose, double* w, double* info) {
+  Options opts{o[0], o[1], o[2], o[3], o[4], static_cast<int>(max_iter), static_cast<int>(max_ls), verbose != 0};
+  InteriorPoint solver(st, p, o[5], opts);
+  solver.solve(w, info);
+}
+
 ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ffi::Buffer<ffi::F64> options,
                       ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
                       ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
@@ -1233,14 +1243,10 @@ ffi::Error step_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W0, ff
   // limits them); each lane's result does not depend on the thread that solves it
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
   for (size_t lane = 0; lane < batch; ++lane) {
-    const double* p = params.typed_data() + lane * P;
-    const double* o = options.typed_data() + lane * 6;
-    Options opts{o[0], o[1], o[2], o[3], o[4], static_cast<int>(max_iter), static_cast<int>(max_ls), verbose != 0};
-    const double h = o[5];
     double* w = W->typed_data() + lane * N;
     std::copy(W0.typed_data() + lane * N, W0.typed_data() + (lane + 1) * N, w);
-    InteriorPoint solver(st, p, h, opts);
-    solver.solve(w, info->typed_data() + lane * 5);
+    solve_lane(st, params.typed_data() + lane * P, options.typed_data() + lane * 6, max_iter, max_ls, verbose, w,
+               info->typed_data() + lane * 5);
   }
   return ffi::Error::Success();
 }
@@ -1294,10 +1300,8 @@ ffi::Error step_solve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> 
     std::vector<double> params(P);
     double* w = W->typed_data() + lane * N;
     prepare(st, inputs.typed_data() + lane * L, params.data(), w);
-    const double* o = options.typed_data() + lane * 6;
-    Options opts{o[0], o[1], o[2], o[3], o[4], static_cast<int>(max_iter), static_cast<int>(max_ls), verbose != 0};
-    InteriorPoint solver(st, params.data(), o[5], opts);
-    solver.solve(w, info->typed_data() + lane * 5);
+    solve_lane(st, params.data(), options.typed_data() + lane * 6, max_iter, max_ls, verbose, w,
+               info->typed_data() + lane * 5);
   }
   return ffi::Error::Success();
 }

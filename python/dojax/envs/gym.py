@@ -176,8 +176,8 @@ class _HostResults:
     def __init__(self, template):
         self.keys = list(template.info)
         self.shapes = [p.shape for p in self._parts(template)]
-        ends = np.cumsum([int(np.prod(sh, dtype=int)) for sh in self.shapes])
-        self.slices = [slice(end - size, end) for end, size in zip(ends, np.diff(ends, prepend=0))]
+        sizes = [int(np.prod(sh, dtype=int)) for sh in self.shapes]
+        self.slices = [slice(end - size, end) for end, size in zip(np.cumsum(sizes), sizes)]
 
     def _parts(self, state):
         return [state.obs, state.reward, state.terminated, state.solver_failed] + [state.info[k] for k in self.keys]
