@@ -1308,19 +1308,20 @@ ffi::Error step_solve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> 
 
 // Newton steps dW = -(d residual / d W)^-1 R at W for many right-hand sides R: the linear solve of
 // the implicit-function derivative (dojax.residual.linearize and newton_step), for a Jacobian's
-// columns. The leading dimensions of params, W and R broadcast (vmap's "expand_dims": an argument
-// not batched along a dimension has size 1 there), and the matrix is factorised once per
-// (params, W) lane that consecutive right-hand sides share. With transpose, the transposed map
+// columns, on the problem that prepare evaluates from the step's local inputs. The leading
+// dimensions of inputs, W and R broadcast (vmap's "expand_dims": an argument not batched along a
+// dimension has size 1 there), and the matrix is factorised once per (inputs, W) lane that
+// consecutive right-hand sides share. With transpose, the transposed map
 // -(d residual / d W)^-T G with the same factorisation (reverse mode).
-ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
+ffi::Error linear_solve(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
                         ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure, int64_t transpose) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const auto out = dW->dimensions();
-  const size_t rank = out.size();
-  const auto pd = params.dimensions(), wd = W.dimensions(), rd = R.dimensions();
+  const size_t rank = out.size(), L = local_input_size(st);
+  const auto pd = inputs.dimensions(), wd = W.dimensions(), rd = R.dimensions();
   if (rank < 1 || pd.size() != rank || wd.size() != rank || rd.size() != rank ||
-      pd[rank - 1] != st.num_params || wd[rank - 1] != st.num_unknowns || rd[rank - 1] != st.num_unknowns ||
+      pd[rank - 1] != static_cast<int64_t>(L) || wd[rank - 1] != st.num_unknowns || rd[rank - 1] != st.num_unknowns ||
       out[rank - 1] != st.num_unknowns)
     return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers do not match the structure");
   // strides (in lanes) of each argument along the output's leading dimensions; 0 where broadcast
@@ -1337,10 +1338,11 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
     nr *= rd[d];
     total *= out[d];
   }
-  const size_t P = st.num_params, N = st.num_unknowns;
+  const size_t N = st.num_unknowns;
 #pragma omp parallel if (total > 1)
   {
-    std::optional<Solver> held;  // the factorisation of the current (params, W) lane
+    std::vector<double> params(st.num_params);
+    std::optional<Solver> held;  // the factorisation of the current (inputs, W) lane
     int64_t current = -1;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < total; ++i) {
@@ -1354,7 +1356,8 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
       }
       const int64_t key = ip * nw + iw;
       if (key != current) {
-        held.emplace(st, params.typed_data() + ip * P);
+        prepare(st, inputs.typed_data() + ip * L, params.data(), nullptr);
+        held.emplace(st, params.data());
         held->linearize(W.typed_data() + iw * N);
         current = key;
       }
@@ -1368,13 +1371,17 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, f
 }
 
 // Calls solve(solver, lane) for each lane of a batch, with the Newton matrix factorised at the
-// lane's parameters and unknowns (params (lanes, P), W (lanes, N)), in parallel over the lanes.
+// lane's unknowns (W (lanes, N)) on the problem that prepare evaluates from its local inputs
+// (inputs (lanes, L)), in parallel over the lanes.
 template <class Solve>
-void for_each_factorised_lane(const Structure& st, const double* params, const double* W, int64_t lanes,
+void for_each_factorised_lane(const Structure& st, const double* inputs, const double* W, int64_t lanes,
                               Solve solve) {
+  const size_t L = local_input_size(st);
 #pragma omp parallel for schedule(static) if (lanes > 1)
   for (int64_t lane = 0; lane < lanes; ++lane) {
-    Solver solver(st, params + lane * st.num_params);
+    std::vector<double> params(st.num_params);
+    prepare(st, inputs + lane * L, params.data(), nullptr);
+    Solver solver(st, params.data());
     solver.linearize(W + lane * st.num_unknowns);
     solve(solver, lane);
   }
@@ -1382,20 +1389,20 @@ void for_each_factorised_lane(const Structure& st, const double* params, const d
 
 // The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
 // with R and dW (..., N, C), the C right-hand sides as columns; one factorisation per lane of the
-// leading dimensions (params (..., P) and W (..., N) alike).
-ffi::Error columns_solve(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
+// leading dimensions (inputs (..., L) and W (..., N) alike).
+ffi::Error columns_solve(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
                          ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const auto rd = R.dimensions();
-  const size_t rank = rd.size();
-  if (rank < 2 || rd[rank - 2] != st.num_unknowns || params.element_count() % st.num_params != 0 ||
+  const size_t rank = rd.size(), L = local_input_size(st);
+  if (rank < 2 || rd[rank - 2] != st.num_unknowns || inputs.element_count() % L != 0 ||
       W.element_count() % st.num_unknowns != 0)
     return ffi::Error::InvalidArgument("dojax kernel: columns solve buffers do not match the structure");
   const int64_t C = rd[rank - 1], N = st.num_unknowns, lanes = R.element_count() / (N * C);
-  if (params.element_count() / st.num_params != lanes || W.element_count() / N != lanes)
+  if (static_cast<int64_t>(inputs.element_count() / L) != lanes || static_cast<int64_t>(W.element_count()) / N != lanes)
     return ffi::Error::InvalidArgument("dojax kernel: columns solve batch dimensions differ");
-  for_each_factorised_lane(st, params.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
+  for_each_factorised_lane(st, inputs.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
     solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C, static_cast<int>(C));
   });
   return ffi::Error::Success();
@@ -1423,10 +1430,7 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> 
     if (rows.typed_data()[t] < 0 || rows.typed_data()[t] >= N || bodies.typed_data()[t] < 0 ||
         bodies.typed_data()[t] >= st.nb)
       return ffi::Error::InvalidArgument("dojax kernel: a Jacobian column block lies outside the matrix");
-  std::vector<double> params(lanes * st.num_params);
-  for (int64_t lane = 0; lane < lanes; ++lane)
-    prepare(st, inputs.typed_data() + lane * L, params.data() + lane * st.num_params, nullptr);
-  for_each_factorised_lane(st, params.data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
+  for_each_factorised_lane(st, inputs.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
     solver.jacobian_columns(data.typed_data() + lane * n * 12, rows.typed_data() + lane * n,
                             bodies.typed_data() + lane * n, n, action.typed_data() + lane * na * nu,
                             static_cast<int>(nu), dV->typed_data() + lane * 6 * st.nb * (12 * st.nb + nu));

@@ -184,7 +184,7 @@ def test_native_linear_solve_matches_jax(model):
     def solves(R):
         prob = res.make_problem(mech, state, action)
         W, info = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
-        native = lambda W: jax.vmap(lambda r: kernel.newton_step(mech, prob, W, r))(R)
+        native = lambda W: jax.vmap(lambda r: kernel.newton_step(mech, state, action, W, r))(R)
         reference = jax.vmap(lambda r: res.newton_step(mech, prob, res.linearize(mech, prob, W), r))(R)
         # two points (the second at W scaled), each with the same right-hand sides
         scaled = jax.tree.map(lambda w: 1.1 * w, W)
@@ -192,11 +192,11 @@ def test_native_linear_solve_matches_jax(model):
         r0 = jax.tree.map(lambda r: r[0], R)
         transposed = lambda solve: jax.vmap(jax.linear_transpose(solve, r0))(R)[0]
         lin = res.linearize(mech, prob, W)
-        native_t = transposed(lambda r: kernel.newton_step(mech, prob, W, r))
+        native_t = transposed(lambda r: kernel.newton_step(mech, state, action, W, r))
         reference_t = transposed(lambda r: res.newton_step(mech, prob, lin, r))
         # the columns solve: the right-hand sides as the columns of one packed matrix, for both points
         packed = jax.vmap(kernel.pack_unknowns)(R).T
-        columns = lambda W: kernel.newton_columns(mech, prob, W, packed)
+        columns = lambda W: kernel.newton_columns(mech, state, action, W, packed)
         columns_both = jax.vmap(columns)(jax.tree.map(lambda *w: jnp.stack(w), W, scaled))
         columns = (columns(W).T, columns_both[0].T, columns_both[1].T, jax.vmap(kernel.pack_unknowns)(native(scaled)))
         return info.converged, native(W), reference, both, native(scaled), native_t, reference_t, columns
@@ -232,7 +232,8 @@ def test_native_columns_solve_in_blocks():
     def solves(R):
         prob = res.make_problem(mech, state, action)
         W, info = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
-        one_by_one = jax.vmap(lambda r: kernel._linear_solve(mech, prob, W, r, False))(R)
+        inputs = kernel._local(mech, state, action)
+        one_by_one = jax.vmap(lambda r: kernel._linear_solve(mech, inputs, W, r, False))(R)
         blocks = implicit.column_blocks(mech, state, action, kernel.local_jacobians(mech, state, action, W))
         jacobian = [implicit.solve_columns(mech, state, action, W, info.converged, blocks, opts)
                     for opts in (NATIVE, JAX)]
@@ -241,14 +242,12 @@ def test_native_columns_solve_in_blocks():
                                                                blocks._replace(data=data, action=act))
         tangent = (blocks.data[::-1], jnp.zeros_like(blocks.action))
         linear = (jax.jvp(velocities, (blocks.data, blocks.action), tangent)[1], velocities(*tangent))
-        return kernel.newton_columns(mech, prob, W, R.T).T, one_by_one, jacobian, linear
+        return kernel.newton_columns(mech, state, action, W, R.T).T, one_by_one, jacobian, linear
 
     n = jax.eval_shape(lambda: kernel.pack_unknowns(res.initial_unknowns(mech, res.make_problem(mech, state, action))))
     blocks, one_by_one, (native, reference), (tangent, solved) = solves(
         jax.jit(lambda: jax.random.normal(jax.random.PRNGKey(0), (40,) + n.shape))())
-    # (the kernel evaluates the primal's problem from the local inputs, the tangent rule's is JAX's:
-    # the two differ by rounding, which the Newton matrix's conditioning amplifies to ~1e-11)
-    np.testing.assert_allclose(tangent, solved, rtol=0, atol=1e-10 * float(np.max(np.abs(solved))))
+    np.testing.assert_allclose(tangent, solved, rtol=0, atol=1e-12 * float(np.max(np.abs(solved))))
     np.testing.assert_allclose(blocks, one_by_one, rtol=0, atol=1e-12 * float(np.max(np.abs(one_by_one))))
     assert float(np.max(np.abs(reference))) > 0
     np.testing.assert_allclose(native, reference, rtol=0, atol=1e-8 * float(np.max(np.abs(reference))))

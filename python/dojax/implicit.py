@@ -195,13 +195,14 @@ def _finite(ok, tree):
     return jax.tree.map(finite, tree)
 
 
-def _newton(mech, prob, Wg, ok, dF, opts):
-    """-(dF/dW)^-1 dF at Wg (the kernel's factorisation or the JAX one), zero where ``ok`` is False
-    or the factorisation is not finite. The masks depend on primal values only, so it is linear in
-    dF (and transposable)."""
+def _newton(mech, state, action, Wg, ok, dF, opts):
+    """-(dF/dW)^-1 dF at Wg, the step from (state, action) (the kernel's factorisation or the JAX
+    one), zero where ``ok`` is False or the factorisation is not finite. The masks depend on primal
+    values only, so it is linear in dF (and transposable)."""
     if solver.use_native(opts):
-        dW = kernel.newton_step(mech, prob, Wg, dF)  # zero where its factorisation is not finite
+        dW = kernel.newton_step(mech, state, action, Wg, dF)  # zero where its factorisation is not finite
     else:
+        prob = res.make_problem(mech, state, action)
         lin = res.linearize(mech, prob, Wg)
         ok = ok & jnp.all(jnp.isfinite(lin.factors.inverse))
         dW = res.newton_step(mech, prob, lin, dF)
@@ -216,9 +217,8 @@ def solve_columns(mech, state, action, W, ok, blocks, opts):
     if solver.use_native(opts):
         dV = kernel.velocity_columns(mech, state, action, W, blocks).reshape(nb, 6, -1)
     else:
-        prob = res.make_problem(mech, state, action)
         columns = blocks.matrix(W)
-        dW = jax.vmap(lambda r: _newton(mech, prob, W, ok, kernel.unpack_unknowns(r, W), opts))(columns.T)
+        dW = jax.vmap(lambda r: _newton(mech, state, action, W, ok, kernel.unpack_unknowns(r, W), opts))(columns.T)
         dV = jnp.moveaxis(dW.V, 0, -1)
     return jnp.where(ok, dV, 0.0)
 
@@ -247,7 +247,7 @@ def _solve_jvp(primals, tangents):
     if not all(map(_symbolic, jax.tree.leaves(mech_dot, is_leaf=_symbolic))):
         F = lambda m: res.residual(m, res.make_problem(m, state, action), Wg, kappa)
         dF = jax.tree.map(jnp.add, dF, jax.jvp(F, (mech,), (_instantiate(mech_dot),))[1])
-    return (W, info), (_newton(mech, prob, Wg, ok, dF, opts), jax.tree.map(_zero_tangent, info))
+    return (W, info), (_newton(mech, state, action, Wg, ok, dF, opts), jax.tree.map(_zero_tangent, info))
 
 
 solve_step = jax.custom_jvp(_solve)

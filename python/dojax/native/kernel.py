@@ -123,20 +123,27 @@ def _require():
                            "reinstall dojax (pip install -e .) or use SolverOptions(backend='jax')")
 
 
-def _linear_solve(mech, prob, W, r, transpose):
+def _linear_solve(mech, inputs, W, r, transpose):
     """The kernel's solve at W of packed right-hand sides: -(dF/dW)^-1 r, or with ``transpose``
-    -(dF/dW)^-T r. Entries that a non-finite factorisation leaves non-finite are zero."""
+    -(dF/dW)^-T r, on the problem it evaluates from the packed local inputs. Entries that a
+    non-finite factorisation leaves non-finite are zero."""
     _require()
     call = jax.ffi.ffi_call(LINEAR_SOLVE, jax.ShapeDtypeStruct(r.shape, r.dtype), vmap_method="expand_dims")
-    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), r, structure=_structure(mech.structure),
-              transpose=np.int64(transpose))
+    dw = call(inputs, pack_unknowns(W), r, structure=_structure(mech.structure), transpose=np.int64(transpose))
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
-def newton_step(mech, prob, W, R):
-    """:func:`dojax.residual.newton_step` at W (the unknowns' Newton step -(dF/dW)^-1 R), the
-    factorisation and solve computed by the kernel; entries that a non-finite factorisation leaves
-    non-finite are zero.
+def _residual_map(mech, state, action, W):
+    """x -> -(dF/dW) x at W on packed unknowns: the JAX residual's linear map that the kernel's
+    solves invert (their transposition and derivatives)."""
+    prob = res.make_problem(mech, state, action)
+    return lambda x: -pack_unknowns(jax.jvp(lambda w: res.residual(mech, prob, w), (W,), (unpack_unknowns(x, W),))[1])
+
+
+def newton_step(mech, state, action, W, R):
+    """:func:`dojax.residual.newton_step` at W, the step from (state, action) (the unknowns' Newton
+    step -(dF/dW)^-1 R), the problem, factorisation and solve computed by the kernel; entries that
+    a non-finite factorisation leaves non-finite are zero.
 
     It is a linear function of R (``jax.lax.custom_linear_solve``): its transpose, for reverse
     mode, is the kernel's transposed solve with the same factorisation, and under ``jax.vmap``
@@ -144,36 +151,31 @@ def newton_step(mech, prob, W, R):
     derivatives with respect to the point (second derivatives of a step) come from the JAX
     residual's Jacobian. (The right-hand side is one packed vector, so that a transposition never
     meets a partly known one.)"""
-    def matvec(x):
-        dF = jax.jvp(lambda w: res.residual(mech, prob, w), (W,), (unpack_unknowns(x, W),))[1]
-        return -pack_unknowns(dF)
-
-    dw = jax.lax.custom_linear_solve(matvec, pack_unknowns(R), lambda _, r: _linear_solve(mech, prob, W, r, False),
-                                     lambda _, r: _linear_solve(mech, prob, W, r, True))
+    inputs = _local(mech, state, action)
+    dw = jax.lax.custom_linear_solve(_residual_map(mech, state, action, W), pack_unknowns(R),
+                                     lambda _, r: _linear_solve(mech, inputs, W, r, False),
+                                     lambda _, r: _linear_solve(mech, inputs, W, r, True))
     return unpack_unknowns(dw, R)
 
 
-def _columns_solve(mech, prob, W, R):
+def _columns_solve(mech, inputs, W, R):
     _require()
     call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
-    dw = call(pack_parameters(mech, prob, W), pack_unknowns(W), R, structure=_structure(mech.structure))
+    dw = call(inputs, pack_unknowns(W), R, structure=_structure(mech.structure))
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
-def newton_columns(mech, prob, W, R):
+def newton_columns(mech, state, action, W, R):
     """:func:`newton_step` for many right-hand sides: -(dF/dW)^-1 R at W with R (N, C), the
     columns packed as the unknowns (a step's Jacobian); one factorisation for all of them, which
     the kernel applies to blocks of columns at once. Entries that a non-finite factorisation
     leaves non-finite are zero. Differentiable as :func:`newton_step` is (its transpose: the
     kernel's transposed solve column by column)."""
     columns = lambda f: jax.vmap(f, in_axes=1, out_axes=1)
-
-    def matvec(X):
-        dF = lambda x: jax.jvp(lambda w: res.residual(mech, prob, w), (W,), (unpack_unknowns(x, W),))[1]
-        return columns(lambda x: -pack_unknowns(dF(x)))(X)
-
-    return jax.lax.custom_linear_solve(matvec, R, lambda _, r: _columns_solve(mech, prob, W, r),
-                                       lambda _, r: columns(lambda c: _linear_solve(mech, prob, W, c, True))(r))
+    inputs = _local(mech, state, action)
+    return jax.lax.custom_linear_solve(columns(_residual_map(mech, state, action, W)), R,
+                                       lambda _, r: _columns_solve(mech, inputs, W, r),
+                                       lambda _, r: columns(lambda c: _linear_solve(mech, inputs, W, c, True))(r))
 
 
 def _velocity_columns(mech, state, action, W, blocks):
@@ -182,15 +184,14 @@ def _velocity_columns(mech, state, action, W, blocks):
     out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + blocks.action.shape[-1]), W.V.dtype)
     call = jax.ffi.ffi_call(JACOBIAN_COLUMNS, out, vmap_method="broadcast_all")
     index = lambda i: jnp.asarray(i, jnp.int64)
-    dv = call(_pack_local(mech, res.local_inputs(mech, state, action)), pack_unknowns(W), blocks.data,
+    dv = call(_local(mech, state, action), pack_unknowns(W), blocks.data,
               index(blocks.rows), index(blocks.bodies), blocks.action, structure=_structure(mech.structure))
     return jnp.where(jnp.isfinite(dv), dv, 0.0)
 
 
 def _velocity_columns_jvp(primals, tangents):
     def dense(mech, state, action, W, blocks):
-        R = blocks.matrix(W)
-        return newton_columns(mech, res.make_problem(mech, state, action), W, R)[:6 * mech.num_bodies]
+        return newton_columns(mech, state, action, W, blocks.matrix(W))[:6 * mech.num_bodies]
 
     return velocity_columns(*primals), jax.jvp(dense, primals, tangents)[1]
 
@@ -205,9 +206,10 @@ Entries that a non-finite factorisation leaves non-finite are zero. Its derivati
 velocity_columns.defjvp(_velocity_columns_jvp)
 
 
-def _pack_local(mech, inputs):
-    """:func:`dojax.residual.local_inputs` as one flat vector, in the generated code's order."""
-    body, joint, groups = inputs
+def _local(mech, state, action):
+    """The step's local inputs (:func:`dojax.residual.local_inputs`) as one flat vector, in the
+    generated code's order."""
+    body, joint, groups = res.local_inputs(mech, state, action)
     blocks = [_pack(body, res._BODY_AXES[:-1], mech.num_bodies).reshape(-1),
               _pack(joint, res._JOINT_LOCAL_AXES[:-3], mech.num_joints).reshape(-1)]
     for args, (_, _, _, members, _) in zip(groups, mech.structure.element_groups):
@@ -221,8 +223,7 @@ def _local_jacobians(mech, state, action, W):
     shapes = [(nb, 6, 12), (nj, 18, 32)] + [(y.shape[0], y.shape[1] + 12, 14) for y in W.y]
     sizes = [int(np.prod(shape)) for shape in shapes]
     call = jax.ffi.ffi_call(LOCAL_JACOBIANS, jax.ShapeDtypeStruct((sum(sizes),), W.V.dtype), vmap_method="broadcast_all")
-    flat = call(_pack_local(mech, res.local_inputs(mech, state, action)), pack_unknowns(W),
-                structure=_structure(mech.structure))
+    flat = call(_local(mech, state, action), pack_unknowns(W), structure=_structure(mech.structure))
     parts = [p.reshape(shape) for p, shape in zip(jnp.split(flat, np.cumsum(sizes)[:-1]), shapes)]
     return res.LocalJacobians(parts[0], parts[1], tuple(parts[2:]))
 
@@ -273,7 +274,7 @@ def solve_step(mech, state, action, opts):
     (state, action), with the problem (:func:`dojax.residual.make_problem`) and the starting point
     evaluated by the kernel too, from each term's local inputs; returns (unknowns, SolveInfo)."""
     _require()
-    inputs = _pack_local(mech, res.local_inputs(mech, state, action))
+    inputs = _local(mech, state, action)
     like = res.Unknowns(np.empty((mech.num_bodies, 6)), np.empty((mech.num_joints, 6)),
                         tuple(np.empty((len(members), el.LAYOUTS[model].size))
                               for _, model, _, members, _ in mech.structure.element_groups))
