@@ -16,8 +16,9 @@ function jitted and compiled first, then the median of repeated calls:
     taskset -c 1 python bench/derivative_cost.py hopper humanoid
 
 With ``--parts``, also the Jacobian's parts on the native backend, each jitted alone at the
-step's solution (the solve; the kernel's local Jacobians; ``implicit.column_blocks``; the kernel's
-assembly, factorisation and solve of the columns, ``kernel.velocity_columns``), step and Jacobian
+step's solution (the solve; the kernel's local Jacobians alone, as the step's directional
+derivatives use them; the charts, ``residual.charts``; the kernel's local Jacobians, assembly,
+factorisation and solve of the columns, ``kernel.velocity_columns``), step and Jacobian
 in one program, and the Jacobian's largest difference from ``jax.jacfwd`` of the step (maximal
 coordinates, in the tangent of ``dojax.state.retract``):
 
@@ -67,7 +68,7 @@ def measure(robot):
 
 
 def parts(robot):
-    from dojax import implicit
+    from dojax import implicit, residual
     from dojax.native import kernel
     from dojax.state import difference, retract
 
@@ -75,13 +76,12 @@ def parts(robot):
     state, action = mech.initial_state(), jnp.zeros(mech.action_size)
     opts = dojax.SolverOptions(backend="native")
     W, _ = implicit.solve_step(mech, state, action, opts)
-    local = jax.jit(kernel.local_jacobians)(mech, state, action, W)
-    blocks = jax.jit(lambda L: implicit.column_blocks(mech, state, action, L))(local)
+    charts = jax.jit(residual.charts)(mech, state, action)
     timed = {
         "solve": (lambda s, a: implicit.solve_step(mech, s, a, opts), state, action),
         "local Jacobians": (lambda W: kernel.local_jacobians(mech, state, action, W), W),
-        "column blocks": (lambda L: implicit.column_blocks(mech, state, action, L), local),
-        "columns' solve": (lambda B: kernel.velocity_columns(mech, state, action, W, B), blocks),
+        "charts": (lambda s, a: residual.charts(mech, s, a), state, action),
+        "columns' solve": (lambda C: kernel.velocity_columns(mech, state, action, W, C), charts),
         "step": (lambda s, a: dojax.step(mech, s, a, opts), state, action),
         "step and Jacobian": (lambda s, a: (dojax.step(mech, s, a, opts), dojax.jacobians(mech, s, a, opts)),
                               state, action),

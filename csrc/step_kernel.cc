@@ -587,13 +587,20 @@ class Solver {
   void jacobian_columns(const double* data, const int64_t* rows, const int64_t* bodies, int64_t n,
                         const double* action, int nu, double* dV) {
     const int nb = st_.nb, K = kBlock, na = 6 * (nb + st_.nj);
+    std::vector<int64_t> first(nb + 1, 0), order(n);  // the rows of each body's columns, body by body
+    for (int64_t t = 0; t < n; ++t) ++first[bodies[t] + 1];
+    for (int b = 0; b < nb; ++b) first[b + 1] += first[b];
+    std::vector<int64_t> next(first.begin(), first.end() - 1);
+    for (int64_t t = 0; t < n; ++t) order[next[bodies[t]]++] = t;
     solve_blocks(12 * nb + nu, 6 * nb, [&](int j0, int k) {
       const int j1 = j0 + k;
-      for (int64_t t = 0; t < n; ++t) {
-        const int c0 = 12 * static_cast<int>(bodies[t]);
-        const int lo = std::max(c0, j0), hi = std::min(c0 + 12, j1);
-        double* out = &block_r_[rows[t] * K];
-        for (int j = lo; j < hi; ++j) out[j - j0] += data[12 * t + j - c0];
+      for (int b = j0 / 12; b < nb && 12 * b < j1; ++b) {
+        const int c0 = 12 * b, lo = std::max(c0, j0), hi = std::min(c0 + 12, j1);
+        for (int64_t i = first[b]; i < first[b + 1]; ++i) {
+          const int64_t t = order[i];
+          double* out = &block_r_[rows[t] * K];
+          for (int j = lo; j < hi; ++j) out[j - j0] += data[12 * t + j - c0];
+        }
       }
       for (int j = std::max(j0, 12 * nb); j < j1; ++j)
         for (int r = 0; r < na; ++r) block_r_[r * K + j - j0] += action[r * nu + j - 12 * nb];
@@ -1408,74 +1415,193 @@ ffi::Error columns_solve(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, 
   return ffi::Error::Success();
 }
 
+// The size of one lane's local Jacobians (dojax.residual.LocalJacobians, laid out as local_jacobians
+// writes them).
+size_t local_jacobian_size(const Structure& st) {
+  size_t O = st.nb * 6 * 12 + st.nj * 18 * 32;
+  for (const Group& g : st.groups) O += g.ne * (g.type->size + 12) * 14;
+  return O;
+}
+
+// One lane's local Jacobians at its unknowns w from its local inputs: each body's (6 x 12), joint's
+// (18 x 32), contact's and limit's ((n + 12) x 14), in that order, row by row.
+void lane_local_jacobians(const Structure& st, const double* p, const double* w, double* out) {
+  const int nb = st.nb, nj = st.nj;
+  for (int i = 0; i < nb; ++i, p += BODY_PARAMS, out += 6 * 12) body_local(p, w + 6 * i, out);
+  double u[12 + kMaxElement];
+  for (int j = 0; j < nj; ++j, p += JOINT_LOCAL_PARAMS, out += 18 * 32) {
+    term_velocities(w, nb, st.parent[j], st.child[j], u);
+    std::memcpy(u + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
+    joint_local(p, u, out);
+  }
+  for (const Group& g : st.groups) {
+    const int n = g.type->size;
+    for (int e = 0; e < g.ne; ++e, p += g.type->num_local_params, out += (n + 12) * 14) {
+      term_velocities(w, nb, g.a[e], g.b[e], u);
+      std::memcpy(u + 12, w + g.unknown_offset + e * n, n * sizeof(double));
+      g.local[e](p, u, out);
+    }
+  }
+}
+
+// The step Jacobian's right-hand sides, the residual's Jacobian with respect to the state's tangent
+// and the action, as blocks (dojax.residual.column_blocks, whose definition this follows): from one
+// lane's local Jacobians (jac) and charts (dojax.residual.Charts: pose (nb + 1) x 13 x 12, wrench
+// nb x 6 x 3, wrench_action nb x 6 x nu, input_action nj x 6 x nu), the rows of 12 tangent columns
+// of one body each (data, rows, bodies) and the bodies' and joints' rows of the action's columns
+// (action, (6 nb + 6 nj) x nu).
+struct ColumnBlocks {
+  std::vector<double> data, action;
+  std::vector<int64_t> rows, bodies;
+
+  // rows r0..r1 of a block (leading dimension 12) at packed rows first.., in body's columns
+  void add(const double* block, int r0, int r1, int64_t first, int body) {
+    data.insert(data.end(), block + 12 * r0, block + 12 * r1);
+    for (int r = r0; r < r1; ++r) {
+      rows.push_back(first + r - r0);
+      bodies.push_back(body);
+    }
+  }
+};
+
+// One nonzero of a body's chart (13 x 12: its d(x, q, v, w) / d dz).
+struct ChartEntry {
+  int row, col;
+  double value;
+};
+
+// C (m x 12) = A (m x K, leading dimension lda) times rows k0..k0 + K - 1 of a body's chart, given
+// by its nonzeros (row by row; most of a chart is zero: identities and the quaternion's 4 x 3).
+void chart_product(const double* A, int lda, int m, const ChartEntry* begin, const ChartEntry* end, int k0, int K,
+                   double* C) {
+  std::fill(C, C + 12 * m, 0.0);
+  for (const ChartEntry* t = begin; t != end; ++t) {
+    const int k = t->row - k0;
+    if (k < 0 || k >= K) continue;
+    for (int r = 0; r < m; ++r) C[12 * r + t->col] += A[r * lda + k] * t->value;
+  }
+}
+
+void column_blocks(const Structure& st, const double* jac, const double* pose, const double* wrench,
+                   const double* wrench_action, const double* input_action, int nu, ColumnBlocks& out) {
+  const int nb = st.nb, nj = st.nj;
+  size_t rows = 6 * nb + 2 * 18 * nj;
+  for (const Group& g : st.groups) rows += 2 * (g.type->size + 12) * g.ne;
+  out.data.clear();
+  out.rows.clear();
+  out.bodies.clear();
+  out.data.reserve(12 * rows);
+  out.rows.reserve(rows);
+  out.bodies.reserve(rows);
+  out.action.assign(6 * (nb + nj) * nu, 0.0);
+  std::vector<ChartEntry> charts;  // every body's chart's nonzeros, body by body
+  std::vector<int> first(nb + 1, 0);
+  for (int i = 0; i < nb; ++i) {
+    first[i] = static_cast<int>(charts.size());
+    for (int k = 0; k < 13; ++k)
+      for (int c = 0; c < 12; ++c)
+        if (pose[(13 * i + k) * 12 + c] != 0.0) charts.push_back({k, c, pose[(13 * i + k) * 12 + c]});
+  }
+  first[nb] = static_cast<int>(charts.size());
+  const auto chart = [&](int body, const double* A, int lda, int m, int k0, int K, double* C) {
+    chart_product(A, lda, m, charts.data() + first[body], charts.data() + first[body + 1], k0, K, C);
+  };
+  double blk[(kMaxElement + 12) * 12], A[18 * 13];
+  for (int i = 0; i < nb; ++i, jac += 6 * 12) {
+    // [V15, wrench] of body i: its velocities' chart, and its own rotation's through the wrench
+    chart(i, jac, 12, 6, 7, 6, blk);
+    mm<6, 6, 3>(jac + 6, 12, wrench + 18 * i, 3, blk + 6, 12, 1.0, true);
+    out.add(blk, 0, 6, 6 * i, i);
+    matmul(jac + 6, 12, wrench_action + 6 * nu * i, nu, &out.action[6 * i * nu], nu, 6, 6, nu, 1.0, true);
+  }
+  std::vector<double> inputs(18 * nu);
+  for (int j = 0; j < nj; ++j, jac += 18 * 32) {
+    const int p = st.parent[j], c = st.child[j];
+    for (int side = 0; side < 2; ++side) {  // [xp, qp, xc, qc, Vp15, Vc15, inputs]: the parent's, the child's
+      const int body = side ? c : p;
+      if (body == nb) continue;
+      for (int r = 0; r < 18; ++r) {
+        std::copy(jac + 32 * r + 7 * side, jac + 32 * r + 7 * side + 7, A + 13 * r);
+        std::copy(jac + 32 * r + 14 + 6 * side, jac + 32 * r + 20 + 6 * side, A + 13 * r + 7);
+      }
+      chart(body, A, 13, 18, 0, 13, blk);
+      if (p != nb) out.add(blk, 0, 6, 6 * p, body);
+      out.add(blk, 6, 12, 6 * c, body);
+      out.add(blk, 12, 18, 6 * nb + 6 * j, body);
+    }
+    matmul(jac + 26, 32, input_action + 6 * nu * j, nu, inputs.data(), nu, 18, 6, nu);
+    const int at[3] = {p == nb ? -1 : p, c, nb + j};  // the world has no rows
+    for (int k = 0; k < 3; ++k)
+      if (at[k] >= 0)
+        for (int t = 0; t < 6 * nu; ++t) out.action[6 * at[k] * nu + t] += inputs[6 * nu * k + t];
+  }
+  for (const Group& g : st.groups) {
+    const int n = g.type->size;
+    for (int e = 0; e < g.ne; ++e, jac += (n + 12) * 14) {
+      const int a = g.a[e], b = g.b[e];
+      for (int side = 0; side < 2; ++side) {  // [xa, qa, xb, qb]
+        const int body = side ? b : a;
+        if (body == nb) continue;
+        chart(body, jac + 7 * side, 14, n + 12, 0, 7, blk);
+        out.add(blk, 0, n, g.unknown_offset + e * n, body);
+        if (a != nb) out.add(blk, n, n + 6, 6 * a, body);
+        if (b != nb) out.add(blk, n + 6, n + 12, 6 * b, body);
+      }
+    }
+  }
+}
+
 // The velocities' rows (..., 6 nb, 12 nb + nu) of the step Jacobian's solve, -(d residual / d W)^-1 R,
-// for R given as blocks (dojax.residual.ColumnBlocks: data (..., n, 12), rows and bodies (..., n),
-// action (..., 6 nb + 6 nj, nu)); one factorisation per lane, of the parameters that prepare evaluates
-// from the step's local inputs.
-ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> data,
-                            ffi::Buffer<ffi::S64> rows, ffi::Buffer<ffi::S64> bodies, ffi::Buffer<ffi::F64> action,
-                            ffi::ResultBuffer<ffi::F64> dV, ffi::Span<const int64_t> structure) {
+// for R the residual's Jacobian with respect to the state's tangent and the action: per lane, the
+// local Jacobians at W and the blocks of R from them and the lane's charts (pose, wrench,
+// wrench_action, input_action: dojax.residual.Charts), and one factorisation, all of the problem
+// that prepare evaluates from the step's local inputs.
+ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> pose,
+                            ffi::Buffer<ffi::F64> wrench, ffi::Buffer<ffi::F64> wrench_action,
+                            ffi::Buffer<ffi::F64> input_action, ffi::ResultBuffer<ffi::F64> dV,
+                            ffi::Span<const int64_t> structure) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
-  const int64_t N = st.num_unknowns, lanes = W.element_count() / N, na = 6 * (st.nb + st.nj);
-  const auto ad = action.dimensions();
-  const int64_t nu = ad[ad.size() - 1], n = rows.element_count() / std::max<int64_t>(lanes, 1);
+  const int64_t N = st.num_unknowns, lanes = W.element_count() / N, nb = st.nb;
+  const auto ad = wrench_action.dimensions();
+  const int64_t nu = ad[ad.size() - 1];
   const size_t L = local_input_size(st);
-  if (W.element_count() % N != 0 || inputs.element_count() != static_cast<size_t>(lanes) * L ||
-      data.element_count() != static_cast<size_t>(lanes * n * 12) ||
-      bodies.element_count() != rows.element_count() || action.element_count() != static_cast<size_t>(lanes * na * nu) ||
-      dV->element_count() != static_cast<size_t>(lanes * 6 * st.nb * (12 * st.nb + nu)))
-    return ffi::Error::InvalidArgument("dojax kernel: Jacobian column blocks do not match the structure");
-  for (size_t t = 0; t < rows.element_count(); ++t)
-    if (rows.typed_data()[t] < 0 || rows.typed_data()[t] >= N || bodies.typed_data()[t] < 0 ||
-        bodies.typed_data()[t] >= st.nb)
-      return ffi::Error::InvalidArgument("dojax kernel: a Jacobian column block lies outside the matrix");
+  auto is = [lanes](const auto& buffer, int64_t size) {
+    return buffer.element_count() == static_cast<size_t>(lanes * size);
+  };
+  if (static_cast<int64_t>(W.element_count()) % N != 0 || !is(inputs, L) || !is(pose, (nb + 1) * 13 * 12) ||
+      !is(wrench, nb * 6 * 3) || !is(wrench_action, nb * 6 * nu) || !is(input_action, st.nj * 6 * nu) ||
+      !is(*dV, 6 * nb * (12 * nb + nu)))
+    return ffi::Error::InvalidArgument("dojax kernel: the step Jacobian's charts do not match the structure");
+  const size_t O = local_jacobian_size(st);
   for_each_factorised_lane(st, inputs.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
-    solver.jacobian_columns(data.typed_data() + lane * n * 12, rows.typed_data() + lane * n,
-                            bodies.typed_data() + lane * n, n, action.typed_data() + lane * na * nu,
-                            static_cast<int>(nu), dV->typed_data() + lane * 6 * st.nb * (12 * st.nb + nu));
+    std::vector<double> jac(O);
+    lane_local_jacobians(st, inputs.typed_data() + lane * L, W.typed_data() + lane * N, jac.data());
+    ColumnBlocks R;
+    column_blocks(st, jac.data(), pose.typed_data() + lane * (nb + 1) * 13 * 12, wrench.typed_data() + lane * nb * 18,
+                  wrench_action.typed_data() + lane * nb * 6 * nu, input_action.typed_data() + lane * st.nj * 6 * nu,
+                  static_cast<int>(nu), R);
+    solver.jacobian_columns(R.data.data(), R.rows.data(), R.bodies.data(), static_cast<int64_t>(R.rows.size()),
+                            R.action.data(), static_cast<int>(nu), dV->typed_data() + lane * 6 * nb * (12 * nb + nu));
   });
   return ffi::Error::Success();
 }
 
 // Each body's, joint's, contact's and limit's Jacobian with respect to its local inputs at W
-// (dojax.residual.LocalJacobians, in that order, row by row), from the parameters of
-// dojax.residual.local_args as dojax.native.kernel.local_jacobians packs them. Lanes of a batch are
-// independent.
-ffi::Error local_jacobians(ffi::Buffer<ffi::F64> params, ffi::Buffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> jac,
+// (dojax.residual.LocalJacobians, as lane_local_jacobians lays them out) from the step's local
+// inputs (dojax.residual.local_inputs). Lanes of a batch are independent.
+ffi::Error local_jacobians(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> jac,
                            ffi::Span<const int64_t> structure) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
-  const int nb = st.nb, nj = st.nj;
-  const size_t P = local_input_size(st);
-  size_t O = nb * 6 * 12 + nj * 18 * 32;
-  for (const Group& g : st.groups) O += g.ne * (g.type->size + 12) * 14;
-  const size_t N = st.num_unknowns;
-  if (params.element_count() % P != 0) return ffi::Error::InvalidArgument("dojax kernel: parameter size mismatch");
-  const size_t batch = params.element_count() / P;
+  const size_t L = local_input_size(st), O = local_jacobian_size(st), N = st.num_unknowns;
+  if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: parameter size mismatch");
+  const size_t batch = inputs.element_count() / L;
   if (W.element_count() != batch * N || jac->element_count() != batch * O)
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
-  for (size_t lane = 0; lane < batch; ++lane) {
-    const double* p = params.typed_data() + lane * P;
-    const double* w = W.typed_data() + lane * N;
-    double* out = jac->typed_data() + lane * O;
-    for (int i = 0; i < nb; ++i, p += BODY_PARAMS, out += 6 * 12) body_local(p, w + 6 * i, out);
-    double u[12 + kMaxElement];
-    for (int j = 0; j < nj; ++j, p += JOINT_LOCAL_PARAMS, out += 18 * 32) {
-      term_velocities(w, nb, st.parent[j], st.child[j], u);
-      std::memcpy(u + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
-      joint_local(p, u, out);
-    }
-    for (const Group& g : st.groups) {
-      const int n = g.type->size;
-      for (int e = 0; e < g.ne; ++e, p += g.type->num_local_params, out += (n + 12) * 14) {
-        term_velocities(w, nb, g.a[e], g.b[e], u);
-        std::memcpy(u + 12, w + g.unknown_offset + e * n, n * sizeof(double));
-        g.local[e](p, u, out);
-      }
-    }
-  }
+  for (size_t lane = 0; lane < batch; ++lane)
+    lane_local_jacobians(st, inputs.typed_data() + lane * L, W.typed_data() + lane * N, jac->typed_data() + lane * O);
   return ffi::Error::Success();
 }
 
@@ -1523,8 +1649,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxJacobianColumns, jacobian_columns,
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::S64>>()
-                                  .Arg<ffi::Buffer<ffi::S64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>()
                                   .Attr<ffi::Span<const int64_t>>("structure"));

@@ -20,8 +20,8 @@ dF/dtheta . theta_dot is evaluated in one of two orders:
   share of the tangent (:func:`apply_local`). On the native backend the kernel evaluates them
   (generated C, like its residual) for every derivative. The step Jacobian
   (:func:`solve_jacobian`, for ``dojax.jacobians``) spreads each term's block over its own
-  bodies' columns once (:func:`column_blocks`) and solves for all columns with one factorisation,
-  on either backend;
+  bodies' columns once (:func:`dojax.residual.column_blocks`; the kernel assembles them itself) and
+  solves for all columns with one factorisation, on either backend;
 * on the JAX backend, :func:`solve_step` instead takes one ``jax.jvp`` of the residual per tangent,
   the cheaper order there for one direction (``jax.jvp``, and ``jax.grad`` by transposition).
 
@@ -39,11 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from dojax import quaternion as quat
 from dojax import residual as res
 from dojax import solver
 from dojax.native import kernel
-from dojax.state import State, retract
 
 
 def _solve(mech, state, action, opts):
@@ -103,82 +101,6 @@ def _terms_tangent_native(mech, state, action, W, kappa, state_dot, action_dot):
     return apply_local(mech, state, action, kernel.local_jacobians(mech, state, action, W), state_dot, action_dot)
 
 
-def _chart(mech, state):
-    """Each body's d(x, q, [v, w]) / d dz (nb + 1, 13, 12), dz its tangent of
-    :func:`dojax.state.retract`; the world's (last) is zero."""
-    def pose(x, v, q, w, dz):
-        moved = retract(State(x=x, v=v, q=q, w=w), dz)
-        return jnp.concatenate([moved.x, moved.q, moved.v, moved.w])
-
-    T = jax.vmap(jax.jacfwd(pose, argnums=4))(state.x, state.v, state.q, state.w,
-                                               jnp.zeros((mech.num_bodies, 12), state.x.dtype))
-    return jnp.concatenate([T, jnp.zeros_like(T[:1])])
-
-
-def column_blocks(mech, state, action, local):
-    """dF/d(dz, u), the residual's Jacobian with respect to the state's tangent dz (12 per body,
-    :func:`dojax.state.retract`) and the action, from the terms' local Jacobians
-    (:class:`dojax.residual.LocalJacobians`), as its nonzero blocks
-    (:class:`dojax.residual.ColumnBlocks`).
-
-    Each term reads the tangent of its own bodies only: its block is its local Jacobian times
-    those bodies' charts, placed in their columns (a few multiply-adds per nonzero, where a
-    contraction column by column would touch every term for every column).
-    """
-    s = mech.structure
-    nb, nj, dtype = mech.num_bodies, mech.num_joints, state.x.dtype
-    T = _chart(mech, state)
-    pieces = []  # (block (k, r, 12), first packed row (k,), column body (k,), whether its rows exist (k,))
-
-    def add(block, first_row, body, rows_exist=True):
-        body = np.asarray(body)
-        pieces.append((block, np.asarray(first_row), body, np.broadcast_to(rows_exist, body.shape)))
-
-    def wrenches(theta, u):
-        q = quat.multiply(state.q, quat.from_rotation_vector(theta))
-        return jnp.concatenate(res.body_wrenches(mech, q[s.actuator_body], u), axis=-1)
-
-    dwrench_dtheta, dwrench_du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
-    own = jnp.einsum("brk,bkc->brc", local.body[:, :, :6], T[:nb, 7:])
-    # a body's wrench reads its own rotation only: the diagonal of dwrench_dtheta
-    own = own.at[:, :, 6:9].add(jnp.einsum("brk,bkt->brt", local.body[:, :, 6:],
-                                           dwrench_dtheta[np.arange(nb), :, np.arange(nb)]))
-    add(own, 6 * np.arange(nb), np.arange(nb))
-    body_u = jnp.einsum("brk,bku->bru", local.body[:, :, 6:], dwrench_du)
-
-    J = local.joints
-    p, c = s.joint_parent, s.joint_child
-    parent = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 0:7], J[:, :, 14:20]], axis=-1), T[p])
-    child = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 7:14], J[:, :, 20:26]], axis=-1), T[c])
-    for blk, col in ((parent, p), (child, c)):
-        add(blk[:, 0:6], 6 * p, col, p != nb)
-        add(blk[:, 6:12], 6 * c, col)
-        add(blk[:, 12:], 6 * nb + 6 * np.arange(nj), col)
-    inputs = jnp.einsum("jrk,jku->jru", J[:, :, 26:], jax.jacfwd(lambda u: res.joint_inputs(mech, u))(action))
-    body_u = jnp.concatenate([body_u, jnp.zeros_like(body_u[:1])]).at[p].add(inputs[:, 0:6]).at[c].add(inputs[:, 6:12])
-
-    offset = 6 * nb + 6 * nj
-    for (kind, _, _, members, _), G in zip(s.element_groups, local.groups):
-        a, b = res.element_bodies(s, kind, members)
-        n = G.shape[1] - 12
-        on_a = jnp.einsum("erk,ekc->erc", G[:, :, 0:7], T[a, :7])
-        on_b = jnp.einsum("erk,ekc->erc", G[:, :, 7:14], T[b, :7])
-        for blk, col in ((on_a, a), (on_b, b)):
-            add(blk[:, :n], offset + n * np.arange(len(a)), col)
-            add(blk[:, n:n + 6], 6 * a, col, a != nb)
-            add(blk[:, n + 6:], 6 * b, col, b != nb)
-        offset += n * len(a)
-
-    data, rows, bodies = [], [], []
-    for block, first, body, exist in pieces:
-        keep = np.flatnonzero(exist & (body != nb))  # the world has neither rows nor columns
-        data.append(block[keep].reshape(-1, 12))
-        rows.append((first[keep, None] + np.arange(block.shape[1])).reshape(-1))
-        bodies.append(np.repeat(body[keep], block.shape[1]))
-    action_rows = jnp.concatenate([body_u[:nb].reshape(6 * nb, -1), inputs[:, 12:].reshape(6 * nj, -1)])
-    return res.ColumnBlocks(jnp.concatenate(data), np.concatenate(rows), np.concatenate(bodies), action_rows)
-
-
 def _derivative_point(mech, state, action, opts, W, info):
     """Where the derivative of a step solved to (W, info) is taken: (unknowns, whether it is valid,
     kappa). With ``opts.gradient_btol`` the unknowns are re-centred there."""
@@ -209,15 +131,17 @@ def _newton(mech, state, action, Wg, ok, dF, opts):
     return jax.tree.map(lambda d: jnp.where(ok, d, 0.0), dW)
 
 
-def solve_columns(mech, state, action, W, ok, blocks, opts):
-    """The velocities' rows (nb, 6, C) of -(dF/dW)^-1 R at W, the step from (state, action), for the
-    columns R (N, C) of ``blocks`` (:func:`column_blocks`): the kernel's blocked solve, or the JAX
-    factorisation's vmapped over the columns; zero where ``ok`` is False."""
+def solve_columns(mech, state, action, W, ok, opts):
+    """The velocities' rows (nb, 6, 12 nb + nu) of -(dF/dW)^-1 dF/d(dz, u) at W, the step from
+    (state, action), dz the state's tangent (:func:`dojax.state.retract`): the kernel's blocked
+    solve, which assembles the right-hand sides itself, or the JAX factorisation's vmapped over the
+    columns of :func:`dojax.residual.column_blocks`; zero where ``ok`` is False."""
     nb = mech.num_bodies
+    charts = res.charts(mech, state, action)
     if solver.use_native(opts):
-        dV = kernel.velocity_columns(mech, state, action, W, blocks).reshape(nb, 6, -1)
+        dV = kernel.velocity_columns(mech, state, action, W, charts).reshape(nb, 6, -1)
     else:
-        columns = blocks.matrix(W)
+        columns = res.column_blocks(mech, res.local_jacobians(mech, state, action, W), charts).matrix(W)
         dW = jax.vmap(lambda r: _newton(mech, state, action, W, ok, kernel.unpack_unknowns(r, W), opts))(columns.T)
         dV = jnp.moveaxis(dW.V, 0, -1)
     return jnp.where(ok, dV, 0.0)
@@ -229,8 +153,7 @@ def solve_jacobian(mech, state, action, opts):
     One factorisation serves every column."""
     W, info = solve_step(mech, state, action, opts)
     Wg, ok, _ = _derivative_point(mech, state, action, opts, W, info)  # (a failed step's columns are masked)
-    local = (kernel.local_jacobians if solver.use_native(opts) else res.local_jacobians)(mech, state, action, Wg)
-    return W, info, solve_columns(mech, state, action, Wg, ok, column_blocks(mech, state, action, local), opts)
+    return W, info, solve_columns(mech, state, action, Wg, ok, opts)
 
 
 def _solve_jvp(primals, tangents):

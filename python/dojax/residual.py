@@ -37,7 +37,7 @@ from dojax import joints as joint_lib
 from dojax import linalg
 from dojax import quaternion as quat
 from dojax.minimal import with_world
-from dojax.state import State, previous_configuration
+from dojax.state import State, previous_configuration, retract
 
 
 class Unknowns(NamedTuple):
@@ -498,7 +498,7 @@ class LocalJacobians(NamedTuple):
 
 class ColumnBlocks(NamedTuple):
     """The residual's Jacobian with respect to the state's tangent and the action (a step
-    Jacobian's right-hand sides, :func:`dojax.implicit.column_blocks`) as its nonzero blocks.
+    Jacobian's right-hand sides, :func:`column_blocks`) as its nonzero blocks.
 
     Row t of ``data`` (n, 12) is the packed residual row ``rows[t]`` (rows packed as the unknowns,
     :func:`dojax.native.kernel.pack_unknowns`) in the 12 tangent columns of body ``bodies[t]``;
@@ -604,3 +604,95 @@ def local_jacobians(mech, state, action, W):
         jax.vmap(_joint_local, _JOINT_LOCAL_AXES)(*joint),
         tuple(jax.vmap(partial(_element_local, kind, model, geometry), _LOCAL_ELEMENT_AXES)(*args)
               for (kind, model, geometry, _, _), args in zip(mech.structure.element_groups, groups)))
+
+
+# -- the step Jacobian's right-hand sides ----------------------------------------------------------
+
+class Charts(NamedTuple):
+    """How the terms' local inputs move with the state's tangent dz (12 per body,
+    :func:`dojax.state.retract`: [x, v, theta, w]) and the action, at a state: the factors that
+    turn the terms' :class:`LocalJacobians` into the step Jacobian's right-hand sides
+    (:func:`column_blocks`)."""
+
+    pose: jax.Array  # (nb + 1, 13, 12): each body's d(x, q, v, w) / d dz; the world's (last) is zero
+    wrench: jax.Array  # (nb, 6, 3): each body's d(force, torque) / d theta, its own rotation
+    wrench_action: jax.Array  # (nb, 6, nu): each body's d(force, torque) / d action
+    input_action: jax.Array  # (nj, 6, nu): each joint's d(input impulse) / d action
+
+
+def charts(mech, state, action):
+    """The :class:`Charts` of the step from (state, action)."""
+    nb, dtype = mech.num_bodies, state.x.dtype
+
+    def pose(x, v, q, w, dz):
+        moved = retract(State(x=x, v=v, q=q, w=w), dz)
+        return jnp.concatenate([moved.x, moved.q, moved.v, moved.w])
+
+    T = jax.vmap(jax.jacfwd(pose, argnums=4))(state.x, state.v, state.q, state.w, jnp.zeros((nb, 12), dtype))
+
+    def wrenches(theta, u):
+        q = quat.multiply(state.q, quat.from_rotation_vector(theta))
+        return jnp.concatenate(body_wrenches(mech, q[mech.structure.actuator_body], u), axis=-1)
+
+    dwrench_dtheta, dwrench_du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
+    # a body's wrench reads its own rotation only: the diagonal of dwrench_dtheta
+    return Charts(jnp.concatenate([T, jnp.zeros_like(T[:1])]), dwrench_dtheta[np.arange(nb), :, np.arange(nb)],
+                  dwrench_du, jax.jacfwd(lambda u: joint_inputs(mech, u))(action))
+
+
+def column_blocks(mech, local, charts):
+    """dF/d(dz, u), the residual's Jacobian with respect to the state's tangent dz (12 per body,
+    :func:`dojax.state.retract`) and the action, from the terms' local Jacobians
+    (:class:`LocalJacobians`) and the state's :class:`Charts`, as its nonzero blocks
+    (:class:`ColumnBlocks`).
+
+    Each term reads the tangent of its own bodies only: its block is its local Jacobian times
+    those bodies' charts, placed in their columns (a few multiply-adds per nonzero, where a
+    contraction column by column would touch every term for every column). The native kernel
+    assembles the same blocks itself (:func:`dojax.native.kernel.velocity_columns`).
+    """
+    s = mech.structure
+    nb, nj = mech.num_bodies, mech.num_joints
+    T = charts.pose
+    pieces = []  # (block (k, r, 12), first packed row (k,), column body (k,), whether its rows exist (k,))
+
+    def add(block, first_row, body, rows_exist=True):
+        body = np.asarray(body)
+        pieces.append((block, np.asarray(first_row), body, np.broadcast_to(rows_exist, body.shape)))
+
+    own = jnp.einsum("brk,bkc->brc", local.body[:, :, :6], T[:nb, 7:])
+    own = own.at[:, :, 6:9].add(jnp.einsum("brk,bkt->brt", local.body[:, :, 6:], charts.wrench))
+    add(own, 6 * np.arange(nb), np.arange(nb))
+    body_u = jnp.einsum("brk,bku->bru", local.body[:, :, 6:], charts.wrench_action)
+
+    J = local.joints
+    p, c = s.joint_parent, s.joint_child
+    parent = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 0:7], J[:, :, 14:20]], axis=-1), T[p])
+    child = jnp.einsum("jrk,jkc->jrc", jnp.concatenate([J[:, :, 7:14], J[:, :, 20:26]], axis=-1), T[c])
+    for blk, col in ((parent, p), (child, c)):
+        add(blk[:, 0:6], 6 * p, col, p != nb)
+        add(blk[:, 6:12], 6 * c, col)
+        add(blk[:, 12:], 6 * nb + 6 * np.arange(nj), col)
+    inputs = jnp.einsum("jrk,jku->jru", J[:, :, 26:], charts.input_action)
+    body_u = jnp.concatenate([body_u, jnp.zeros_like(body_u[:1])]).at[p].add(inputs[:, 0:6]).at[c].add(inputs[:, 6:12])
+
+    offset = 6 * nb + 6 * nj
+    for (kind, _, _, members, _), G in zip(s.element_groups, local.groups):
+        a, b = element_bodies(s, kind, members)
+        n = G.shape[1] - 12
+        on_a = jnp.einsum("erk,ekc->erc", G[:, :, 0:7], T[a, :7])
+        on_b = jnp.einsum("erk,ekc->erc", G[:, :, 7:14], T[b, :7])
+        for blk, col in ((on_a, a), (on_b, b)):
+            add(blk[:, :n], offset + n * np.arange(len(a)), col)
+            add(blk[:, n:n + 6], 6 * a, col, a != nb)
+            add(blk[:, n + 6:], 6 * b, col, b != nb)
+        offset += n * len(a)
+
+    data, rows, bodies = [], [], []
+    for block, first, body, exist in pieces:
+        keep = np.flatnonzero(exist & (body != nb))  # the world has neither rows nor columns
+        data.append(block[keep].reshape(-1, 12))
+        rows.append((first[keep, None] + np.arange(block.shape[1])).reshape(-1))
+        bodies.append(np.repeat(body[keep], block.shape[1]))
+    action_rows = jnp.concatenate([body_u[:nb].reshape(6 * nb, -1), inputs[:, 12:].reshape(6 * nj, -1)])
+    return ColumnBlocks(jnp.concatenate(data), np.concatenate(rows), np.concatenate(bodies), action_rows)

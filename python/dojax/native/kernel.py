@@ -178,31 +178,32 @@ def newton_columns(mech, state, action, W, R):
                                        lambda _, r: columns(lambda c: _linear_solve(mech, inputs, W, c, True))(r))
 
 
-def _velocity_columns(mech, state, action, W, blocks):
+def _velocity_columns(mech, state, action, W, charts):
     _require()
     nb = mech.num_bodies
-    out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + blocks.action.shape[-1]), W.V.dtype)
+    out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + charts.wrench_action.shape[-1]), W.V.dtype)
     call = jax.ffi.ffi_call(JACOBIAN_COLUMNS, out, vmap_method="broadcast_all")
-    index = lambda i: jnp.asarray(i, jnp.int64)
-    dv = call(_local(mech, state, action), pack_unknowns(W), blocks.data,
-              index(blocks.rows), index(blocks.bodies), blocks.action, structure=_structure(mech.structure))
+    dv = call(_local(mech, state, action), pack_unknowns(W), *charts, structure=_structure(mech.structure))
     return jnp.where(jnp.isfinite(dv), dv, 0.0)
 
 
 def _velocity_columns_jvp(primals, tangents):
-    def dense(mech, state, action, W, blocks):
+    def dense(mech, state, action, W, charts):
+        blocks = res.column_blocks(mech, local_jacobians(mech, state, action, W), charts)
         return newton_columns(mech, state, action, W, blocks.matrix(W))[:6 * mech.num_bodies]
 
     return velocity_columns(*primals), jax.jvp(dense, primals, tangents)[1]
 
 
 velocity_columns = jax.custom_jvp(_velocity_columns)
-velocity_columns.__doc__ = """The velocities' rows (6 nb, 12 nb + nu) of :func:`newton_columns` for the step Jacobian's
-right-hand sides held as blocks (:class:`dojax.residual.ColumnBlocks`), at the step from (state,
-action): the kernel assembles each block of columns from them, skips their zero rows (a body's
-columns reach the terms of that body and the tree above it only) and computes no other rows.
-Entries that a non-finite factorisation leaves non-finite are zero. Its derivatives are those of
-:func:`newton_columns`."""
+velocity_columns.__doc__ = """The velocities' rows (6 nb, 12 nb + nu) of the step Jacobian's solve at W, the step from
+(state, action): :func:`newton_columns` of the residual's Jacobian with respect to the state's
+tangent and the action, which the kernel assembles itself from the terms' local Jacobians and the
+state's ``charts`` (:func:`dojax.residual.charts`) as :func:`dojax.residual.column_blocks` does;
+it solves each block of columns skipping its zero rows (a body's columns reach the terms of that
+body and the tree above it only) and computes no other rows. Entries that a non-finite
+factorisation leaves non-finite are zero. Its derivatives are those of :func:`newton_columns` of
+:func:`dojax.residual.column_blocks`."""
 velocity_columns.defjvp(_velocity_columns_jvp)
 
 
