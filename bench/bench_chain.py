@@ -26,7 +26,6 @@ other processes on the same core inflate every timing.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -112,8 +111,6 @@ def bench_one(n, args):
 def main(argv=None):
     args = parse_args(argv)
     core = None if args.no_pin else pin_single_core(args.core)
-
-    import jax
 
     import dojax  # noqa: F401  (float64)
 

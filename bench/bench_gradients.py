@@ -438,8 +438,6 @@ def main(argv=None):
     args = parse_args(argv)
     core = None if args.no_pin else pin_single_core(args.core)
 
-    import jax
-
     import dojax
 
     print_environment(core)

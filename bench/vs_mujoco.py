@@ -99,7 +99,7 @@ def main():
 
     print_environment(core)
     rng = np.random.default_rng(0)
-    header = f"| robot | engine | dt | compile_s | cached_s | env-steps/s | sim s/s | fail |" + "".join(
+    header = "| robot | engine | dt | compile_s | cached_s | env-steps/s | sim s/s | fail |" + "".join(
         f" vec{n} env-steps/s | vec{n} sim s/s |" for n in args.batches)
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
