@@ -1290,27 +1290,42 @@ void prepare(const Structure& st, const double* in, double* p, double* w) {
   }
 }
 
-// The step from its terms' local inputs: its parameters and starting unknowns by prepare, then
-// the iterations as in step_solve.
-ffi::Error step_solve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> options,
-                            ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
-                            ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+// The step from its terms' local inputs: its parameters by prepare and its starting unknowns W0,
+// or without them (null) prepare's too; then the iterations as in step_solve.
+ffi::Error solve_local(ffi::Buffer<ffi::F64> inputs, const double* W0, size_t W0_count, ffi::Buffer<ffi::F64> options,
+                       ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
+                       ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const size_t L = local_input_size(st), P = st.num_params, N = st.num_unknowns;
   if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: input size mismatch");
   const size_t batch = inputs.element_count() / L;
-  if (W->element_count() != batch * N || options.element_count() != batch * 6)
+  if (W->element_count() != batch * N || options.element_count() != batch * 6 || (W0 && W0_count != batch * N))
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
   for (size_t lane = 0; lane < batch; ++lane) {
     std::vector<double> params(P);
     double* w = W->typed_data() + lane * N;
-    prepare(st, inputs.typed_data() + lane * L, params.data(), w);
+    prepare(st, inputs.typed_data() + lane * L, params.data(), W0 ? nullptr : w);
+    if (W0) std::copy(W0 + lane * N, W0 + (lane + 1) * N, w);
     solve_lane(st, params.data(), options.typed_data() + lane * 6, max_iter, max_ls, verbose, w,
                info->typed_data() + lane * 5);
   }
   return ffi::Error::Success();
+}
+
+ffi::Error step_solve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> options,
+                            ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
+                            ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+  return solve_local(inputs, nullptr, 0, options, W, info, structure, max_iter, max_ls, verbose);
+}
+
+// The step from its local inputs again, from the unknowns W0 (the derivative's re-centring).
+ffi::Error step_resolve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W0, ffi::Buffer<ffi::F64> options,
+                              ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
+                              ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+  return solve_local(inputs, W0.typed_data(), W0.element_count(), options, W, info, structure, max_iter, max_ls,
+                     verbose);
 }
 
 // Newton steps dW = -(d residual / d W)^-1 R at W for many right-hand sides R: the linear solve of
@@ -1635,6 +1650,12 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolveLocal, step_solve_local,
                               solve_results(ffi::Ffi::Bind().Arg<ffi::Buffer<ffi::F64>>().Arg<ffi::Buffer<ffi::F64>>()));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepResolveLocal, step_resolve_local,
+                              solve_results(ffi::Ffi::Bind()
+                                                .Arg<ffi::Buffer<ffi::F64>>()
+                                                .Arg<ffi::Buffer<ffi::F64>>()
+                                                .Arg<ffi::Buffer<ffi::F64>>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
                               ffi::Ffi::Bind()

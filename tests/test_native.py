@@ -108,7 +108,8 @@ def _fourbar_with_armature():
 def test_native_unknowns_match_jax_solve(model):
     """Body-body contacts, a loop joint (the border of the Newton matrix) in a mechanism whose tree
     joints have armature, and every joint type, live against JAX: the kernel's iterations on the
-    JAX problem, and the kernel's step, which evaluates the problem and its starting point itself."""
+    JAX problem, and the kernel's step, which evaluates the problem and its starting point itself
+    (or starts from given unknowns, as the derivative's re-centring does)."""
     mech = {"collisions": _collisions, "fourbar": _fourbar_with_armature, "joint_types": _joint_types}[model]()
     state = mech.initial_state()
     action = jax.device_put(0.3 * np.ones(mech.action_size))
@@ -118,7 +119,7 @@ def test_native_unknowns_match_jax_solve(model):
         prob = res.make_problem(mech, state, action)
         W0 = res.initial_unknowns(mech, prob)
         return (solver.solve(mech, prob, W0, NATIVE), kernel.solve_step(mech, state, action, NATIVE),
-                solver.solve(mech, prob, W0, JAX))
+                kernel.solve_step(mech, state, action, NATIVE, W0), solver.solve(mech, prob, W0, JAX))
 
     for _ in range(5):
         *native, (Wj, info_j) = solves(state, action)

@@ -106,7 +106,11 @@ def _derivative_point(mech, state, action, opts, W, info):
     kappa). With ``opts.gradient_btol`` the unknowns are re-centred there."""
     if opts.gradient_btol is None:
         return W, info.converged, info.kappa
-    Wg, ginfo = solver.solve(mech, res.make_problem(mech, state, action), W, opts.replace(btol=opts.gradient_btol))
+    recentre = opts.replace(btol=opts.gradient_btol)
+    if solver.use_native(opts):
+        Wg, ginfo = kernel.solve_step(mech, state, action, recentre, W)
+    else:
+        Wg, ginfo = solver.solve(mech, res.make_problem(mech, state, action), W, recentre)
     return Wg, info.converged & ginfo.converged, ginfo.kappa
 
 

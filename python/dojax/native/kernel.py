@@ -4,10 +4,12 @@ The kernel (``csrc/step_kernel.cc``, built into ``dojax/_step_kernel*.so`` by ``
 runs :func:`dojax.solver.solve`'s interior-point iterations in C++ on the element equations that
 :mod:`dojax.native.generate` translates from the JAX residual. A step (:func:`solve_step`) hands it
 each term's local inputs, from which generated code evaluates the problem and the starting point
-too; :func:`solve` takes a problem evaluated by JAX (the derivative's re-centred solve). It is a ``jax.ffi`` custom call, so
-it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane by lane in one call), and
-derivatives come from the implicit-function rule (:mod:`dojax.implicit`) at the kernel's
-solution, whose linear solve (and its transpose, for reverse mode) the kernel also computes.
+too (or it starts from given unknowns: the derivative's re-centring); :func:`solve` takes a
+problem evaluated by JAX (:func:`dojax.solver.solve` on a problem of one's own). It is a
+``jax.ffi`` custom call, so it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane by
+lane in one call), and derivatives come from the implicit-function rule (:mod:`dojax.implicit`)
+at the kernel's solution, whose linear solve (and its transpose, for reverse mode) the kernel also
+computes.
 """
 
 import ctypes
@@ -24,6 +26,7 @@ from dojax.joints import JOINT_TYPES, free_mask
 
 TARGET = "dojax_step_solve"
 STEP_TARGET = "dojax_step_solve_local"
+RESOLVE_TARGET = "dojax_step_resolve_local"
 LINEAR_SOLVE = "dojax_linear_solve"
 LOCAL_JACOBIANS = "dojax_local_jacobians"
 COLUMNS_SOLVE = "dojax_columns_solve"
@@ -40,6 +43,7 @@ def _library():
     lib = ctypes.cdll.LoadLibrary(str(found[0]))
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.DojaxStepSolve), platform="cpu")
     jax.ffi.register_ffi_target(STEP_TARGET, jax.ffi.pycapsule(lib.DojaxStepSolveLocal), platform="cpu")
+    jax.ffi.register_ffi_target(RESOLVE_TARGET, jax.ffi.pycapsule(lib.DojaxStepResolveLocal), platform="cpu")
     jax.ffi.register_ffi_target(LINEAR_SOLVE, jax.ffi.pycapsule(lib.DojaxLinearSolve), platform="cpu")
     jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
     jax.ffi.register_ffi_target(COLUMNS_SOLVE, jax.ffi.pycapsule(lib.DojaxColumnsSolve), platform="cpu")
@@ -270,18 +274,19 @@ def solve(mech, prob, W0, opts):
     return unpack_unknowns(w, W0), _info(info)
 
 
-def solve_step(mech, state, action, opts):
-    """:func:`dojax.solver.solve` from :func:`dojax.residual.initial_unknowns` of the step from
-    (state, action), with the problem (:func:`dojax.residual.make_problem`) and the starting point
-    evaluated by the kernel too, from each term's local inputs; returns (unknowns, SolveInfo)."""
+def solve_step(mech, state, action, opts, W0=None):
+    """:func:`dojax.solver.solve` of the step from (state, action), from W0 or (None) from
+    :func:`dojax.residual.initial_unknowns`, with the problem (:func:`dojax.residual.make_problem`)
+    and the starting point evaluated by the kernel too, from each term's local inputs; returns
+    (unknowns, SolveInfo)."""
     _require()
     inputs = _local(mech, state, action)
     like = res.Unknowns(np.empty((mech.num_bodies, 6)), np.empty((mech.num_joints, 6)),
                         tuple(np.empty((len(members), el.LAYOUTS[model].size))
                               for _, model, _, members, _ in mech.structure.element_groups))
     n = sum(x.size for x in jax.tree.leaves(like))
-    call = jax.ffi.ffi_call(
-        STEP_TARGET, (jax.ShapeDtypeStruct((n,), inputs.dtype), jax.ShapeDtypeStruct((5,), inputs.dtype)),
-        vmap_method="broadcast_all")
-    w, info = call(inputs, _options(mech, opts, inputs.dtype), **_attributes(mech, opts))
+    results = (jax.ShapeDtypeStruct((n,), inputs.dtype), jax.ShapeDtypeStruct((5,), inputs.dtype))
+    start = () if W0 is None else (pack_unknowns(W0),)
+    call = jax.ffi.ffi_call(STEP_TARGET if W0 is None else RESOLVE_TARGET, results, vmap_method="broadcast_all")
+    w, info = call(inputs, *start, _options(mech, opts, inputs.dtype), **_attributes(mech, opts))
     return unpack_unknowns(w, like), _info(info)
