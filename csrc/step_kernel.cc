@@ -1497,14 +1497,12 @@ void chart_product(const double* A, int lda, int m, const ChartEntry* begin, con
   }
 }
 
-void column_blocks(const Structure& st, const double* jac, const double* pose, const double* wrench,
-                   const double* wrench_action, const double* input_action, int nu, ColumnBlocks& out) {
+ColumnBlocks column_blocks(const Structure& st, const double* jac, const double* pose, const double* wrench,
+                           const double* wrench_action, const double* input_action, int nu) {
   const int nb = st.nb, nj = st.nj;
   size_t rows = 6 * nb + 2 * 18 * nj;
   for (const Group& g : st.groups) rows += 2 * (g.type->size + 12) * g.ne;
-  out.data.clear();
-  out.rows.clear();
-  out.bodies.clear();
+  ColumnBlocks out;
   out.data.reserve(12 * rows);
   out.rows.reserve(rows);
   out.bodies.reserve(rows);
@@ -1564,6 +1562,7 @@ void column_blocks(const Structure& st, const double* jac, const double* pose, c
       }
     }
   }
+  return out;
 }
 
 // The velocities' rows (..., 6 nb, 12 nb + nu) of the step Jacobian's solve, -(d residual / d W)^-1 R,
@@ -1592,10 +1591,10 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> 
   for_each_factorised_lane(st, inputs.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
     std::vector<double> jac(O);
     lane_local_jacobians(st, inputs.typed_data() + lane * L, W.typed_data() + lane * N, jac.data());
-    ColumnBlocks R;
-    column_blocks(st, jac.data(), pose.typed_data() + lane * (nb + 1) * 13 * 12, wrench.typed_data() + lane * nb * 18,
-                  wrench_action.typed_data() + lane * nb * 6 * nu, input_action.typed_data() + lane * st.nj * 6 * nu,
-                  static_cast<int>(nu), R);
+    const ColumnBlocks R = column_blocks(st, jac.data(), pose.typed_data() + lane * (nb + 1) * 13 * 12,
+                                         wrench.typed_data() + lane * nb * 18,
+                                         wrench_action.typed_data() + lane * nb * 6 * nu,
+                                         input_action.typed_data() + lane * st.nj * 6 * nu, static_cast<int>(nu));
     solver.jacobian_columns(R.data.data(), R.rows.data(), R.bodies.data(), static_cast<int64_t>(R.rows.size()),
                             R.action.data(), static_cast<int>(nu), dV->typed_data() + lane * 6 * nb * (12 * nb + nu));
   });
@@ -1610,7 +1609,7 @@ ffi::Error local_jacobians(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const size_t L = local_input_size(st), O = local_jacobian_size(st), N = st.num_unknowns;
-  if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: parameter size mismatch");
+  if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: input size mismatch");
   const size_t batch = inputs.element_count() / L;
   if (W.element_count() != batch * N || jac->element_count() != batch * O)
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");

@@ -44,16 +44,23 @@ from dojax import solver
 from dojax.native import kernel
 
 
+def _solve_from(mech, state, action, opts, W0=None):
+    """The solver on the step from (state, action), from the unknowns W0 or (None) from
+    :func:`dojax.residual.initial_unknowns`: (W, SolveInfo). The native kernel evaluates the problem
+    itself (:func:`dojax.native.kernel.solve_step`)."""
+    if solver.use_native(opts):
+        return kernel.solve_step(mech, state, action, opts, W0)
+    prob = res.make_problem(mech, state, action)
+    return solver.solve(mech, prob, res.initial_unknowns(mech, prob) if W0 is None else W0, opts)
+
+
 def _solve(mech, state, action, opts):
     """(W*, SolveInfo) of one step: the solver's unknowns, differentiable in mech, state, action.
 
     (The options' numbers may be traced values, so they are an argument too; their tangents are
-    ignored.) The native kernel evaluates the problem itself (:func:`dojax.native.kernel.solve_step`).
+    ignored.)
     """
-    if solver.use_native(opts):
-        return kernel.solve_step(mech, state, action, opts)
-    prob = res.make_problem(mech, state, action)
-    return solver.solve(mech, prob, res.initial_unknowns(mech, prob), opts)
+    return _solve_from(mech, state, action, opts)
 
 
 def _zero_tangent(x):
@@ -106,11 +113,7 @@ def _derivative_point(mech, state, action, opts, W, info):
     kappa). With ``opts.gradient_btol`` the unknowns are re-centred there."""
     if opts.gradient_btol is None:
         return W, info.converged, info.kappa
-    recentre = opts.replace(btol=opts.gradient_btol)
-    if solver.use_native(opts):
-        Wg, ginfo = kernel.solve_step(mech, state, action, recentre, W)
-    else:
-        Wg, ginfo = solver.solve(mech, res.make_problem(mech, state, action), W, recentre)
+    Wg, ginfo = _solve_from(mech, state, action, opts.replace(btol=opts.gradient_btol), W)
     return Wg, info.converged & ginfo.converged, ginfo.kappa
 
 

@@ -207,7 +207,7 @@ state's ``charts`` (:func:`dojax.residual.charts`) as :func:`dojax.residual.colu
 it solves each block of columns skipping its zero rows (a body's columns reach the terms of that
 body and the tree above it only) and computes no other rows. Entries that a non-finite
 factorisation leaves non-finite are zero. Its derivatives are those of :func:`newton_columns` of
-:func:`dojax.residual.column_blocks`."""
+:func:`dojax.residual.column_blocks` of :func:`local_jacobians`."""
 velocity_columns.defjvp(_velocity_columns_jvp)
 
 
