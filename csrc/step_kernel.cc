@@ -371,6 +371,7 @@ class Solver {
   // Factorises d residual / d W at W (dojax.residual.linearize).
   void linearize(const double* W) {
     const int nb = st_.nb, nj = st_.nj, m = st_.border_size;
+    P_.clear();
     std::fill(D_.begin(), D_.end(), 0.0);
     std::fill(L_.begin(), L_.end(), 0.0);
     std::fill(U_.begin(), U_.end(), 0.0);
@@ -647,8 +648,8 @@ class Solver {
       }
     }
     block_x_.resize(nb * 12 * K);
+    if (only_velocities) return tree_solve_velocities(block_rhs_.data(), block_x_.data(), live_.data());
     tree_solve(block_rhs_.data(), block_x_.data(), K, live_.data());
-    if (only_velocities) return;
     block_dw_.resize(N * K);
     for (int i = 0; i < nb; ++i)
       for (int r = 0; r < 6; ++r)
@@ -983,6 +984,40 @@ class Solver {
       }
   }
 
+  // The velocities' rows (the first 6 of each body's 12) of x = A^-1 b for kBlock right-hand sides
+  // (b, x: (nb * 12) x kBlock; b is overwritten, x's other rows are not computed): tree_solve with
+  // the products that only the velocities need, P = U inv (6 x 12: a body's update of its parent's
+  // rows, which U's 6 rows couple to) and R = inv[:6] L (6 x 6: L couples to the parent's
+  // velocities alone), formed once per factorisation. Per body and column that is 180
+  // multiply-adds instead of 432.
+  void tree_solve_velocities(double* b, double* x, char* live) {
+    const int nb = st_.nb, K = kBlock;
+    if (P_.empty()) {
+      P_.resize(nb * 72);
+      R_.resize(nb * 36);
+      for (int i = 0; i < nb; ++i) {
+        if (st_.parent[i] == nb) continue;
+        mm<6, 12, 12>(&U_[i * 144], 12, &inv_[i * 144], 12, &P_[i * 72], 12);
+        mm<6, 12, 6>(&inv_[i * 144], 12, &L_[i * 144], 12, &R_[i * 36], 6);
+      }
+    }
+    for (int lv = 0; lv < st_.n_levels; ++lv)
+      for (int q = 0; q < st_.width; ++q) {
+        const int i = st_.levels[lv * st_.width + q], pa = i == nb ? nb : st_.parent[i];
+        if (pa == nb || !live[i]) continue;
+        mm<6, 12, kBlock>(&P_[i * 72], 12, b + i * 12 * K, K, b + pa * 12 * K, K, -1.0, true);
+        live[pa] = 1;
+      }
+    for (int lv = st_.n_levels - 1; lv >= 0; --lv)
+      for (int q = 0; q < st_.width; ++q) {
+        const int i = st_.levels[lv * st_.width + q];
+        if (i == nb) continue;
+        mm<6, 12, kBlock>(&inv_[i * 144], 12, b + i * 12 * K, K, x + i * 12 * K, K);
+        if (st_.parent[i] != nb)
+          mm<6, 6, kBlock>(&R_[i * 36], 6, x + st_.parent[i] * 12 * K, K, x + i * 12 * K, K, -1.0, true);
+      }
+  }
+
   // A local element's share of kBlock reduced right-hand sides (r: n x kBlock): b_a += BKa r, b_b += BKb r.
   template <int N>
   void eliminated_rhs_block(size_t gi, int e, const double* r) {
@@ -1011,6 +1046,7 @@ class Solver {
   std::vector<LocalElimination> local_;
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;
   std::vector<char> live_;  // newton_step_block: the bodies whose reduced rows may be nonzero
+  std::vector<double> P_, R_;  // tree_solve_velocities' products, formed at its first call
 };
 
 // ---- the interior-point iterations (dojax.solver.solve) -------------------------------------------
