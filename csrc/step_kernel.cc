@@ -537,18 +537,19 @@ class Solver {
   }
 
   // newton_step for C right-hand sides, kBlock at a time: load(j0, k) adds columns j0 .. j0 + k - 1
-  // into block_r_ (N x kBlock, their rows side by side, zero before the call), so that every
-  // product runs over all of them; dW (rows x C, row-major) receives the solutions' first ``rows``
+  // into block_r_ (N x kBlock, their rows side by side, zero before the call) and marks in
+  // block_rows_ the rows it wrote, so that every product runs over all of them and the rows it
+  // left zero are skipped unread; dW (rows x C, row-major) receives the solutions' first ``rows``
   // rows (rows < N: the velocities' alone, the other rows are not computed). With a border (loop
   // joints, body-body contacts) one column at a time.
   template <class Load>
   void solve_blocks(int C, int rows, Load load, double* dW) {
     const int N = st_.num_unknowns, K = kBlock;
-    block_r_.resize(N * K);
+    block_r_.assign(N * K, 0.0);
+    block_rows_.assign(N, 0);
     std::vector<double> r, d;
     for (int j0 = 0; j0 < C; j0 += K) {
       const int k = std::min(K, C - j0);
-      std::fill(block_r_.begin(), block_r_.end(), 0.0);
       load(j0, k);
       if (st_.border_size > 0) {
         r.resize(N);
@@ -558,9 +559,7 @@ class Solver {
           newton_step(r.data(), d.data());
           for (int c = 0; c < rows; ++c) dW[c * C + j0 + j] = d[c];
         }
-        continue;
-      }
-      if (rows < N) {  // the velocities' rows, straight from the tree's solution
+      } else if (rows < N) {  // the velocities' rows, straight from the tree's solution
         newton_step_block(true);
         for (int i = 0; i < st_.nb; ++i)
           for (int c = 0; c < 6; ++c)
@@ -569,6 +568,11 @@ class Solver {
         newton_step_block(false);
         for (int c = 0; c < rows; ++c) std::copy(&block_dw_[c * K], &block_dw_[c * K + k], dW + c * C + j0);
       }
+      for (int c = 0; c < N; ++c)  // zero again what this block wrote
+        if (block_rows_[c]) {
+          std::fill(&block_r_[c * K], &block_r_[(c + 1) * K], 0.0);
+          block_rows_[c] = 0;
+        }
     }
   }
 
@@ -578,6 +582,7 @@ class Solver {
     const int N = st_.num_unknowns, K = kBlock;
     solve_blocks(C, N, [&](int j0, int k) {
       for (int c = 0; c < N; ++c) std::copy(R + c * C + j0, R + c * C + j0 + k, &block_r_[c * K]);
+      std::fill(block_rows_.begin(), block_rows_.end(), 1);
     }, dW);
   }
 
@@ -601,10 +606,12 @@ class Solver {
           const int64_t t = order[i];
           double* out = &block_r_[rows[t] * K];
           for (int j = lo; j < hi; ++j) out[j - j0] += data[12 * t + j - c0];
+          block_rows_[rows[t]] = 1;
         }
       }
       for (int j = std::max(j0, 12 * nb); j < j1; ++j)
         for (int r = 0; r < na; ++r) block_r_[r * K + j - j0] += action[r * nu + j - 12 * nb];
+      if (j1 > 12 * nb) std::fill(block_rows_.begin(), block_rows_.begin() + na, 1);
     }, dV);
   }
 
@@ -615,28 +622,41 @@ class Solver {
     return false;
   }
 
+  // Whether solve_blocks' load wrote any of the n rows from ``begin`` (block_rows_).
+  bool written(int begin, int n) const {
+    for (int i = begin; i < begin + n; ++i)
+      if (block_rows_[i]) return true;
+    return false;
+  }
+
   // newton_step for the kBlock right-hand sides side by side in block_r_ (N x kBlock), into block_dw_
   // (with ``only_velocities``, only into the tree's solution block_x_, which holds the velocities'
   // rows). Blocks of zero rows are skipped: a Jacobian's columns for one body's state touch the
   // terms of that body alone, so the elimination reaches only its elements and the tree above it.
+  // Rows that solve_blocks' load did not write are not read.
   void newton_step_block(bool only_velocities) {
     const int nb = st_.nb, N = st_.num_unknowns, lam = st_.lam_offset(), K = kBlock;
     block_rhs_.resize(nb * 12 * K);
     live_.assign(nb, 0);
     for (int i = 0; i < nb; ++i) {
+      double* out = &block_rhs_[12 * i * K];
+      if (!written(6 * i, 6) && !written(lam + 6 * i, 6)) {
+        std::fill(out, out + 12 * K, 0.0);
+        continue;
+      }
       for (int r = 0; r < 6; ++r)
         for (int j = 0; j < K; ++j) {
-          block_rhs_[(12 * i + r) * K + j] = -block_r_[(6 * i + r) * K + j];
-          block_rhs_[(12 * i + 6 + r) * K + j] = -block_r_[(lam + 6 * i + r) * K + j];
+          out[r * K + j] = -block_r_[(6 * i + r) * K + j];
+          out[(6 + r) * K + j] = -block_r_[(lam + 6 * i + r) * K + j];
         }
-      live_[i] = nonzero(&block_rhs_[12 * i * K], 12 * K);
+      live_[i] = nonzero(out, 12 * K);
     }
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
         const double* r = &block_r_[(g.unknown_offset + e * n) * K];
-        if (!nonzero(r, n * K)) continue;
+        if (!written(g.unknown_offset + e * n, n) || !nonzero(r, n * K)) continue;
         live_[g.a[e]] = 1;
         if (g.b[e] != nb) live_[g.b[e]] = 1;
         switch (n) {
@@ -1046,6 +1066,7 @@ class Solver {
   std::vector<LocalElimination> local_;
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;
   std::vector<char> live_;  // newton_step_block: the bodies whose reduced rows may be nonzero
+  std::vector<char> block_rows_;  // solve_blocks: the rows of block_r_ that its load wrote
   std::vector<double> P_, R_;  // tree_solve_velocities' products, formed at its first call
 };
 
