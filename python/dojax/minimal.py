@@ -49,8 +49,9 @@ def to_minimal(mech, state):
     parent, child = s.joint_parent[:nb], s.joint_child[:nb]
     x2, q2 = with_world(state.x, state.q)
     x1, q1 = with_world(*previous_configuration(state, h))
-    theta2 = joint_coordinates(mech, jdata, parent, child, x2, q2)
-    theta1 = joint_coordinates(mech, jdata, parent, child, x1, q1)
+    # both configurations in one batch: half the operations in a compiled program
+    theta2, theta1 = jax.vmap(lambda x, q: joint_coordinates(mech, jdata, parent, child, x, q))(
+        jnp.stack([x2, x1]), jnp.stack([q2, q1]))
     rate = jax.vmap(joint_lib.coordinate_difference)(jdata, theta2, theta1) / h
     table = jnp.concatenate([theta2, rate], axis=-1)
     return table.reshape(-1)[_minimal_index(s)]

@@ -35,20 +35,41 @@ class MujocoCoordinates:
                 self._parts.append(("dof", pos, pos + int(mask[k].sum()), float(m.qpos0[m.jnt_qposadr[j]]), sign, k,
                                     row))
         self.nq, self.nv = m.nq, m.nv
+        # Evaluated as a few array operations (a compiled step pays for each one): the free joints'
+        # pieces, then every hinge and slide value by one gather, put in MuJoCo's order by one
+        # permutation (none when it is already that order).
+        free = [part[1] for part in self._parts if part[0] == "free"]
+        dofs = [part for part in self._parts if part[0] == "dof"]
+        self._free = np.array(free, dtype=int)
+        self._dof_pos, self._dof_vel = (np.array([d[k] for d in dofs], dtype=int) for k in (1, 2))
+        self._qpos0 = np.array([d[3] for d in dofs])
+        self._sign = np.array([d[4] for d in dofs], dtype=float)
+        qpos_order, qvel_order, n_free, n_dof = [], [], 0, 0
+        for part in self._parts:
+            if part[0] == "free":
+                qpos_order += [7 * n_free + k for k in range(7)]
+                qvel_order += [6 * n_free + k for k in range(6)]
+                n_free += 1
+            else:
+                qpos_order.append(7 * len(free) + n_dof)
+                qvel_order.append(6 * len(free) + n_dof)
+                n_dof += 1
+        identity = lambda order: order == list(range(len(order)))
+        self._qpos_order = None if identity(qpos_order) else np.array(qpos_order)
+        self._qvel_order = None if identity(qvel_order) else np.array(qvel_order)
 
     def __call__(self, mech, sim, minimal):
         """(qpos, qvel) arrays; ``minimal`` is ``to_minimal(mech, sim)``."""
-        qpos, qvel = [], []
-        for part in self._parts:
-            if part[0] == "free":
-                b = part[1]
-                qpos += [sim.x[b], sim.q[b]]
-                qvel += [sim.v[b], sim.w[b]]
-            else:
-                _, pos, vel, qpos0, sign, _, _ = part
-                qpos.append(jnp.atleast_1d(qpos0 + sign * minimal[pos]))
-                qvel.append(jnp.atleast_1d(sign * minimal[vel]))
-        return jnp.concatenate(qpos), jnp.concatenate(qvel)
+        b = self._free
+        qpos = jnp.concatenate([jnp.concatenate([sim.x[b], sim.q[b]], axis=1).reshape(-1),
+                                self._qpos0 + self._sign * minimal[self._dof_pos]])
+        qvel = jnp.concatenate([jnp.concatenate([sim.v[b], sim.w[b]], axis=1).reshape(-1),
+                                self._sign * minimal[self._dof_vel]])
+        if self._qpos_order is not None:
+            qpos = qpos[self._qpos_order]
+        if self._qvel_order is not None:
+            qvel = qvel[self._qvel_order]
+        return qpos, qvel
 
     def first(self, mech, sim):
         """``qpos[0]`` alone (the root's x), from its own joint: cheaper than the whole vector."""
