@@ -40,6 +40,12 @@ struct ElementType {
   int num_local_params;
   void (*local)(const double*, const double*, double*);  // Jacobian with respect to the local inputs
   void (*prepare)(const double*, const double*, double*);  // parameters, then starting unknowns, from the local inputs
+  // the element rows that depend on its bodies' velocities, and the unknowns that its bodies' rows
+  // depend on (every other entry of those blocks of its Jacobian is zero)
+  int num_velocity_rows;
+  int velocity_rows[12];
+  int num_impulses;
+  int impulses[12];
 };
 
 struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
@@ -126,6 +132,34 @@ inline void mm(const double* A, int lda, const double* B, int ldb, double* C, in
     for (int l = 0; l < K; ++l) {
       const double a = A[i * lda + l];
       for (int j = 0; j < N; ++j) out[j] += a * B[l * ldb + j];
+    }
+    for (int j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
+  }
+}
+
+// C (M x N) (+)= scale A[:, cols] B with B (count x N): A's columns ``cols`` only.
+template <int M, int N>
+inline void mm_cols(const double* A, int lda, const int* cols, int count, const double* B, double* C, int ldc,
+                    double scale = 1.0, bool accumulate = false) {
+  for (int i = 0; i < M; ++i) {
+    double out[N] = {};
+    for (int l = 0; l < count; ++l) {
+      const double a = A[i * lda + cols[l]];
+      for (int j = 0; j < N; ++j) out[j] += a * B[l * N + j];
+    }
+    for (int j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
+  }
+}
+
+// C (M x N) (+)= scale A B[rows, :] with A (M x count): B's rows ``rows`` only.
+template <int M, int N>
+inline void mm_rows(const double* A, const int* rows, int count, const double* B, int ldb, double* C, int ldc,
+                    double scale = 1.0, bool accumulate = false) {
+  for (int i = 0; i < M; ++i) {
+    double out[N] = {};
+    for (int l = 0; l < count; ++l) {
+      const double a = A[i * count + l];
+      for (int j = 0; j < N; ++j) out[j] += a * B[rows[l] * ldb + j];
     }
     for (int j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
   }
@@ -267,13 +301,16 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
     grp.ne = next();
     grp.border = next() != 0;
     // one element type per element (joint limits differ by the joint row they bound); the types
-    // of one group share their layout and parameter count
+    // of one group share their layout, parameter count and couplings to their bodies
     for (int e = 0; e < grp.ne; ++e) {
       const int type = next();
       if (type < 0 || type >= NUM_ELEMENT_TYPES) return false;
       const ElementType* t = &ELEMENT_TYPES[type];
       if (e > 0 && (t->size != grp.type->size || t->num_params != grp.type->num_params ||
-                    t->num_local_params != grp.type->num_local_params))
+                    t->num_local_params != grp.type->num_local_params ||
+                    !std::equal(t->velocity_rows, t->velocity_rows + 12, grp.type->velocity_rows) ||
+                    !std::equal(t->impulses, t->impulses + 12, grp.type->impulses) ||
+                    t->num_velocity_rows != grp.type->num_velocity_rows || t->num_impulses != grp.type->num_impulses))
         return false;
       grp.type = t;
       grp.eval.push_back(t->eval);
@@ -822,35 +859,40 @@ class Solver {
       Ks[k] = le.K.data() + (e0 + k) * N * N;
     }
     invert_up_to_four<N>(count, Jys, Ks);
+    // the products run over the element's nonzero couplings to its bodies alone: the rows that read
+    // the velocities (Ca, Cb: nv x 6) and the unknowns that the bodies' rows read (Ba, Bb: 6 x ni)
+    const ElementType& t = *g.type;
+    const int nv = t.num_velocity_rows, ni = t.num_impulses;
+    const int *vr = t.velocity_rows, *im = t.impulses;
     for (int k = 0; k < count; ++k) {
       const int e = e0 + k, a = g.a[e], b = g.b[e];
       const double* jac = jacs[k];
       double Ca[N * 6], Cb[N * 6], Ba[6 * N], Bb[6 * N];
-      for (int r = 0; r < N; ++r)
+      for (int q = 0; q < nv; ++q)
         for (int c = 0; c < 6; ++c) {
-          Ca[r * 6 + c] = jac[r * w + c];
-          Cb[r * 6 + c] = jac[r * w + 6 + c];
+          Ca[q * 6 + c] = jac[vr[q] * w + c];
+          Cb[q * 6 + c] = jac[vr[q] * w + 6 + c];
         }
       for (int r = 0; r < 6; ++r)
-        for (int c = 0; c < N; ++c) {
-          Ba[r * N + c] = jac[(N + r) * w + 12 + c];
-          Bb[r * N + c] = jac[(N + 6 + r) * w + 12 + c];
+        for (int q = 0; q < ni; ++q) {
+          Ba[r * ni + q] = jac[(N + r) * w + 12 + im[q]];
+          Bb[r * ni + q] = jac[(N + 6 + r) * w + 12 + im[q]];
         }
       double* Ke = Ks[k];
       double* Sa = le.Sa.data() + e * N * 6;
       double* Sb = le.Sb.data() + e * N * 6;
       for (int r = 0; r < N; ++r)
         for (int c = 0; c < N; ++c) Ke[r * N + c] *= scale[k][c];
-      mm<N, N, 6>(Ke, N, Ca, 6, Sa, 6);
-      mm<6, N, N>(Ba, N, Ke, N, le.BKa.data() + e * 6 * N, N);
-      mm<6, N, 6>(Ba, N, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
+      mm_cols<N, 6>(Ke, N, vr, nv, Ca, Sa, 6);
+      mm_rows<6, N>(Ba, im, ni, Ke, N, le.BKa.data() + e * 6 * N, N);
+      mm_rows<6, 6>(Ba, im, ni, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
       if (b != nb) {
-        mm<N, N, 6>(Ke, N, Cb, 6, Sb, 6);
-        mm<6, N, N>(Bb, N, Ke, N, le.BKb.data() + e * 6 * N, N);
-        mm<6, N, 6>(Bb, N, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
+        mm_cols<N, 6>(Ke, N, vr, nv, Cb, Sb, 6);
+        mm_rows<6, N>(Bb, im, ni, Ke, N, le.BKb.data() + e * 6 * N, N);
+        mm_rows<6, 6>(Bb, im, ni, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
         // b is a's parent (a joint limit): the coupling lives in a's tree blocks
-        mm<6, N, 6>(Ba, N, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
-        mm<6, N, 6>(Bb, N, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
+        mm_rows<6, 6>(Ba, im, ni, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
+        mm_rows<6, 6>(Bb, im, ni, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
       }
     }
   }

@@ -20,6 +20,7 @@ mask included, so that every joint packs alike.
 
 import argparse
 import pathlib
+import re
 from functools import partial
 
 import jax
@@ -120,11 +121,26 @@ def _prepare_function(name, fn, static):
     return _c_functions(name, (("prepare", flat),), static, ())[0], int(jax.eval_shape(flat, static, ()).size)
 
 
-def _layout_row(layout, name, n_params, n_local):
+def _couplings(lin_code, n):
+    """(the element rows that read its bodies' velocities, the unknowns that its bodies' rows read)
+    of an element of size n, from its generated ``_lin`` function: the entries of the Jacobian that
+    it writes as the constant 0 are zero for every input."""
+    zero = {int(k) for k in re.findall(r"out\[(\d+)\] = -?0\.0;", lin_code)}
+    rows, width = n + 12, 12 + n
+    entry = lambda r, c: rows + r * width + c not in zero
+    velocity_rows = [r for r in range(n) if any(entry(r, c) for c in range(12))]
+    impulses = [c for c in range(n) if any(entry(r, 12 + c) for r in range(n, rows))]
+    return velocity_rows, impulses
+
+
+def _layout_row(layout, name, n_params, n_local, couplings):
     orth = ", ".join(f"{{{p}, {d}}}" for p, d in layout.orthant) or "{0, 0}"
     soc = ", ".join(f"{{{{{', '.join(map(str, p))}}}, {{{', '.join(map(str, d))}}}}}" for p, d in layout.soc) or "{{0, 0, 0}, {0, 0, 0}}"
+    velocity_rows, impulses = couplings
+    indices = lambda values: f"{len(values)}, {{{', '.join(map(str, values)) or '0'}}}"
     return (f"  {{{layout.size}, {layout.num_equalities}, {len(layout.orthant)}, {{{orth}}}, {len(layout.soc)}, "
-            f"{{{soc}}}, {n_params}, {name}_eval, {name}_lin, {n_local}, {name}_local, {name}_prepare}},")
+            f"{{{soc}}}, {n_params}, {name}_eval, {name}_lin, {n_local}, {name}_local, {name}_prepare, "
+            f"{indices(velocity_rows)}, {indices(impulses)}}},")
 
 
 def _template_arguments(mech):
@@ -206,6 +222,7 @@ def source():
             pre = lambda s, key=key: res.element_pre("contact", key[1], *s[:1], *s[2:])
         code, n_params = _function(name, fn, one[:6], one[6:9])
         parts.append(code)
+        couplings = _couplings(code[code.index(f"{name}_lin("):], layout.size)
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
         parts.append(code)
 
@@ -216,7 +233,7 @@ def source():
         code, n_out = _prepare_function(name, element_problem, local[:6])
         assert n_out == n_params + layout.size
         parts.append(code)
-        rows.append(_layout_row(layout, name, n_params, n_local))
+        rows.append(_layout_row(layout, name, n_params, n_local, couplings))
     parts.append(f"static const int BODY_PARAMS = {n_body};\nstatic const int JOINT_PARAMS = {n_joint};\n"
                  f"static const int JOINT_LOCAL_PARAMS = {n_joint_local};\n")
     parts.append("static const JointType JOINT_TYPES[] = {\n" + "\n".join(joint_rows) + "\n};\n")
