@@ -28,6 +28,8 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+constexpr int kMaxElement = 12;  // unknowns of the largest element type
+
 struct ElementType {
   int size, num_equalities;
   int num_orthant;
@@ -43,9 +45,9 @@ struct ElementType {
   // the element rows that depend on its bodies' velocities, and the unknowns that its bodies' rows
   // depend on (every other entry of those blocks of its Jacobian is zero)
   int num_velocity_rows;
-  int velocity_rows[12];
+  int velocity_rows[kMaxElement];
   int num_impulses;
-  int impulses[12];
+  int impulses[kMaxElement];
 };
 
 struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
@@ -54,8 +56,6 @@ struct JointType {  // a joint's rows and their Jacobian, generated for one choi
 };
 
 #include "elements.inc"
-
-constexpr int kMaxElement = 12;
 
 // ---- small dense linear algebra (row-major) ---------------------------------------------------
 
@@ -308,8 +308,8 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
       const ElementType* t = &ELEMENT_TYPES[type];
       if (e > 0 && (t->size != grp.type->size || t->num_params != grp.type->num_params ||
                     t->num_local_params != grp.type->num_local_params ||
-                    !std::equal(t->velocity_rows, t->velocity_rows + 12, grp.type->velocity_rows) ||
-                    !std::equal(t->impulses, t->impulses + 12, grp.type->impulses) ||
+                    !std::equal(t->velocity_rows, t->velocity_rows + kMaxElement, grp.type->velocity_rows) ||
+                    !std::equal(t->impulses, t->impulses + kMaxElement, grp.type->impulses) ||
                     t->num_velocity_rows != grp.type->num_velocity_rows || t->num_impulses != grp.type->num_impulses))
         return false;
       grp.type = t;
