@@ -42,7 +42,7 @@ class MujocoCoordinates:
         dofs = [part for part in self._parts if part[0] == "dof"]
         self._free = np.array(free, dtype=int)
         self._dof_pos, self._dof_vel = (np.array([d[k] for d in dofs], dtype=int) for k in (1, 2))
-        self._qpos0 = np.array([d[3] for d in dofs])
+        self._qpos0 = np.array([d[3] for d in dofs], dtype=float)
         self._sign = np.array([d[4] for d in dofs], dtype=float)
         qpos_order, qvel_order, n_free, n_dof = [], [], 0, 0
         for part in self._parts:
@@ -61,10 +61,11 @@ class MujocoCoordinates:
     def __call__(self, mech, sim, minimal):
         """(qpos, qvel) arrays; ``minimal`` is ``to_minimal(mech, sim)``."""
         b = self._free
+        qpos0, sign = (np.asarray(a, minimal.dtype) for a in (self._qpos0, self._sign))
         qpos = jnp.concatenate([jnp.concatenate([sim.x[b], sim.q[b]], axis=1).reshape(-1),
-                                self._qpos0 + self._sign * minimal[self._dof_pos]])
+                                qpos0 + sign * minimal[self._dof_pos]])
         qvel = jnp.concatenate([jnp.concatenate([sim.v[b], sim.w[b]], axis=1).reshape(-1),
-                                self._sign * minimal[self._dof_vel]])
+                                sign * minimal[self._dof_vel]])
         if self._qpos_order is not None:
             qpos = qpos[self._qpos_order]
         if self._qvel_order is not None:
