@@ -6,8 +6,10 @@ observation normalisation, 80-step episodes); AGS the same policy, episodes and 
 the engine's gradient of the episodes' returns (--ags-episodes episodes per update; --ags gives
 the step sizes and exploration noises to run). After every update the deterministic policy is evaluated on --eval-episodes episodes
 from fixed starts (not counted as training evaluations). Printed per seed and learner: the
-evaluation return against environment steps (evaluations, the paper's unit); then the final
-returns and, for AGS, the steps it needed to reach ARS's final return (mean over seeds).
+evaluation return against environment steps (evaluations, the paper's unit), the solver failures
+and the norm of the updates' step direction (median and largest: ``grad_norm``, before the
+``max_grad_norm`` clip); then the final returns and, for AGS, the steps it needed to reach ARS's
+final return (mean over seeds).
 
     python bench/table6.py                                   # 2 seeds, ARS 30 updates, AGS 15
     python bench/table6.py --env Ant --horizon 150 --ars-iterations 100 --seeds 3
@@ -35,11 +37,12 @@ def main():
     parser.add_argument("--ars-iterations", type=int, default=30)
     parser.add_argument("--ags-iterations", type=int, default=15)
     parser.add_argument("--ags-episodes", type=int, default=6)
-    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE[:WINDOW[:GBTOL]]",
+    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE[:WINDOW[:GBTOL[:CLIP]]]",
                         help="AGS variants: step size, exploration noise (0: the gradient at the policy; > 0: "
                              "the paper's randomised gradients), optionally the gradient window (steps the gradient "
-                             "flows through at a time; default or empty: the whole episode) and the engine's "
-                             "gradient smoothing (gradient_btol; default the env's own); default 0.0012:0, "
+                             "flows through at a time; default or empty: the whole episode), the engine's gradient "
+                             "smoothing (gradient_btol; default or empty: the env's own) and the largest norm of "
+                             "a step's direction (max_grad_norm; default: no limit); default 0.0012:0, "
                              "2 x 0.03 x 0.02 being ARS's expected step (see dojax.learn.ags)")
     parser.add_argument("--ags-smooth-reward", action="store_true",
                         help="AGS follows the env's smooth reward (evaluation stays on the default one)")
@@ -64,12 +67,13 @@ def main():
                                    exploration_noise=0.03, learning_rate=0.02, **common)),
     }
     for variant in args.ags:
-        step, noise, window, btol = (variant.split(":") + ["", ""])[:4]
+        step, noise, window, btol, clip = (variant.split(":") + [""] * 3)[:5]
         learners[f"AGS {variant}"] = (ags, ags.AGSConfig(num_iterations=args.ags_iterations,
                                                          num_episodes=args.ags_episodes, learning_rate=float(step),
                                                          exploration_noise=float(noise),
                                                          gradient_window=int(window) if window else None,
                                                          gradient_btol=float(btol) if btol else None,
+                                                         max_grad_norm=float(clip) if clip else float("inf"),
                                                          **common))
     episode = make_episode(env, learners["ARS"][1])
     starts = jax.random.split(jax.random.key(12345), args.eval_episodes)
@@ -87,14 +91,16 @@ def main():
             start = time.perf_counter()
             state = init(jax.random.key(seed))
             curve = [(0, float(np.mean(evaluate(state.params))))]
-            failures = 0
+            failures, norms = 0, []
             for i in range(config.num_iterations):
                 state, metrics = update(state)
                 failures += int(metrics["solver_failures"])
+                norms.append(float(metrics["grad_norm"]))
                 curve.append(((i + 1) * per_update, float(np.mean(evaluate(state.params)))))
             curves[name].append(curve)
             points = ", ".join(f"{s}: {r:.1f}" for s, r in curve[:: max(1, len(curve) // 6)] + curve[-1:])
-            print(f"{name} seed {seed}: return at steps {{{points}}}; solver failures {failures}; "
+            print(f"{name} seed {seed}: return at steps {{{points}}}; solver failures {failures}; step direction "
+                  f"norm median {np.median(norms):.3g}, max {np.max(norms):.3g}; "
                   f"{time.perf_counter() - start:.0f} s (with compilation)", flush=True)
 
     ars_final = np.mean([c[-1][1] for c in curves["ARS"]])
