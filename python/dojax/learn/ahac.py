@@ -45,9 +45,9 @@ class AHACConfig(shac.SHACConfig):
         horizon_min: the shortest window; ``None``: a quarter of ``horizon`` (at least 1).
         contact_threshold: the contact force (see :func:`contact_force`; for dojax envs in units of
             the mechanism's weight) above which a step is stiff: it cuts its environment's window,
-            and the horizon shrinks while the window's mean force exceeds it. The default suits
-            hopping impacts; a walking robot's contact forces stay near its weight (dojax/Ant-v0's
-            windows never shrink at 4, and do at 1).
+            and the horizon shrinks while the window's mean force exceeds it. At the default only
+            impacts cut windows: a robot's mean contact force stays near its weight, so the horizon
+            keeps its longest value (on dojax/Ant-v0 it shrinks at 1).
         horizon_rate: steps the horizon moves per unit of (mean force - threshold) per update.
     """
 
