@@ -15,7 +15,7 @@ final return (mean over seeds).
     python bench/table6.py --env Ant --horizon 150 --ars-iterations 100 --seeds 3
     flock /tmp/bench.lock taskset -c 1 python bench/table6.py --seeds 5
     # the settings of bench/RESULTS.md's last Table VI runs (smoothed, windowed, bounded steps):
-    python bench/table6.py --seeds 5 --ags-iterations 30 --ags 0.0008:0:16:1e-1:50
+    python bench/table6.py --seeds 5 --ags-episodes 3 --ags-iterations 60 --ags 0.0004:0:16:3e-1:50
     python bench/table6.py --env Ant --horizon 150 --ars-iterations 100 --ags-iterations 40 --seeds 5 --ags-smooth-reward --ags 0.0004:0:8:1e-1:50
 
 The full protocol (paper-benchmarks.md): 5 seeds (best 3 reported), also on Ant (150-step episodes,
