@@ -40,12 +40,13 @@ def main():
     parser.add_argument("--ars-iterations", type=int, default=30)
     parser.add_argument("--ags-iterations", type=int, default=15)
     parser.add_argument("--ags-episodes", type=int, default=6)
-    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE[:WINDOW[:GBTOL[:CLIP]]]",
+    parser.add_argument("--ags", nargs="+", default=["0.0012:0"], metavar="STEP:NOISE[:WINDOW[:GBTOL[:CLIP[:DECAY]]]]",
                         help="AGS variants: step size, exploration noise (0: the gradient at the policy; > 0: "
                              "the paper's randomised gradients), optionally the gradient window (steps the gradient "
                              "flows through at a time; default or empty: the whole episode), the engine's gradient "
-                             "smoothing (gradient_btol; default or empty: the env's own) and the largest norm of "
-                             "a step's direction (max_grad_norm; default: no limit); default 0.0012:0, "
+                             "smoothing (gradient_btol; default or empty: the env's own), the largest norm of "
+                             "a step's direction (max_grad_norm; default: no limit) and the step size's "
+                             "factor per update (learning_rate_decay; default 1); default 0.0012:0, "
                              "2 x 0.03 x 0.02 being ARS's expected step (see dojax.learn.ags)")
     parser.add_argument("--ags-smooth-reward", action="store_true",
                         help="AGS follows the env's smooth reward (evaluation stays on the default one)")
@@ -70,13 +71,14 @@ def main():
                                    exploration_noise=0.03, learning_rate=0.02, **common)),
     }
     for variant in args.ags:
-        step, noise, window, btol, clip = (variant.split(":") + [""] * 3)[:5]
+        step, noise, window, btol, clip, decay = (variant.split(":") + [""] * 4)[:6]
         learners[f"AGS {variant}"] = (ags, ags.AGSConfig(num_iterations=args.ags_iterations,
                                                          num_episodes=args.ags_episodes, learning_rate=float(step),
                                                          exploration_noise=float(noise),
                                                          gradient_window=int(window) if window else None,
                                                          gradient_btol=float(btol) if btol else None,
                                                          max_grad_norm=float(clip) if clip else float("inf"),
+                                                         learning_rate_decay=float(decay) if decay else 1.0,
                                                          **common))
     episode = make_episode(env, learners["ARS"][1])
     starts = jax.random.split(jax.random.key(12345), args.eval_episodes)

@@ -113,6 +113,25 @@ def test_random_search_improves_the_lqr_cost_monotonically_on_average(module, co
     assert means[2] < 0.02 * initial
 
 
+def test_ags_learning_rate_decay_scales_each_step():
+    """The k-th update's step is ``learning_rate * learning_rate_decay ** k`` times the same
+    direction: from the same seed, the first steps of a decaying and a constant run are equal and
+    their second steps differ by the factor."""
+    env = DoubleIntegrator(max_episode_steps=10)
+    steps = {}
+    for decay in (1.0, 0.5):
+        init, update = ags.make_learner(env, dataclasses.replace(AGS_LQR, learning_rate_decay=decay))
+        update = jax.jit(update)
+        s0 = init(jax.random.key(3))
+        s1 = update(s0)[0]
+        s2 = update(s1)[0]
+        steps[decay] = [ravel_pytree(b.params.policy)[0] - ravel_pytree(a.params.policy)[0]
+                        for a, b in ((s0, s1), (s1, s2))]
+    np.testing.assert_allclose(steps[0.5][0], steps[1.0][0], rtol=1e-12)
+    assert np.linalg.norm(steps[1.0][1]) > 0
+    np.testing.assert_allclose(steps[0.5][1], 0.5 * steps[1.0][1], rtol=1e-12)
+
+
 def test_lqr_episode_cost_matches_simulation():
     env = DoubleIntegrator(max_episode_steps=30)
     G = np.array([[-1.0, -1.5]])
@@ -394,6 +413,7 @@ def test_bad_config_is_a_one_line_error(field, value, message):
     (lambda: ags.AGSConfig(num_episodes=1), "num_episodes must be at least 2"),
     (lambda: ags.AGSConfig(exploration_noise=-0.1), "exploration_noise must be >= 0"),
     (lambda: ags.AGSConfig(gradient_window=0), "gradient_window must be a positive integer"),
+    (lambda: ags.AGSConfig(learning_rate_decay=1.5), r"learning_rate_decay must be in \(0, 1\], got 1.5"),
 ])
 def test_bad_random_search_config_is_a_one_line_error(make, message):
     with pytest.raises(ValueError, match=message):

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from dojax.learn.ars import LinearSearchOptions, finish_update, make_episode, make_init
-from dojax.learn.config import check_positive, configured_env, episode_length
+from dojax.learn.config import check_interval, check_positive, configured_env, episode_length
 from dojax.learn.train_loop import make_train_fn
 
 
@@ -45,6 +45,9 @@ class AGSConfig(LinearSearchOptions):
         num_episodes: episodes per update (``N >= 2``: their returns' spread scales the step).
         exploration_noise: perturbation of each episode's parameters (``nu``; 0: the gradient at ``W``).
         learning_rate: the step size (``alpha``), divided by the returns' standard deviation.
+        learning_rate_decay: factor on the step size per update (exponential decay; 1 keeps it).
+            The exact gradient keeps pointing uphill where ARS's noisy estimate averages out, so a
+            policy that has climbed fast can be pushed off its ridge by later full-size steps.
         max_grad_norm: the step direction ``g / sigma_R`` is rescaled to at most this norm.
         episode_length: steps per episode; ``None``: the env's ``max_episode_steps``.
         normalize_observations: normalise observations by their running statistics.
@@ -62,6 +65,7 @@ class AGSConfig(LinearSearchOptions):
     num_episodes: int = 16
     exploration_noise: float = 0.0
     learning_rate: float = 0.02
+    learning_rate_decay: float = 1.0
     max_grad_norm: float = math.inf
     episode_length: Optional[int] = None
     normalize_observations: bool = True
@@ -79,6 +83,7 @@ class AGSConfig(LinearSearchOptions):
             check_positive("episode_length", self.episode_length, integer=True)
         for name in ("learning_rate", "max_grad_norm"):
             check_positive(name, getattr(self, name))
+        check_interval("learning_rate_decay", self.learning_rate_decay, "(0, 1]")
         if not self.exploration_noise >= 0.0:
             raise ValueError(f"exploration_noise must be >= 0, got {self.exploration_noise!r}")
         if self.gradient_btol is not None:
@@ -117,7 +122,9 @@ def make_learner(env, config):
             lambda p, start: value_and_grad(unravel(p), state.params.obs_stats, start))(flat + noise, starts)
         return_std = jnp.std(returns)
         estimate = jax.tree.map(lambda g: jnp.mean(g, axis=0) / return_std, grads)
-        return finish_update(env, config, state, key, estimate, episodes, return_std, config.max_grad_norm)
+        learning_rate = config.learning_rate * config.learning_rate_decay ** state.iteration
+        return finish_update(env, config, state, key, estimate, episodes, return_std, config.max_grad_norm,
+                             learning_rate)
 
     return make_init(env, config), update
 

@@ -131,12 +131,12 @@ def make_init(env, config):
     return init
 
 
-def finish_update(env, config, state, key, estimate, episodes, return_std, max_norm=jnp.inf):
+def finish_update(env, config, state, key, estimate, episodes, return_std, max_norm=jnp.inf, learning_rate=None):
     """The end of an ARS or AGS update: the policy moved by ``learning_rate * estimate`` (a pytree
-    like the policy's parameters; rescaled to at most ``max_norm``, skipped if not finite), the
-    statistics updated with the episodes' observations, and the update's metrics. Returns
-    ``(state, metrics)``."""
-    optimizer = optax.sgd(config.learning_rate)
+    like the policy's parameters; rescaled to at most ``max_norm``, skipped if not finite;
+    ``learning_rate`` defaults to the config's), the statistics updated with the episodes'
+    observations, and the update's metrics. Returns ``(state, metrics)``."""
+    optimizer = optax.sgd(config.learning_rate if learning_rate is None else learning_rate)
     policy = state.params.policy
     minus = jax.tree.map(jnp.negative, estimate)
     policy, _, grad_stats = apply_gradients(optimizer, minus, optimizer.init(policy), policy, max_norm)
