@@ -39,6 +39,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="HalfCheetah", choices=["HalfCheetah", "Ant"])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed, first-seed + 1, ...")
     parser.add_argument("--dt", type=float, default=0.05, help="timestep (default 0.05 s, the paper's)")
     parser.add_argument("--horizon", type=int, default=80)
     parser.add_argument("--ars-iterations", type=int, default=30)
@@ -69,7 +70,7 @@ def main():
 
     print_environment(core)
     env = dojax.envs.make(args.env, dt=args.dt)
-    print(f"{args.env} dt {env.dt} s, {args.horizon}-step episodes, {args.seeds} seeds")
+    print(f"{args.env} dt {env.dt} s, {args.horizon}-step episodes, {args.seeds} seeds from seed {args.first_seed}")
     common = dict(episode_length=args.horizon)
     learners = {
         "ARS": (ars, ars.ARSConfig(num_iterations=args.ars_iterations, num_directions=6, top_directions=6,
@@ -97,7 +98,7 @@ def main():
         init, update = module.make_learner(train_env, config)
         init, update = jax.jit(init), jax.jit(update)
         per_update = config.steps_per_update(env)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             start = time.perf_counter()
             state = init(jax.random.key(seed))
             curve = [(0, float(np.mean(evaluate(state.params))))]
@@ -141,7 +142,7 @@ def main():
     if args.out:
         with open(args.out, "a") as f:
             for name, runs in curves.items():
-                for seed, curve in enumerate(runs):
+                for seed, curve in enumerate(runs, start=args.first_seed):
                     f.write(json.dumps(dict(env=args.env, learner=name, seed=seed, steps=[s for s, _ in curve],
                                             returns=[r for _, r in curve])) + "\n")
 
