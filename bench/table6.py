@@ -12,13 +12,14 @@ before the ``max_grad_norm`` clip); then the final returns and, for AGS, the ste
 reach ARS's final return (mean over seeds). Then the protocol's own measure, the best 3 of 5 seeds:
 ARS's best three final returns, and each AGS variant's best three at a fifth of ARS's steps (the
 paper's 5x) and the first step where its best three (chosen at that step) average ARS's. --out
-writes every curve (a JSON line per learner and seed).
+writes every curve (a JSON line per learner and seed); --plot FILE draws such a file's curves
+(each learner's mean over seeds, its seeds thin) beside ARS's final return, as FILE's stem + .png.
 
     python bench/table6.py                                   # 2 seeds, ARS 30 updates, AGS 15
     python bench/table6.py --env Ant --horizon 150 --ars-iterations 100 --seeds 3
     flock /tmp/bench.lock taskset -c 1 python bench/table6.py --seeds 5
-    # the settings of bench/RESULTS.md's last Table VI runs (smoothed, windowed, bounded steps):
-    python bench/table6.py --seeds 5 --ags-episodes 3 --ags-iterations 60 --ags 0.0004:0:16:3e-1:50
+    # the settings of bench/RESULTS.md's last Table VI runs (smoothed, windowed, bounded and decaying steps):
+    python bench/table6.py --seeds 5 --ags-episodes 2 --ags-iterations 90 --ags 0.0004:0:16:3e-1:50:0.99
     python bench/table6.py --env Ant --horizon 150 --ars-iterations 100 --ags-iterations 40 --seeds 5 --ags-smooth-reward --ags 0.0004:0:8:1e-1:50
 
 The full protocol (paper-benchmarks.md): 5 seeds (best 3 reported), also on Ant (150-step episodes,
@@ -57,8 +58,11 @@ def main():
                         help="AGS follows the env's smooth reward (evaluation stays on the default one)")
     parser.add_argument("--eval-episodes", type=int, default=4)
     parser.add_argument("--out", help="append the curves here as JSON lines (learner, seed, steps, returns)")
+    parser.add_argument("--plot", metavar="FILE", help="plot the curves of an --out file and exit")
     add_pinning_arguments(parser)
     args = parser.parse_args()
+    if args.plot:
+        return plot(args.plot)
     core = None if args.no_pin else pin_single_core(args.core)
 
     import jax
@@ -145,6 +149,40 @@ def main():
                 for seed, curve in enumerate(runs, start=args.first_seed):
                     f.write(json.dumps(dict(env=args.env, learner=name, seed=seed, steps=[s for s, _ in curve],
                                             returns=[r for _, r in curve])) + "\n")
+
+
+def plot(path):
+    """Each learner's mean return over its seeds against environment steps (its seeds as thin
+    lines), with ARS's final mean as a dashed line, saved beside ``path`` as ``<stem>.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    learners = sorted({run["learner"] for run in runs}, key=lambda name: (name != "ARS", name))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for k, name in enumerate(learners):
+        mine = [run for run in runs if run["learner"] == name]
+        steps = np.asarray(mine[0]["steps"])
+        returns = np.asarray([run["returns"] for run in mine])
+        for curve in returns:
+            ax.plot(steps, curve, color=f"C{k}", lw=0.5, alpha=0.35)
+        ax.plot(steps, returns.mean(axis=0), color=f"C{k}", lw=2, label=f"{name} (mean of {len(mine)} seeds)")
+        if name == "ARS":
+            ax.axhline(returns[:, -1].mean(), color=f"C{k}", ls="--", lw=1, label="ARS's final return (mean)")
+            ax.axvline(steps[-1] / 5, color="grey", ls=":", lw=1, label="a fifth of ARS's steps")
+    ax.set_xlabel("environment steps (evaluations)")
+    ax.set_ylabel(f"the deterministic policy's return ({runs[0]['env']})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = os.path.splitext(path)[0] + ".png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
