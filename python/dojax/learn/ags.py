@@ -46,8 +46,8 @@ class AGSConfig(LinearSearchOptions):
         exploration_noise: perturbation of each episode's parameters (``nu``; 0: the gradient at ``W``).
         learning_rate: the step size (``alpha``), divided by the returns' standard deviation.
         learning_rate_decay: factor on the step size per update (exponential decay; 1 keeps it).
-            The exact gradient keeps pointing uphill where ARS's noisy estimate averages out, so a
-            policy that has climbed fast can be pushed off its ridge by later full-size steps.
+            With ``max_grad_norm`` active the policy moves a fixed distance per update, which can
+            carry it off what it climbed early; a shrinking step keeps more of it.
         max_grad_norm: the step direction ``g / sigma_R`` is rescaled to at most this norm.
         episode_length: steps per episode; ``None``: the env's ``max_episode_steps``.
         normalize_observations: normalise observations by their running statistics.
