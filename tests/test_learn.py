@@ -194,10 +194,12 @@ def test_apg_loss_gradient_matches_finite_differences(kind):
     assert_gradient_matches_finite_differences(lambda p: loss(p, stats, state, jax.random.key(5))[0], params)
 
 
-@pytest.mark.parametrize("layer_norm", [False, True], ids=["mlp", "mlp-layer-norm"])
-def test_shac_actor_loss_gradient_matches_finite_differences(layer_norm):
+@pytest.mark.parametrize("layer_norm, learn_action_noise", [(False, False), (True, False), (False, True)],
+                         ids=["mlp", "mlp-layer-norm", "mlp-learned-noise"])
+def test_shac_actor_loss_gradient_matches_finite_differences(layer_norm, learn_action_noise):
     env = DoubleIntegrator(max_episode_steps=7)
-    config = shac.SHACConfig(critic_hidden_sizes=(8,), critic_minibatches=2, layer_norm=layer_norm, **MLP)
+    config = shac.SHACConfig(critic_hidden_sizes=(8,), critic_minibatches=2, layer_norm=layer_norm,
+                             learn_action_noise=learn_action_noise, **MLP)
     params, stats = nonlinear_params(jax.random.key(2), env, config)
     critic_params = networks.value_network(config.critic_hidden_sizes).init(jax.random.key(6), jnp.zeros(2))
     state = rollout.start(env, jax.random.key(3), config.num_envs)
@@ -401,6 +403,7 @@ def test_training_is_a_function_of_the_seed(module, config):
     ("policy", "cnn", "unknown policy 'cnn'; valid: mlp, linear"),
     ("adam_b1", 1.0, r"adam_b1 must be in \[0, 1\), got 1.0"),
     ("learning_rate_decay", 0.0, r"learning_rate_decay must be in \(0, 1\], got 0.0"),
+    ("learn_action_noise", True, r"learn_action_noise needs action_noise > 0 \(its initial standard deviation\)"),
 ])
 def test_bad_config_is_a_one_line_error(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -45,7 +45,8 @@ def samples(env, config, params, stats, keys, state_key=jax.random.key(1)):
 
     def one(key):
         return alpha_order.gradient_samples(lambda p: loss(p, stats, state, key, True), alpha_order.unrolled, network,
-                                            stats, key, config.action_noise, params, config.num_envs)[:2]
+                                            stats, key, lambda p: networks.noise_std(p, config), params,
+                                            config.num_envs)[:2]
 
     return jax.jit(jax.vmap(one))(keys)
 
@@ -73,6 +74,25 @@ def test_on_a_discontinuity_the_mix_follows_the_zeroth_order_estimate():
     assert np.all(np.asarray(alpha) < 0.3)
     assert np.all(np.abs(np.asarray(mixed)[:, 0] - mean_zeroth) <= alpha_order.CONFIDENCE * error * (1 + 1e-9))
     assert abs(np.mean(np.asarray(mixed)) - true) < 0.2 * abs(true)
+
+
+def test_the_zeroth_order_estimate_of_a_learned_noise_is_unbiased():
+    """With ``learn_action_noise`` the score includes the noise's log standard deviation ``s``: on
+    the Heaviside reward the smoothed loss is ``-Phi(theta / e^s)``, its derivative in ``s``
+    ``phi(theta / std) theta / std``; the first-order estimate sees neither."""
+    std, theta, n = 0.5, 0.2, 256
+    config = apg.APGConfig(num_envs=n, horizon=1, episode_length=1, action_noise=std, learn_action_noise=True,
+                           **LINEAR)
+    params = {"params": {"log_std": jnp.full(1, np.log(std)), "network": linear([[theta]])["params"]}}
+    keys = jax.random.split(jax.random.key(0), 8)
+    first, zeroth = samples(Heaviside(), config, params, init_stats(1), keys)
+    np.testing.assert_array_equal(ravel_pytree(params)[0], [np.log(std), theta])  # the gradients' layout
+    true = np.array([norm.pdf(theta / std) * theta / std, -norm.pdf(theta / std) / std])
+    means = np.asarray(zeroth.mean(1)).mean(0)
+    errors = np.std(np.asarray(zeroth), axis=1, ddof=1).mean(0) / np.sqrt(n * 8)  # of the 8 keys' mean
+    print(f"true {true}; zeroth-order {means} +- {errors}")
+    assert np.all(np.asarray(first) == 0.0)
+    np.testing.assert_array_less(np.abs(means - true), 3 * errors)  # unbiased, within 3 standard errors
 
 
 def test_on_a_smooth_problem_the_mix_is_the_first_order_gradient():

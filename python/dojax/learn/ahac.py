@@ -240,9 +240,9 @@ def make_learner(env, config):
         iteration, env_steps = state.iteration + 1, state.env_steps + config.num_envs * length
         # the window's metrics over the steps taken (slots past the horizon are not failures)
         steps = window.transitions._replace(reward=jnp.where(taken, window.transitions.reward, jnp.nan))
-        metrics = dict(update_metrics(config, iteration, loss, steps, grad_stats, alpha), critic_loss=critic_loss,
-                       critic_skipped_updates=critic_skipped, env_steps=env_steps, horizon=length,
-                       contact_force=mean_force, stiff_steps=jnp.sum(window.stiff))
+        metrics = dict(update_metrics(config, iteration, loss, steps, grad_stats, alpha, policy),
+                       critic_loss=critic_loss, critic_skipped_updates=critic_skipped, env_steps=env_steps,
+                       horizon=length, contact_force=mean_force, stiff_steps=jnp.sum(window.stiff))
         metrics["reward"] = jnp.nanmean(steps.reward)
         params = shac.SHACParams(policy, critic_params, target_critic, obs_stats)
         return AHACState(params, policy_opt_state, critic_opt_state, final, key, iteration, horizon, env_steps), metrics

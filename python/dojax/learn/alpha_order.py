@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from dojax.learn import rollout
+from dojax.learn.networks import noise_std
 from dojax.learn.normalization import normalize
 from dojax.learn.optim import apply_gradients, descend
 
@@ -64,7 +65,9 @@ def gradient_samples(loss, window_of, network, obs_stats, key, noise_std, params
 
     ``loss(stacked_params) -> (per-environment losses (N,), aux)`` (their sum is the learner's
     loss), evaluated with one copy of the parameters per environment; ``window_of(aux) -> (obs,
-    taken)``: the observations the window's actions were chosen at and which steps were taken.
+    taken)``: the observations the window's actions were chosen at and which steps were taken;
+    ``noise_std(stacked_params)``: the standard deviation of the action noise (a constant, or the
+    parameters' learned one, :func:`dojax.learn.networks.noise_std`).
     Returns ``(first_order (N, d), zeroth_order (N, d), loss, aux, unravel)``.
     """
     stacked = jax.tree.map(lambda p: jnp.broadcast_to(p, (num_envs,) + p.shape), params)
@@ -75,9 +78,12 @@ def gradient_samples(loss, window_of, network, obs_stats, key, noise_std, params
     noise = window_noise(key, num_envs, obs.shape[0], action_size)
 
     def log_probability(stacked):
-        # log pi(a | s) of a = mean + std * noise, up to terms constant in the parameters
+        # a surrogate whose gradient is that of log pi(a | s) at the taken a = mean + std * noise:
+        # d/dmean = noise / std, d/dlog_std = noise^2 - 1
         mean = jax.vmap(jax.vmap(network.apply), in_axes=(None, 0))(stacked, normalize(obs_stats, obs))
-        return jnp.sum(jnp.where(taken[..., None], noise * mean, 0.0)) / noise_std
+        std = noise_std(stacked)
+        terms = noise * mean / jax.lax.stop_gradient(std) + (noise**2 - 1.0) * jnp.log(std)
+        return jnp.sum(jnp.where(taken[..., None], terms, 0.0))
 
     score = jax.grad(log_probability)(stacked)
     flat = jax.vmap(lambda tree: ravel_pytree(tree)[0])
@@ -108,7 +114,8 @@ def policy_step(config, loss, window_of, network, obs_stats, key, optimizer, par
                                                        config.max_grad_norm)
         return params, opt_state, value, aux, stats, jnp.ones((), jnp.float64)
     first, zeroth, value, aux, unravel = gradient_samples(lambda p: loss(p, True), window_of, network, obs_stats,
-                                                          key, config.action_noise, params, config.num_envs)
+                                                          key, lambda p: noise_std(p, config), params,
+                                                          config.num_envs)
     gradient, alpha = mix(first, zeroth)
     params, opt_state, stats = apply_gradients(optimizer, unravel(gradient), opt_state, params, config.max_grad_norm)
     return params, opt_state, value, aux, stats, alpha

@@ -90,7 +90,7 @@ def make_learner(env, config):
         if config.normalize_observations:
             obs_stats = update_stats(obs_stats, transitions.obs)
         iteration = state.iteration + 1
-        metrics = update_metrics(config, iteration, value, transitions, grad_stats, alpha)
+        metrics = update_metrics(config, iteration, value, transitions, grad_stats, alpha, policy)
         return APGState(APGParams(policy, obs_stats), opt_state, final, key, iteration), metrics
 
     return init, update

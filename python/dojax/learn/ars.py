@@ -47,6 +47,7 @@ class LinearSearchOptions(Options):
     hidden_sizes = ()
     layer_norm = False
     action_noise = 0.0
+    learn_action_noise = False
 
 
 @dataclass(frozen=True)

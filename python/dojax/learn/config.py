@@ -52,7 +52,11 @@ class FirstOrderConfig(Options):
         hidden_sizes: the MLP policy's hidden layers.
         layer_norm: normalise each of the MLP policy's hidden layers (after its activation; SHAC's
             actor does), which keeps the policy's output bounded as its weights grow.
-        action_noise: standard deviation of the reparameterised Gaussian noise on the actions.
+        action_noise: standard deviation of the reparameterised Gaussian noise on the actions (the
+            initial one with ``learn_action_noise``).
+        learn_action_noise: make the noise's log standard deviation a policy parameter per action
+            dimension, trained by the same gradient (SHAC's stochastic actor); needs
+            ``action_noise > 0``. The deterministic policy (evaluation, ``predict``) is unchanged.
         squash_actions: ``tanh`` on the actions (into the environments' [-1, 1]).
         normalize_observations: feed the networks running-normalised observations.
         gradient_btol: the engine's gradient smoothing (``dojax.SolverOptions.gradient_btol``) set on
@@ -75,6 +79,7 @@ class FirstOrderConfig(Options):
     hidden_sizes: tuple = (64, 64)
     layer_norm: bool = False
     action_noise: float = 0.0
+    learn_action_noise: bool = False
     squash_actions: bool = True
     normalize_observations: bool = True
     gradient_btol: Optional[float] = None
@@ -92,6 +97,9 @@ class FirstOrderConfig(Options):
         check_interval("adam_b2", self.adam_b2, "[0, 1)")
         if not self.action_noise >= 0.0:
             raise ValueError(f"action_noise must be >= 0, got {self.action_noise!r}")
+        if self.learn_action_noise and not self.action_noise > 0.0:
+            raise ValueError(f"learn_action_noise needs action_noise > 0 (its initial standard deviation), "
+                             f"got action_noise={self.action_noise!r}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; valid: {', '.join(POLICIES)}")
         if self.gradient_btol is not None:

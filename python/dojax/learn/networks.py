@@ -1,7 +1,9 @@
 """Policy and value networks (flax), and how a policy turns observations into actions: the
 deterministic policies of the first-order learners and random search (:func:`make_policy`, optional
-fixed noise) and the Gaussian policies of the likelihood-ratio and entropy-regularised learners
+noise, fixed or learned) and the Gaussian policies of the likelihood-ratio and entropy-regularised learners
 (:func:`make_gaussian_policy`, learned standard deviation)."""
+
+import math
 
 import flax.linen as nn
 import jax
@@ -65,37 +67,59 @@ def value(network, params, obs):
     return network.apply(params, obs)[..., 0]
 
 
-def act(network, params, obs, key, noise_std, squash):
-    """Actions of the policy at (normalised) observations ``obs``.
+class LearnedNoise(nn.Module):
+    """The policy network ``network`` beside a free parameter ``log_std`` per action dimension, the
+    log standard deviation of the action noise, initialised at ``initial_log_std`` and trained by
+    the learner's gradient through the reparameterised noise (SHAC's stochastic actor); calling it
+    gives the network's output."""
 
-    The network's output plus ``noise_std`` times standard normal noise drawn from ``key``
-    (reparameterised: the noise is an input, so gradients flow through the action), squashed into
-    (-1, 1) by ``tanh`` when ``squash``. ``key=None`` gives the deterministic action (no noise).
-    """
-    return noisy_action(network.apply(params, obs), key, noise_std, squash)
+    network: nn.Module
+    action_size: int
+    initial_log_std: float
+
+    @nn.compact
+    def __call__(self, x):
+        self.param("log_std", nn.initializers.constant(self.initial_log_std), (self.action_size,), jnp.float64)
+        return self.network(x)
+
+
+def noise_std(params, config):
+    """Standard deviation of the action noise of a :func:`make_policy` policy with parameters
+    ``params``: ``exp`` of the learned ``log_std`` (with ``config.learn_action_noise``; a leading
+    axis where ``params`` has one per environment), else ``config.action_noise``."""
+    if config.learn_action_noise:
+        return jnp.exp(params["params"]["log_std"])
+    return config.action_noise
 
 
 def noisy_action(mean, key, noise_std, squash):
-    """:func:`act`'s action of the policy's output ``mean``."""
-    action = mean if key is None or noise_std == 0.0 else mean + noise_std * jax.random.normal(key, mean.shape, mean.dtype)
+    """The action of the policy's output ``mean``: plus ``noise_std`` times standard normal noise
+    drawn from ``key`` (reparameterised: the noise is an input, so gradients flow through the
+    action, and a learned ``noise_std``), squashed into (-1, 1) by ``tanh`` when ``squash``.
+    ``key=None`` gives the deterministic action (no noise)."""
+    noiseless = key is None or (isinstance(noise_std, float) and noise_std == 0.0)
+    action = mean if noiseless else mean + noise_std * jax.random.normal(key, mean.shape, mean.dtype)
     return jnp.tanh(action) if squash else action
 
 
 def make_policy(action_size, config):
     """``(network, act)``: the policy network of ``config`` (its ``policy``, ``hidden_sizes``,
-    ``layer_norm``, ``action_noise``, ``squash_actions``) and ``act(policy_params, obs_stats, obs, key,
-    per_env=False)`` -> actions of raw observations, normalised by the running statistics
-    ``obs_stats``. With ``per_env``, ``policy_params`` holds one set of parameters per row of the
-    batch ``obs`` (a leading axis; the noise drawn is the same as with shared parameters)."""
+    ``layer_norm``, ``action_noise``, ``learn_action_noise``, ``squash_actions``) and
+    ``act(policy_params, obs_stats, obs, key, per_env=False)`` -> actions of raw observations,
+    normalised by the running statistics ``obs_stats``. With ``per_env``, ``policy_params`` holds
+    one set of parameters per row of the batch ``obs`` (a leading axis; the noise drawn is the same
+    as with shared parameters). The network's output is the deterministic action before ``tanh``;
+    with ``learn_action_noise`` its parameters also hold the noise's ``log_std``
+    (:class:`LearnedNoise`, starting at ``log(action_noise)``)."""
     network = policy_network(config.policy, action_size, config.hidden_sizes,
                              layer_norm=config.layer_norm)
+    if config.learn_action_noise:
+        network = LearnedNoise(network, action_size, math.log(config.action_noise))
 
     def policy_act(policy_params, obs_stats, obs, key, per_env=False):
-        if not per_env:
-            return act(network, policy_params, normalize(obs_stats, obs), key, config.action_noise,
-                       config.squash_actions)
-        mean = jax.vmap(network.apply)(policy_params, normalize(obs_stats, obs))
-        return noisy_action(mean, key, config.action_noise, config.squash_actions)
+        apply = jax.vmap(network.apply) if per_env else network.apply
+        mean = apply(policy_params, normalize(obs_stats, obs))
+        return noisy_action(mean, key, noise_std(policy_params, config), config.squash_actions)
 
     return network, policy_act
 

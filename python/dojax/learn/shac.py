@@ -186,8 +186,8 @@ def make_learner(env, config):
 
         obs_stats = update_stats(p.obs_stats, transitions.obs) if config.normalize_observations else p.obs_stats
         iteration = state.iteration + 1
-        metrics = dict(update_metrics(config, iteration, loss, transitions, grad_stats, alpha), critic_loss=critic_loss,
-                       critic_skipped_updates=critic_skipped)
+        metrics = dict(update_metrics(config, iteration, loss, transitions, grad_stats, alpha, policy),
+                       critic_loss=critic_loss, critic_skipped_updates=critic_skipped)
         params = SHACParams(policy, critic_params, target_critic, obs_stats)
         return SHACState(params, policy_opt_state, critic_opt_state, final, key, iteration), metrics
 
