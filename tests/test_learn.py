@@ -452,7 +452,8 @@ FRONT = dict(num_envs=4, horizon=5, hidden_sizes=(8,), episode_length=20)
 
 
 @pytest.mark.parametrize("cls, options", [(learn.APG, FRONT),
-                                          (learn.SHAC, dict(FRONT, critic_hidden_sizes=(8,), critic_epochs=1)),
+                                          (learn.SHAC, dict(FRONT, critic_hidden_sizes=(8,), critic_epochs=1,
+                                                            action_noise=0.3, learn_action_noise=True)),
                                           (learn.ARS, dict(num_directions=2, top_directions=1, episode_length=5)),
                                           (learn.AGS, dict(num_episodes=4, episode_length=5))],
                          ids=["apg", "shac", "ars", "ags"])
