@@ -17,7 +17,8 @@ Learners (--learners; each may carry config options as ``name+option=value+...``
            ``cfg/shac/hopper.yaml`` has 256): windows of 32 steps (2048 steps per update), actor lr
            2e-3 (constant: no linear decay), critic lr 2e-4, Adam betas (0.7, 0.95), actor
            (128, 64, 32) with layer normalisation and Gaussian action noise of standard deviation
-           0.37 (DiffRL's stochastic actor at its initial log-std -1; fixed here, not learned),
+           0.37 (DiffRL's stochastic actor at its initial log-std -1; fixed unless the learner's
+           spec adds ``+learn_action_noise=True``),
            critic (64, 64), 16 critic epochs x 4 minibatches, target alpha 0.2, discount 0.99,
            TD(0.95), gradient norm 1.0
   ahac     dojax AHAC: SHAC's settings, windows of 8 (its default a quarter) to 32 steps, its default
