@@ -60,13 +60,13 @@ def window_noise(key, num_envs, horizon, action_size):
     return jax.vmap(lambda k: jax.random.normal(k, (num_envs, action_size), jnp.float64))(step_keys)
 
 
-def gradient_samples(loss, window_of, network, obs_stats, key, noise_std, params, num_envs):
+def gradient_samples(loss, window_of, network, obs_stats, key, std_of, params, num_envs):
     """Per-environment first- and zeroth-order estimates of the gradient of ``loss`` at ``params``.
 
     ``loss(stacked_params) -> (per-environment losses (N,), aux)`` (their sum is the learner's
     loss), evaluated with one copy of the parameters per environment; ``window_of(aux) -> (obs,
     taken)``: the observations the window's actions were chosen at and which steps were taken;
-    ``noise_std(stacked_params)``: the standard deviation of the action noise (a constant, or the
+    ``std_of(stacked_params)``: the standard deviation of the action noise (a constant, or the
     parameters' learned one, :func:`dojax.learn.networks.noise_std`).
     Returns ``(first_order (N, d), zeroth_order (N, d), loss, aux, unravel)``.
     """
@@ -81,7 +81,7 @@ def gradient_samples(loss, window_of, network, obs_stats, key, noise_std, params
         # a surrogate whose gradient is that of log pi(a | s) at the taken a = mean + std * noise:
         # d/dmean = noise / std, d/dlog_std = noise^2 - 1
         mean = jax.vmap(jax.vmap(network.apply), in_axes=(None, 0))(stacked, normalize(obs_stats, obs))
-        std = noise_std(stacked)
+        std = std_of(stacked)
         terms = noise * mean / jax.lax.stop_gradient(std) + (noise**2 - 1.0) * jnp.log(std)
         return jnp.sum(jnp.where(taken[..., None], terms, 0.0))
 

@@ -1,7 +1,7 @@
 """Policy and value networks (flax), and how a policy turns observations into actions: the
 deterministic policies of the first-order learners and random search (:func:`make_policy`, optional
-noise, fixed or learned) and the Gaussian policies of the likelihood-ratio and entropy-regularised learners
-(:func:`make_gaussian_policy`, learned standard deviation)."""
+noise, fixed or learned) and the Gaussian policies of the likelihood-ratio and entropy-regularised
+learners (:func:`make_gaussian_policy`, learned standard deviation)."""
 
 import math
 
@@ -97,7 +97,7 @@ def noisy_action(mean, key, noise_std, squash):
     drawn from ``key`` (reparameterised: the noise is an input, so gradients flow through the
     action, and a learned ``noise_std``), squashed into (-1, 1) by ``tanh`` when ``squash``.
     ``key=None`` gives the deterministic action (no noise)."""
-    noiseless = key is None or (isinstance(noise_std, float) and noise_std == 0.0)
+    noiseless = key is None or (isinstance(noise_std, (int, float)) and noise_std == 0.0)
     action = mean if noiseless else mean + noise_std * jax.random.normal(key, mean.shape, mean.dtype)
     return jnp.tanh(action) if squash else action
 
