@@ -1389,23 +1389,42 @@ void prepare(const Structure& st, const double* in, double* p, double* w) {
   }
 }
 
-// The step from its terms' local inputs: its parameters by prepare and its starting unknowns W0,
-// or without them (null) prepare's too; then the iterations as in step_solve.
-ffi::Error solve_local(ffi::Buffer<ffi::F64> inputs, const double* W0, size_t W0_count, ffi::Buffer<ffi::F64> options,
-                       ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
-                       ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+// The step from its terms' local inputs, which the kernel gathers itself: a lane's inputs
+// (local_input_size) are base, with base[dst[k]] = the src[k]-th value of its sources followed by
+// the mechanism's parameters (dojax.native.kernel._gather_plan). Then the problem's parameters by
+// prepare and its starting unknowns W0, or without them (null) prepare's too; then the iterations
+// as in step_solve.
+ffi::Error solve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, const double* W0,
+                       size_t W0_count, ffi::Buffer<ffi::F64> options, ffi::ResultBuffer<ffi::F64> W,
+                       ffi::ResultBuffer<ffi::F64> info, ffi::Span<const int64_t> structure,
+                       ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src,
+                       int64_t max_iter, int64_t max_ls, int64_t verbose) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const size_t L = local_input_size(st), P = st.num_params, N = st.num_unknowns;
-  if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: input size mismatch");
-  const size_t batch = inputs.element_count() / L;
-  if (W->element_count() != batch * N || options.element_count() != batch * 6 || (W0 && W0_count != batch * N))
+  if (W->element_count() % N != 0) return ffi::Error::InvalidArgument("dojax kernel: output size mismatch");
+  const size_t batch = W->element_count() / N;
+  if (batch == 0) return ffi::Error::Success();
+  const size_t S = sources.element_count() / batch, Q = parameters.element_count() / batch;
+  if (sources.element_count() != batch * S || parameters.element_count() != batch * Q ||
+      options.element_count() != batch * 6 || (W0 && W0_count != batch * N))
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
+  if (base.size() != L || dst.size() != src.size())
+    return ffi::Error::InvalidArgument("dojax kernel: the gather plan does not match the structure");
+  for (size_t k = 0; k < dst.size(); ++k)
+    if (dst[k] < 0 || static_cast<size_t>(dst[k]) >= L || src[k] < 0 || static_cast<size_t>(src[k]) >= S + Q)
+      return ffi::Error::InvalidArgument("dojax kernel: the gather plan indexes outside its buffers");
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
   for (size_t lane = 0; lane < batch; ++lane) {
-    std::vector<double> params(P);
+    std::vector<double> local(base.begin(), base.end()), params(P);
+    const double* from_sources = sources.typed_data() + lane * S;
+    const double* from_parameters = parameters.typed_data() + lane * Q;
+    for (size_t k = 0; k < dst.size(); ++k) {
+      const size_t j = static_cast<size_t>(src[k]);
+      local[dst[k]] = j < S ? from_sources[j] : from_parameters[j - S];
+    }
     double* w = W->typed_data() + lane * N;
-    prepare(st, inputs.typed_data() + lane * L, params.data(), W0 ? nullptr : w);
+    prepare(st, local.data(), params.data(), W0 ? nullptr : w);
     if (W0) std::copy(W0 + lane * N, W0 + (lane + 1) * N, w);
     solve_lane(st, params.data(), options.typed_data() + lane * 6, max_iter, max_ls, verbose, w,
                info->typed_data() + lane * 5);
@@ -1413,18 +1432,23 @@ ffi::Error solve_local(ffi::Buffer<ffi::F64> inputs, const double* W0, size_t W0
   return ffi::Error::Success();
 }
 
-ffi::Error step_solve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> options,
-                            ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
-                            ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
-  return solve_local(inputs, nullptr, 0, options, W, info, structure, max_iter, max_ls, verbose);
+ffi::Error step_solve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters,
+                            ffi::Buffer<ffi::F64> options, ffi::ResultBuffer<ffi::F64> W,
+                            ffi::ResultBuffer<ffi::F64> info, ffi::Span<const int64_t> structure,
+                            ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src,
+                            int64_t max_iter, int64_t max_ls, int64_t verbose) {
+  return solve_local(sources, parameters, nullptr, 0, options, W, info, structure, base, dst, src, max_iter, max_ls,
+                     verbose);
 }
 
 // The step from its local inputs again, from the unknowns W0 (the derivative's re-centring).
-ffi::Error step_resolve_local(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W0, ffi::Buffer<ffi::F64> options,
-                              ffi::ResultBuffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> info,
-                              ffi::Span<const int64_t> structure, int64_t max_iter, int64_t max_ls, int64_t verbose) {
-  return solve_local(inputs, W0.typed_data(), W0.element_count(), options, W, info, structure, max_iter, max_ls,
-                     verbose);
+ffi::Error step_resolve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters,
+                              ffi::Buffer<ffi::F64> W0, ffi::Buffer<ffi::F64> options, ffi::ResultBuffer<ffi::F64> W,
+                              ffi::ResultBuffer<ffi::F64> info, ffi::Span<const int64_t> structure,
+                              ffi::Span<const double> base, ffi::Span<const int64_t> dst,
+                              ffi::Span<const int64_t> src, int64_t max_iter, int64_t max_ls, int64_t verbose) {
+  return solve_local(sources, parameters, W0.typed_data(), W0.element_count(), options, W, info, structure, base, dst,
+                     src, max_iter, max_ls, verbose);
 }
 
 // Newton steps dW = -(d residual / d W)^-1 R at W for many right-hand sides R: the linear solve of
@@ -1728,12 +1752,26 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLocalJacobians, local_jacobians,
                                   .Attr<ffi::Span<const int64_t>>("structure"));
 
 namespace {
-// The two step handlers' results (unknowns, info) and the iterations' attributes, after their inputs.
+// The step handler's results (unknowns, info) and the iterations' attributes, after its inputs.
 constexpr auto solve_results = [](auto inputs) {
   return std::move(inputs)
       .template Ret<ffi::Buffer<ffi::F64>>()
       .template Ret<ffi::Buffer<ffi::F64>>()
       .template Attr<ffi::Span<const int64_t>>("structure")
+      .template Attr<int64_t>("max_iter")
+      .template Attr<int64_t>("max_ls")
+      .template Attr<int64_t>("verbose");
+};
+// The steps from gathered local inputs (solve_local): their results, the structure, the gather
+// plan and the iterations' attributes, after their inputs.
+constexpr auto gathered_results = [](auto inputs) {
+  return std::move(inputs)
+      .template Ret<ffi::Buffer<ffi::F64>>()
+      .template Ret<ffi::Buffer<ffi::F64>>()
+      .template Attr<ffi::Span<const int64_t>>("structure")
+      .template Attr<ffi::Span<const double>>("base")
+      .template Attr<ffi::Span<const int64_t>>("dst")
+      .template Attr<ffi::Span<const int64_t>>("src")
       .template Attr<int64_t>("max_iter")
       .template Attr<int64_t>("max_ls")
       .template Attr<int64_t>("verbose");
@@ -1747,13 +1785,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolve, step_solve,
                                                 .Arg<ffi::Buffer<ffi::F64>>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepSolveLocal, step_solve_local,
-                              solve_results(ffi::Ffi::Bind().Arg<ffi::Buffer<ffi::F64>>().Arg<ffi::Buffer<ffi::F64>>()));
+                              gathered_results(ffi::Ffi::Bind()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepResolveLocal, step_resolve_local,
-                              solve_results(ffi::Ffi::Bind()
-                                                .Arg<ffi::Buffer<ffi::F64>>()
-                                                .Arg<ffi::Buffer<ffi::F64>>()
-                                                .Arg<ffi::Buffer<ffi::F64>>()));
+                              gathered_results(ffi::Ffi::Bind()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                                   .Arg<ffi::Buffer<ffi::F64>>()));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
                               ffi::Ffi::Bind()

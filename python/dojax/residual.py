@@ -564,14 +564,21 @@ _LOCAL_ELEMENT_AXES = (0, None, 0, 0, 0, 0, 0, 0, 0)
 def local_inputs(mech, state, action):
     """Each term's local inputs, from which it evaluates its share of the problem: (body, joint,
     per group) tuples; :func:`local_args` without the unknowns."""
+    force, torque = body_wrenches(mech, configuration(mech, state).actuators, action)
+    return selected_inputs(mech, state, force, torque, joint_inputs(mech, action))
+
+
+def selected_inputs(mech, state, force, torque, inputs):
+    """:func:`local_inputs` from the bodies' forces and torques (:func:`body_wrenches`) and the
+    joints' input impulses (:func:`joint_inputs`): each of its entries is one of theirs, the
+    state's or the mechanism's parameters', or a constant of the structure (no arithmetic), so
+    that the native kernel can gather them itself."""
     s = mech.structure
     config = configuration(mech, state)
     V15 = jnp.concatenate([state.v, state.w], axis=-1)
-    force, torque = body_wrenches(mech, config.actuators, action)
     body = (mech.mass, mech.inertia, mech.timestep, V15, force, torque)
     jdata, free, *constants = _joint_constants(mech)
-    joint = (jdata, free, mech.damper, *constants, *config.joints, *joint_velocities(mech, V15),
-             joint_inputs(mech, action))
+    joint = (jdata, free, mech.damper, *constants, *config.joints, *joint_velocities(mech, V15), inputs)
     groups = []
     for (kind, _, _, members, _), poses in zip(s.element_groups, config.elements):
         data = _contact_params(mech, members) if kind == "contact" else _limit_params(mech, members)

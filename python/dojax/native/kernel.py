@@ -3,13 +3,14 @@
 The kernel (``csrc/step_kernel.cc``, built into ``dojax/_step_kernel*.so`` by ``pip install``)
 runs :func:`dojax.solver.solve`'s interior-point iterations in C++ on the element equations that
 :mod:`dojax.native.generate` translates from the JAX residual. A step (:func:`solve_step`) hands it
-each term's local inputs, from which generated code evaluates the problem and the starting point
-too (or it starts from given unknowns: the derivative's re-centring); :func:`solve` takes a
-problem evaluated by JAX (:func:`dojax.solver.solve` on a problem of one's own). It is a
-``jax.ffi`` custom call, so it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane by
-lane in one call), and derivatives come from the implicit-function rule (:mod:`dojax.implicit`)
-at the kernel's solution, whose linear solve (and its transpose, for reverse mode) the kernel also
-computes.
+the state, the bodies' wrenches, the joints' inputs and the mechanism's parameters; the kernel
+gathers each term's local inputs from them by a plan fixed per model, and generated code evaluates
+the problem and the starting point (or it starts from given unknowns: the derivative's
+re-centring); :func:`solve` takes a problem evaluated by JAX (:func:`dojax.solver.solve` on a
+problem of one's own). It is a ``jax.ffi`` custom call, so it works under ``jax.jit`` and
+``jax.vmap`` (a batch is solved lane by lane in one call), and derivatives come from the
+implicit-function rule (:mod:`dojax.implicit`) at the kernel's solution, whose linear solve (and
+its transpose, for reverse mode) the kernel also computes.
 """
 
 import ctypes
@@ -23,6 +24,7 @@ import numpy as np
 from dojax import elements as el
 from dojax import residual as res
 from dojax.joints import JOINT_TYPES, free_mask
+from dojax.state import State
 
 TARGET = "dojax_step_solve"
 STEP_TARGET = "dojax_step_solve_local"
@@ -214,12 +216,68 @@ velocity_columns.defjvp(_velocity_columns_jvp)
 def _local(mech, state, action):
     """The step's local inputs (:func:`dojax.residual.local_inputs`) as one flat vector, in the
     generated code's order."""
-    body, joint, groups = res.local_inputs(mech, state, action)
+    return _flat_local(mech, res.local_inputs(mech, state, action))
+
+
+def _flat_local(mech, inputs):
+    body, joint, groups = inputs
     blocks = [_pack(body, res._BODY_AXES[:-1], mech.num_bodies).reshape(-1),
               _pack(joint, res._JOINT_LOCAL_AXES[:-3], mech.num_joints).reshape(-1)]
     for args, (_, _, _, members, _) in zip(groups, mech.structure.element_groups):
         blocks.append(_pack(args, res._LOCAL_ELEMENT_AXES[:-3], len(members)).reshape(-1))
     return jnp.concatenate(blocks)
+
+
+def _sources(mech, state, action):
+    """What a step's local inputs select from besides the mechanism's parameters, flat: the state's
+    x, q, v and w, the bodies' forces and torques and the joints' input impulses."""
+    force, torque = res.body_wrenches(mech, res.configuration(mech, state).actuators, action)
+    parts = (state.x, state.q, state.v, state.w, force, torque, res.joint_inputs(mech, action))
+    return jnp.concatenate([jnp.ravel(jnp.asarray(p, jnp.float64)) for p in parts])
+
+
+def _parameters(mech):
+    """The mechanism's parameters (its pytree leaves), flat."""
+    return jnp.concatenate([jnp.ravel(jnp.asarray(leaf, jnp.float64)) for leaf in jax.tree.leaves(mech)])
+
+
+def _gather_plan(mech):
+    """How the kernel fills a step's flat local inputs (:func:`_local`) itself: ``(base, dst, src)``
+    with the inputs ``base`` except ``inputs[dst] = concatenate([sources, parameters])[src]``
+    (:func:`_sources`, :func:`_parameters`). :func:`dojax.residual.selected_inputs` only selects,
+    so the plan depends on the structure and the parameters' shapes alone; it is found by
+    evaluating the selection at zero and at distinct tags, and checked at other values."""
+    leaves, treedef = jax.tree.flatten(mech)
+    return _plan(treedef, tuple(np.shape(leaf) for leaf in leaves))
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(treedef, shapes):
+    structure = jax.tree.unflatten(treedef, [np.zeros(shape) for shape in shapes]).structure
+    nb, nj = len(structure.body_names), len(structure.joint_names)
+    state_shapes = ((nb, 3), (nb, 4), (nb, 3), (nb, 3), (nb, 3), (nb, 3), (nj, 6))
+    sizes = [int(np.prod(shape)) for shape in state_shapes + shapes]
+
+    @jax.jit
+    def select(values):
+        pieces = [p.reshape(shape) for p, shape in zip(jnp.split(values, np.cumsum(sizes)[:-1]),
+                                                       state_shapes + shapes)]
+        x, q, v, w, force, torque, inputs = pieces[:7]
+        mech = jax.tree.unflatten(treedef, pieces[7:])
+        return _flat_local(mech, res.selected_inputs(mech, State(x=x, v=v, q=q, w=w), force, torque, inputs))
+
+    total = sum(sizes)
+    probe = np.random.default_rng(0).uniform(1.0, 2.0, total)
+    with jax.ensure_compile_time_eval():  # evaluated now, also while a caller is being traced
+        base, tagged, probed = (np.asarray(select(v)) for v in (np.zeros(total), np.arange(1.0, total + 1.0), probe))
+    tags = tagged - base
+    dst = np.flatnonzero(tags)
+    src = tags[dst].astype(np.int64) - 1
+    expected = base.copy()
+    expected[dst] = probe[src]
+    if not (np.all(tags[dst] == src + 1) and np.array_equal(probed, expected)):
+        raise RuntimeError("dojax kernel: the step's local inputs are not a selection of its sources")
+    return base, dst.astype(np.int64), src
 
 
 def _local_jacobians(mech, state, action, W):
@@ -277,16 +335,19 @@ def solve(mech, prob, W0, opts):
 def solve_step(mech, state, action, opts, W0=None):
     """:func:`dojax.solver.solve` of the step from (state, action), from W0 or (None) from
     :func:`dojax.residual.initial_unknowns`, with the problem (:func:`dojax.residual.make_problem`)
-    and the starting point evaluated by the kernel too, from each term's local inputs; returns
-    (unknowns, SolveInfo)."""
+    and the starting point evaluated by the kernel too, from each term's local inputs, which the
+    kernel gathers itself (:func:`_gather_plan`) from the step's sources and the mechanism's
+    parameters: XLA computes only the sources. Returns (unknowns, SolveInfo)."""
     _require()
-    inputs = _local(mech, state, action)
+    sources, parameters = _sources(mech, state, action), _parameters(mech)
+    base, dst, src = _gather_plan(mech)
     like = res.Unknowns(np.empty((mech.num_bodies, 6)), np.empty((mech.num_joints, 6)),
                         tuple(np.empty((len(members), el.LAYOUTS[model].size))
                               for _, model, _, members, _ in mech.structure.element_groups))
     n = sum(x.size for x in jax.tree.leaves(like))
-    results = (jax.ShapeDtypeStruct((n,), inputs.dtype), jax.ShapeDtypeStruct((5,), inputs.dtype))
+    results = (jax.ShapeDtypeStruct((n,), sources.dtype), jax.ShapeDtypeStruct((5,), sources.dtype))
     start = () if W0 is None else (pack_unknowns(W0),)
     call = jax.ffi.ffi_call(STEP_TARGET if W0 is None else RESOLVE_TARGET, results, vmap_method="broadcast_all")
-    w, info = call(inputs, *start, _options(mech, opts, inputs.dtype), **_attributes(mech, opts))
+    w, info = call(sources, parameters, *start, _options(mech, opts, sources.dtype), base=base, dst=dst, src=src,
+                   **_attributes(mech, opts))
     return unpack_unknowns(w, like), _info(info)
