@@ -9,8 +9,10 @@ Where: ``$DOJAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/dojax/xla``, else ``~/.cache
 ``DOJAX_CACHE_DIR=off`` (or ``0``, ``none``, empty) leaves the cache off. A cache directory that the
 user has already given JAX (``JAX_COMPILATION_CACHE_DIR`` or ``jax_compilation_cache_dir``) is
 kept; if dojax's directory cannot be created, the cache stays off. JAX only stores
-programs that took at least ``jax_persistent_cache_min_compile_time_secs`` (1 s) to compile and
-never evicts entries; deleting the directory clears it.
+programs that took at least ``jax_persistent_cache_min_compile_time_secs`` to compile; where
+dojax sets the directory it also sets that to :data:`MIN_COMPILE_SECONDS` (JAX's default is 1 s,
+and a robot's step on the native kernel compiles in about 1 s). Entries are never evicted;
+deleting the directory clears it.
 """
 
 import os
@@ -19,6 +21,7 @@ from pathlib import Path
 import jax
 
 _OFF = {"", "0", "off", "none", "false", "no"}
+MIN_COMPILE_SECONDS = 0.1  #: programs that compile faster than this are not stored
 
 
 def cache_dir(environ=os.environ):
@@ -46,4 +49,5 @@ def enable(environ=os.environ):
     except OSError:
         return None
     jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     return str(path)
