@@ -33,14 +33,18 @@ def test_import_configures_jax_and_respects_choices(tmp_path):
     # a directory given to JAX directly wins
     assert _python(show, DOJAX_CACHE_DIR=str(tmp_path / "c"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j")) == [
         str(tmp_path / "j")]
+    # dojax's directory comes with dojax's threshold; a directory given to JAX keeps JAX's
+    threshold = "import dojax, jax; print(jax.config.jax_persistent_cache_min_compile_time_secs)"
+    assert _python(threshold, DOJAX_CACHE_DIR=str(tmp_path / "c")) == ["0.1"]
+    assert _python(threshold, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j")) == ["1.0"]
     # a directory that cannot be created leaves the cache off instead of failing later
     (tmp_path / "file").write_text("")
     assert _python(show, DOJAX_CACHE_DIR=str(tmp_path / "file" / "sub")) == ["None"]
 
 
 def test_a_second_process_loads_the_compiled_step(tmp_path):
-    # the JAX solver's step of a pendulum takes seconds to compile, well above JAX's 1 s threshold
-    # (the native kernel's step can compile faster than that, and is then not cached)
+    # a pendulum's step (the native kernel's where it is built) compiles in well over dojax's
+    # 0.1 s threshold
     code = """
         import jax
         from jax._src import monitoring
@@ -48,7 +52,7 @@ def test_a_second_process_loads_the_compiled_step(tmp_path):
         monitoring.register_event_listener(lambda name, **kw: hits.append(name))
         import dojax
         mech = dojax.load("pendulum", timestep=0.01)
-        dojax.step(mech, mech.initial_state(), opts=dojax.SolverOptions(backend="jax"))[0].x.block_until_ready()
+        dojax.step(mech, mech.initial_state())[0].x.block_until_ready()
         print(hits.count("/jax/compilation_cache/cache_hits"), hits.count("/jax/compilation_cache/cache_misses"))
     """
     first = _python(code, DOJAX_CACHE_DIR=str(tmp_path))
