@@ -122,9 +122,7 @@ def make_learner(env, config):
             lambda p, start: value_and_grad(unravel(p), state.params.obs_stats, start))(flat + noise, starts)
         return_std = jnp.std(returns)
         estimate = jax.tree.map(lambda g: jnp.mean(g, axis=0) / return_std, grads)
-        learning_rate = config.learning_rate * config.learning_rate_decay ** state.iteration
-        return finish_update(env, config, state, key, estimate, episodes, return_std, config.max_grad_norm,
-                             learning_rate)
+        return finish_update(env, config, state, key, estimate, episodes, return_std, config.max_grad_norm)
 
     return make_init(env, config), update
 

@@ -48,6 +48,7 @@ class LinearSearchOptions(Options):
     layer_norm = False
     action_noise = 0.0
     learn_action_noise = False
+    learning_rate_decay = 1.0  # the step size's factor per update (an AGS option; ARS keeps its step)
 
 
 @dataclass(frozen=True)
@@ -132,12 +133,12 @@ def make_init(env, config):
     return init
 
 
-def finish_update(env, config, state, key, estimate, episodes, return_std, max_norm=jnp.inf, learning_rate=None):
-    """The end of an ARS or AGS update: the policy moved by ``learning_rate * estimate`` (a pytree
-    like the policy's parameters; rescaled to at most ``max_norm``, skipped if not finite;
-    ``learning_rate`` defaults to the config's), the statistics updated with the episodes'
-    observations, and the update's metrics. Returns ``(state, metrics)``."""
-    optimizer = optax.sgd(config.learning_rate if learning_rate is None else learning_rate)
+def finish_update(env, config, state, key, estimate, episodes, return_std, max_norm=jnp.inf):
+    """The end of an ARS or AGS update: the policy moved by the k-th update's step size,
+    ``learning_rate * learning_rate_decay ** k``, times ``estimate`` (a pytree like the policy's
+    parameters; rescaled to at most ``max_norm``, skipped if not finite), the statistics updated
+    with the episodes' observations, and the update's metrics. Returns ``(state, metrics)``."""
+    optimizer = optax.sgd(config.learning_rate * config.learning_rate_decay ** state.iteration)
     policy = state.params.policy
     minus = jax.tree.map(jnp.negative, estimate)
     policy, _, grad_stats = apply_gradients(optimizer, minus, optimizer.init(policy), policy, max_norm)
