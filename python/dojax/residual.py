@@ -564,15 +564,20 @@ _LOCAL_ELEMENT_AXES = (0, None, 0, 0, 0, 0, 0, 0, 0)
 def local_inputs(mech, state, action):
     """Each term's local inputs, from which it evaluates its share of the problem: (body, joint,
     per group) tuples; :func:`local_args` without the unknowns."""
+    return selected_inputs(mech, state, *applied_inputs(mech, state, action))
+
+
+def applied_inputs(mech, state, action):
+    """``(force, torque, inputs)`` of a step: the bodies' forces and torques
+    (:func:`body_wrenches`) and the joints' input impulses (:func:`joint_inputs`)."""
     force, torque = body_wrenches(mech, configuration(mech, state).actuators, action)
-    return selected_inputs(mech, state, force, torque, joint_inputs(mech, action))
+    return force, torque, joint_inputs(mech, action)
 
 
 def selected_inputs(mech, state, force, torque, inputs):
-    """:func:`local_inputs` from the bodies' forces and torques (:func:`body_wrenches`) and the
-    joints' input impulses (:func:`joint_inputs`): each of its entries is one of theirs, the
-    state's or the mechanism's parameters', or a constant of the structure (no arithmetic), so
-    that the native kernel can gather them itself."""
+    """:func:`local_inputs` from the step's :func:`applied_inputs`: each of its entries is one of
+    theirs, the state's or the mechanism's parameters', or a constant of the structure (no
+    arithmetic), so that the native kernel can gather them itself."""
     s = mech.structure
     config = configuration(mech, state)
     V15 = jnp.concatenate([state.v, state.w], axis=-1)

@@ -231,8 +231,7 @@ def _flat_local(mech, inputs):
 def _sources(mech, state, action):
     """What a step's local inputs select from besides the mechanism's parameters, flat: the state's
     x, q, v and w, the bodies' forces and torques and the joints' input impulses."""
-    force, torque = res.body_wrenches(mech, res.configuration(mech, state).actuators, action)
-    parts = (state.x, state.q, state.v, state.w, force, torque, res.joint_inputs(mech, action))
+    parts = (state.x, state.q, state.v, state.w, *res.applied_inputs(mech, state, action))
     return jnp.concatenate([jnp.ravel(jnp.asarray(p, jnp.float64)) for p in parts])
 
 
