@@ -197,6 +197,46 @@ def test_local_jacobians_give_the_residual_tangent():
             np.testing.assert_allclose(n, r, rtol=0, atol=1e-10 * float(np.max(np.abs(r))))
 
 
+def test_charts_match_forward_mode():
+    # residual.charts is hand-derived (the pose chart in closed form, the joints' inputs linear in the
+    # action, the wrenches' zero without body actuators); the reference is jax.jacfwd of what each
+    # chart differentiates: dojax.state.retract's pose, residual.body_wrenches at the rotated
+    # orientations and residual.joint_inputs. Random orientations and actions, a mechanism with
+    # body force and torque actuators and one with joint actuators alone: equal to rounding (1e-14).
+    from dojax import quaternion as quat, residual as res
+    from dojax.state import State, retract
+
+    def reference(mech, state, action):
+        nb = mech.num_bodies
+
+        def pose(x, v, q, w, dz):
+            moved = retract(State(x=x, v=v, q=q, w=w), dz)
+            return jnp.concatenate([moved.x, moved.q, moved.v, moved.w])
+
+        T = jax.vmap(jax.jacfwd(pose, argnums=4))(state.x, state.v, state.q, state.w, jnp.zeros((nb, 12)))
+
+        def wrenches(theta, u):
+            q = quat.multiply(state.q, quat.from_rotation_vector(theta))
+            return jnp.concatenate(res.body_wrenches(mech, q[mech.structure.actuator_body], u), axis=-1)
+
+        dtheta, du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3)), action)
+        return res.Charts(jnp.concatenate([T, jnp.zeros_like(T[:1])]), dtheta[np.arange(nb), :, np.arange(nb)], du,
+                          jax.jacfwd(lambda u: res.joint_inputs(mech, u))(action))
+
+    body_actuated, _, _, _ = _every_term_point()
+    rng = np.random.default_rng(7)
+    for mech in (body_actuated, dojax.load("hopper")):
+        state = mech.initial_state()
+        q = rng.normal(size=state.q.shape)
+        state = state.replace(q=jax.device_put(q / np.linalg.norm(q, axis=-1, keepdims=True)))
+        action = jax.device_put(rng.normal(size=mech.action_size))
+        got, expected = jax.jit(lambda s, a: (res.charts(mech, s, a), reference(mech, s, a)))(state, action)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=0, atol=1e-14)
+        assert np.any(np.asarray(expected.input_action) != 0)
+        assert np.any(np.asarray(expected.wrench) != 0) == (mech is body_actuated)
+
+
 def test_quaternion_numpy_ops_match_jax():
     # dojax.quaternion.numpy_ops (a model's constants) are the module's formulas evaluated by NumPy:
     # NumPy arrays out, equal to the JAX functions' values to rounding (1e-15), at small angles too.

@@ -632,24 +632,41 @@ class Charts(NamedTuple):
     input_action: jax.Array  # (nj, 6, nu): each joint's d(input impulse) / d action
 
 
+# A body's pose chart d(x, q, v, w) / d dz (13 x 12) is constant but for its quaternion rows:
+# d(q ⊗ exp(dtheta)) / d dtheta at 0 = 0.5 [-q_v^T; q_w I + [q_v]x], linear in q.
+_POSE_CHART = np.zeros((13, 12))
+_POSE_CHART[0:3, 0:3] = _POSE_CHART[7:10, 3:6] = _POSE_CHART[10:13, 9:12] = np.eye(3)
+_QUATERNION_CHART = np.zeros((4, 13, 12))  # the coefficient of each of q's entries
+_QUATERNION_CHART[0, 4:7, 6:9] = 0.5 * np.eye(3)
+for _i, (_j, _k) in enumerate(((1, 2), (2, 0), (0, 1))):  # e_i x e_j = e_k
+    _QUATERNION_CHART[1 + _i, 3, 6 + _i] = -0.5
+    _QUATERNION_CHART[1 + _i, 4 + _k, 6 + _j] = 0.5  # [q_v]x: q_i e_i x dtheta_j e_j
+    _QUATERNION_CHART[1 + _i, 4 + _j, 6 + _k] = -0.5
+
+
 def charts(mech, state, action):
-    """The :class:`Charts` of the step from (state, action)."""
-    nb, dtype = mech.num_bodies, state.x.dtype
+    """The :class:`Charts` of the step from (state, action), in closed form: each body's pose chart
+    (``_POSE_CHART`` and its quaternion's rows), the joints' inputs' (linear in the action: each
+    joint actuator's h * scale * gear on its row), and the wrenches' (zero without body force or
+    torque actuators; otherwise forward-mode derivatives of :func:`body_wrenches`)."""
+    s = mech.structure
+    nb, nu, dtype = mech.num_bodies, mech.action_size, state.x.dtype
+    pose = jnp.asarray(_POSE_CHART, dtype) + jnp.einsum("bi,irc->brc", state.q, jnp.asarray(_QUATERNION_CHART, dtype))
+    joint_actuated = (s.actuator_kind == 0)[None, None, :] & (
+        (s.actuator_joint[None, :] == np.arange(mech.num_joints)[:, None])[:, None, :]
+        & (s.actuator_row[None, :] == np.arange(6)[:, None])[None, :, :])
+    input_action = jnp.where(joint_actuated, mech.timestep * (_input_scale(mech) * mech.gear), 0.0)
+    if np.all(s.actuator_kind == 0):  # the wrenches are gravity alone
+        wrench, wrench_action = jnp.zeros((nb, 6, 3), dtype), jnp.zeros((nb, 6, nu), dtype)
+    else:
+        def wrenches(theta, u):
+            q = quat.multiply(state.q, quat.from_rotation_vector(theta))
+            return jnp.concatenate(body_wrenches(mech, q[s.actuator_body], u), axis=-1)
 
-    def pose(x, v, q, w, dz):
-        moved = retract(State(x=x, v=v, q=q, w=w), dz)
-        return jnp.concatenate([moved.x, moved.q, moved.v, moved.w])
-
-    T = jax.vmap(jax.jacfwd(pose, argnums=4))(state.x, state.v, state.q, state.w, jnp.zeros((nb, 12), dtype))
-
-    def wrenches(theta, u):
-        q = quat.multiply(state.q, quat.from_rotation_vector(theta))
-        return jnp.concatenate(body_wrenches(mech, q[mech.structure.actuator_body], u), axis=-1)
-
-    dwrench_dtheta, dwrench_du = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
-    # a body's wrench reads its own rotation only: the diagonal of dwrench_dtheta
-    return Charts(jnp.concatenate([T, jnp.zeros_like(T[:1])]), dwrench_dtheta[np.arange(nb), :, np.arange(nb)],
-                  dwrench_du, jax.jacfwd(lambda u: joint_inputs(mech, u))(action))
+        dwrench_dtheta, wrench_action = jax.jacfwd(wrenches, argnums=(0, 1))(jnp.zeros((nb, 3), dtype), action)
+        wrench = dwrench_dtheta[np.arange(nb), :, np.arange(nb)]  # a body's wrench reads its own rotation only
+    return Charts(jnp.concatenate([pose, jnp.zeros_like(pose[:1])]), wrench, wrench_action,
+                  input_action.astype(dtype))
 
 
 def column_blocks(mech, local, charts):
