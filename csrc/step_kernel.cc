@@ -1389,11 +1389,50 @@ void prepare(const Structure& st, const double* in, double* p, double* w) {
   }
 }
 
-// The step from its terms' local inputs, which the kernel gathers itself: a lane's inputs
-// (local_input_size) are base, with base[dst[k]] = the src[k]-th value of its sources followed by
-// the mechanism's parameters (dojax.native.kernel._gather_plan). Then the problem's parameters by
-// prepare and its starting unknowns W0, or without them (null) prepare's too; then the iterations
-// as in step_solve.
+// How the kernel fills a lane's local inputs (local_input_size) itself
+// (dojax.native.kernel._gather_plan): base, with base[dst[k]] = the src[k]-th value of the lane's
+// sources followed by its mechanism's parameters.
+struct GatherPlan {
+  ffi::Span<const double> base;
+  ffi::Span<const int64_t> dst, src;
+
+  // Whether the plan fits the structure's local inputs and S sources and Q parameters per lane.
+  bool fits(const Structure& st, size_t S, size_t Q) const {
+    const size_t L = local_input_size(st);
+    if (base.size() != L || dst.size() != src.size()) return false;
+    for (size_t k = 0; k < dst.size(); ++k)
+      if (dst[k] < 0 || static_cast<size_t>(dst[k]) >= L || src[k] < 0 || static_cast<size_t>(src[k]) >= S + Q)
+        return false;
+    return true;
+  }
+
+  // One lane's local inputs from its sources (S of them) and parameters.
+  void gather(const double* sources, size_t S, const double* parameters, std::vector<double>& local) const {
+    local.assign(base.begin(), base.end());
+    for (size_t k = 0; k < dst.size(); ++k) {
+      const size_t j = static_cast<size_t>(src[k]);
+      local[dst[k]] = j < S ? sources[j] : parameters[j - S];
+    }
+  }
+};
+
+// The lanes' sources and parameters (lanes x S and lanes x Q) and the plan that gathers their local
+// inputs from them, checked against the structure; the sources' and parameters' counts per lane.
+ffi::Error check_gathered(const Structure& st, const ffi::Buffer<ffi::F64>& sources,
+                          const ffi::Buffer<ffi::F64>& parameters, size_t lanes, const GatherPlan& plan, size_t& S,
+                          size_t& Q) {
+  S = sources.element_count() / lanes;
+  Q = parameters.element_count() / lanes;
+  if (sources.element_count() != lanes * S || parameters.element_count() != lanes * Q)
+    return ffi::Error::InvalidArgument("dojax kernel: sources or parameters do not match the batch");
+  if (!plan.fits(st, S, Q))
+    return ffi::Error::InvalidArgument("dojax kernel: the gather plan does not match the structure or its buffers");
+  return ffi::Error::Success();
+}
+
+// The step from its terms' local inputs, which the kernel gathers itself (GatherPlan): the
+// problem's parameters by prepare and its starting unknowns W0, or without them (null) prepare's
+// too; then the iterations as in step_solve.
 ffi::Error solve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, const double* W0,
                        size_t W0_count, ffi::Buffer<ffi::F64> options, ffi::ResultBuffer<ffi::F64> W,
                        ffi::ResultBuffer<ffi::F64> info, ffi::Span<const int64_t> structure,
@@ -1401,28 +1440,19 @@ ffi::Error solve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> para
                        int64_t max_iter, int64_t max_ls, int64_t verbose) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
-  const size_t L = local_input_size(st), P = st.num_params, N = st.num_unknowns;
+  const size_t P = st.num_params, N = st.num_unknowns;
   if (W->element_count() % N != 0) return ffi::Error::InvalidArgument("dojax kernel: output size mismatch");
   const size_t batch = W->element_count() / N;
   if (batch == 0) return ffi::Error::Success();
-  const size_t S = sources.element_count() / batch, Q = parameters.element_count() / batch;
-  if (sources.element_count() != batch * S || parameters.element_count() != batch * Q ||
-      options.element_count() != batch * 6 || (W0 && W0_count != batch * N))
+  if (options.element_count() != batch * 6 || (W0 && W0_count != batch * N))
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
-  if (base.size() != L || dst.size() != src.size())
-    return ffi::Error::InvalidArgument("dojax kernel: the gather plan does not match the structure");
-  for (size_t k = 0; k < dst.size(); ++k)
-    if (dst[k] < 0 || static_cast<size_t>(dst[k]) >= L || src[k] < 0 || static_cast<size_t>(src[k]) >= S + Q)
-      return ffi::Error::InvalidArgument("dojax kernel: the gather plan indexes outside its buffers");
+  const GatherPlan plan{base, dst, src};
+  size_t S, Q;
+  if (ffi::Error error = check_gathered(st, sources, parameters, batch, plan, S, Q); error.failure()) return error;
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
   for (size_t lane = 0; lane < batch; ++lane) {
-    std::vector<double> local(base.begin(), base.end()), params(P);
-    const double* from_sources = sources.typed_data() + lane * S;
-    const double* from_parameters = parameters.typed_data() + lane * Q;
-    for (size_t k = 0; k < dst.size(); ++k) {
-      const size_t j = static_cast<size_t>(src[k]);
-      local[dst[k]] = j < S ? from_sources[j] : from_parameters[j - S];
-    }
+    std::vector<double> local, params(P);
+    plan.gather(sources.typed_data() + lane * S, S, parameters.typed_data() + lane * Q, local);
     double* w = W->typed_data() + lane * N;
     prepare(st, local.data(), params.data(), W0 ? nullptr : w);
     if (W0) std::copy(W0 + lane * N, W0 + (lane + 1) * N, w);
@@ -1453,103 +1483,119 @@ ffi::Error step_resolve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F6
 
 // Newton steps dW = -(d residual / d W)^-1 R at W for many right-hand sides R: the linear solve of
 // the implicit-function derivative (dojax.residual.linearize and newton_step), for a Jacobian's
-// columns, on the problem that prepare evaluates from the step's local inputs. The leading
-// dimensions of inputs, W and R broadcast (vmap's "expand_dims": an argument not batched along a
-// dimension has size 1 there), and the matrix is factorised once per (inputs, W) lane that
+// columns, on the problem that prepare evaluates from the step's local inputs, which the kernel
+// gathers (GatherPlan) from the sources and parameters. The leading dimensions of sources,
+// parameters, W and R broadcast (vmap's "expand_dims": an argument not batched along a dimension
+// has size 1 there), and the matrix is factorised once per (sources, parameters, W) lane that
 // consecutive right-hand sides share. With transpose, the transposed map
 // -(d residual / d W)^-T G with the same factorisation (reverse mode).
-ffi::Error linear_solve(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
-                        ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure, int64_t transpose) {
+ffi::Error linear_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
+                        ffi::Buffer<ffi::F64> R, ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure,
+                        ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src,
+                        int64_t transpose) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const auto out = dW->dimensions();
-  const size_t rank = out.size(), L = local_input_size(st);
-  const auto pd = inputs.dimensions(), wd = W.dimensions(), rd = R.dimensions();
-  if (rank < 1 || pd.size() != rank || wd.size() != rank || rd.size() != rank ||
-      pd[rank - 1] != static_cast<int64_t>(L) || wd[rank - 1] != st.num_unknowns || rd[rank - 1] != st.num_unknowns ||
-      out[rank - 1] != st.num_unknowns)
+  const size_t rank = out.size();
+  const ffi::Span<const int64_t> dims[4] = {sources.dimensions(), parameters.dimensions(), W.dimensions(),
+                                            R.dimensions()};
+  if (rank < 1 || out[rank - 1] != st.num_unknowns || dims[2][rank - 1] != st.num_unknowns ||
+      dims[3][rank - 1] != st.num_unknowns)
     return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers do not match the structure");
   // strides (in lanes) of each argument along the output's leading dimensions; 0 where broadcast
-  std::vector<int64_t> sp(rank, 0), sw(rank, 0), sr(rank, 0);
-  int64_t np = 1, nw = 1, nr = 1, total = 1;
+  std::vector<int64_t> strides[4];
+  int64_t counts[4] = {1, 1, 1, 1}, total = 1;
+  for (int a = 0; a < 4; ++a) {
+    if (dims[a].size() != rank)
+      return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers differ in rank");
+    strides[a].assign(rank, 0);
+  }
   for (int d = static_cast<int>(rank) - 2; d >= 0; --d) {
-    if ((pd[d] != 1 && pd[d] != out[d]) || (wd[d] != 1 && wd[d] != out[d]) || (rd[d] != 1 && rd[d] != out[d]))
-      return ffi::Error::InvalidArgument("dojax kernel: linear solve batch dimensions do not broadcast");
-    sp[d] = pd[d] == 1 ? 0 : np;
-    sw[d] = wd[d] == 1 ? 0 : nw;
-    sr[d] = rd[d] == 1 ? 0 : nr;
-    np *= pd[d];
-    nw *= wd[d];
-    nr *= rd[d];
+    for (int a = 0; a < 4; ++a) {
+      if (dims[a][d] != 1 && dims[a][d] != out[d])
+        return ffi::Error::InvalidArgument("dojax kernel: linear solve batch dimensions do not broadcast");
+      strides[a][d] = dims[a][d] == 1 ? 0 : counts[a];
+      counts[a] *= dims[a][d];
+    }
     total *= out[d];
   }
+  const size_t S = static_cast<size_t>(dims[0][rank - 1]), Q = static_cast<size_t>(dims[1][rank - 1]);
+  const GatherPlan plan{base, dst, src};
+  if (!plan.fits(st, S, Q))
+    return ffi::Error::InvalidArgument("dojax kernel: the gather plan does not match the structure or its buffers");
   const size_t N = st.num_unknowns;
 #pragma omp parallel if (total > 1)
   {
-    std::vector<double> params(st.num_params);
-    std::optional<Solver> held;  // the factorisation of the current (inputs, W) lane
+    std::vector<double> local, params(st.num_params);
+    std::optional<Solver> held;  // the factorisation of the current (sources, parameters, W) lane
     int64_t current = -1;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < total; ++i) {
-      int64_t rest = i, ip = 0, iw = 0, ir = 0;
+      int64_t rest = i, at[4] = {0, 0, 0, 0};
       for (int d = static_cast<int>(rank) - 2; d >= 0; --d) {
         const int64_t k = rest % out[d];
         rest /= out[d];
-        ip += k * sp[d];
-        iw += k * sw[d];
-        ir += k * sr[d];
+        for (int a = 0; a < 4; ++a) at[a] += k * strides[a][d];
       }
-      const int64_t key = ip * nw + iw;
+      const int64_t key = (at[0] * counts[1] + at[1]) * counts[2] + at[2];
       if (key != current) {
-        prepare(st, inputs.typed_data() + ip * L, params.data(), nullptr);
+        plan.gather(sources.typed_data() + at[0] * S, S, parameters.typed_data() + at[1] * Q, local);
+        prepare(st, local.data(), params.data(), nullptr);
         held.emplace(st, params.data());
-        held->linearize(W.typed_data() + iw * N);
+        held->linearize(W.typed_data() + at[2] * N);
         current = key;
       }
       if (transpose)
-        held->newton_step_transposed(R.typed_data() + ir * N, dW->typed_data() + i * N);
+        held->newton_step_transposed(R.typed_data() + at[3] * N, dW->typed_data() + i * N);
       else
-        held->newton_step(R.typed_data() + ir * N, dW->typed_data() + i * N);
+        held->newton_step(R.typed_data() + at[3] * N, dW->typed_data() + i * N);
     }
   }
   return ffi::Error::Success();
 }
 
-// Calls solve(solver, lane) for each lane of a batch, with the Newton matrix factorised at the
-// lane's unknowns (W (lanes, N)) on the problem that prepare evaluates from its local inputs
-// (inputs (lanes, L)), in parallel over the lanes.
+// Calls solve(solver, local, lane) for each lane of a batch, with the lane's local inputs (local,
+// gathered by plan from its S sources and Q parameters) and the Newton matrix factorised at its
+// unknowns (W (lanes, N)) on the problem that prepare evaluates from them, in parallel over the
+// lanes.
 template <class Solve>
-void for_each_factorised_lane(const Structure& st, const double* inputs, const double* W, int64_t lanes,
-                              Solve solve) {
-  const size_t L = local_input_size(st);
+void for_each_factorised_lane(const Structure& st, const GatherPlan& plan, const double* sources, size_t S,
+                              const double* parameters, size_t Q, const double* W, int64_t lanes, Solve solve) {
 #pragma omp parallel for schedule(static) if (lanes > 1)
   for (int64_t lane = 0; lane < lanes; ++lane) {
-    std::vector<double> params(st.num_params);
-    prepare(st, inputs + lane * L, params.data(), nullptr);
+    std::vector<double> local, params(st.num_params);
+    plan.gather(sources + lane * S, S, parameters + lane * Q, local);
+    prepare(st, local.data(), params.data(), nullptr);
     Solver solver(st, params.data());
     solver.linearize(W + lane * st.num_unknowns);
-    solve(solver, lane);
+    solve(solver, local, lane);
   }
 }
 
 // The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
 // with R and dW (..., N, C), the C right-hand sides as columns; one factorisation per lane of the
-// leading dimensions (inputs (..., L) and W (..., N) alike).
-ffi::Error columns_solve(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> R,
-                         ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure) {
+// leading dimensions (sources, parameters and W alike).
+ffi::Error columns_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
+                         ffi::Buffer<ffi::F64> R, ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure,
+                         ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const auto rd = R.dimensions();
-  const size_t rank = rd.size(), L = local_input_size(st);
-  if (rank < 2 || rd[rank - 2] != st.num_unknowns || inputs.element_count() % L != 0 ||
-      W.element_count() % st.num_unknowns != 0)
+  const size_t rank = rd.size();
+  if (rank < 2 || rd[rank - 2] != st.num_unknowns || W.element_count() % st.num_unknowns != 0)
     return ffi::Error::InvalidArgument("dojax kernel: columns solve buffers do not match the structure");
   const int64_t C = rd[rank - 1], N = st.num_unknowns, lanes = R.element_count() / (N * C);
-  if (static_cast<int64_t>(inputs.element_count() / L) != lanes || static_cast<int64_t>(W.element_count()) / N != lanes)
+  if (lanes == 0) return ffi::Error::Success();
+  if (static_cast<int64_t>(W.element_count()) / N != lanes)
     return ffi::Error::InvalidArgument("dojax kernel: columns solve batch dimensions differ");
-  for_each_factorised_lane(st, inputs.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
-    solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C, static_cast<int>(C));
-  });
+  const GatherPlan plan{base, dst, src};
+  size_t S, Q;
+  if (ffi::Error error = check_gathered(st, sources, parameters, lanes, plan, S, Q); error.failure()) return error;
+  for_each_factorised_lane(st, plan, sources.typed_data(), S, parameters.typed_data(), Q, W.typed_data(), lanes,
+                           [&](Solver& solver, const std::vector<double>&, int64_t lane) {
+                             solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C,
+                                                        static_cast<int>(C));
+                           });
   return ffi::Error::Success();
 }
 
@@ -1693,27 +1739,31 @@ ColumnBlocks column_blocks(const Structure& st, const double* jac, const double*
 // local Jacobians at W and the blocks of R from them and the lane's charts (pose, wrench,
 // wrench_action, input_action: dojax.residual.Charts), and one factorisation, all of the problem
 // that prepare evaluates from the step's local inputs.
-ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::Buffer<ffi::F64> pose,
-                            ffi::Buffer<ffi::F64> wrench, ffi::Buffer<ffi::F64> wrench_action,
-                            ffi::Buffer<ffi::F64> input_action, ffi::ResultBuffer<ffi::F64> dV,
-                            ffi::Span<const int64_t> structure) {
+ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
+                            ffi::Buffer<ffi::F64> pose, ffi::Buffer<ffi::F64> wrench,
+                            ffi::Buffer<ffi::F64> wrench_action, ffi::Buffer<ffi::F64> input_action,
+                            ffi::ResultBuffer<ffi::F64> dV, ffi::Span<const int64_t> structure,
+                            ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
   const int64_t N = st.num_unknowns, lanes = W.element_count() / N, nb = st.nb;
   const auto ad = wrench_action.dimensions();
   const int64_t nu = ad[ad.size() - 1];
-  const size_t L = local_input_size(st);
   auto is = [lanes](const auto& buffer, int64_t size) {
     return buffer.element_count() == static_cast<size_t>(lanes * size);
   };
-  if (static_cast<int64_t>(W.element_count()) % N != 0 || !is(inputs, L) || !is(pose, (nb + 1) * 13 * 12) ||
-      !is(wrench, nb * 6 * 3) || !is(wrench_action, nb * 6 * nu) || !is(input_action, st.nj * 6 * nu) ||
-      !is(*dV, 6 * nb * (12 * nb + nu)))
+  if (static_cast<int64_t>(W.element_count()) % N != 0 || !is(pose, (nb + 1) * 13 * 12) || !is(wrench, nb * 6 * 3) ||
+      !is(wrench_action, nb * 6 * nu) || !is(input_action, st.nj * 6 * nu) || !is(*dV, 6 * nb * (12 * nb + nu)))
     return ffi::Error::InvalidArgument("dojax kernel: the step Jacobian's charts do not match the structure");
+  if (lanes == 0) return ffi::Error::Success();
+  const GatherPlan plan{base, dst, src};
+  size_t S, Q;
+  if (ffi::Error error = check_gathered(st, sources, parameters, lanes, plan, S, Q); error.failure()) return error;
   const size_t O = local_jacobian_size(st);
-  for_each_factorised_lane(st, inputs.typed_data(), W.typed_data(), lanes, [&](Solver& solver, int64_t lane) {
+  for_each_factorised_lane(st, plan, sources.typed_data(), S, parameters.typed_data(), Q, W.typed_data(), lanes,
+                           [&](Solver& solver, const std::vector<double>& local, int64_t lane) {
     std::vector<double> jac(O);
-    lane_local_jacobians(st, inputs.typed_data() + lane * L, W.typed_data() + lane * N, jac.data());
+    lane_local_jacobians(st, local.data(), W.typed_data() + lane * N, jac.data());
     const ColumnBlocks R = column_blocks(st, jac.data(), pose.typed_data() + lane * (nb + 1) * 13 * 12,
                                          wrench.typed_data() + lane * nb * 18,
                                          wrench_action.typed_data() + lane * nb * 6 * nu,
@@ -1725,33 +1775,56 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> 
 }
 
 // Each body's, joint's, contact's and limit's Jacobian with respect to its local inputs at W
-// (dojax.residual.LocalJacobians, as lane_local_jacobians lays them out) from the step's local
-// inputs (dojax.residual.local_inputs). Lanes of a batch are independent.
-ffi::Error local_jacobians(ffi::Buffer<ffi::F64> inputs, ffi::Buffer<ffi::F64> W, ffi::ResultBuffer<ffi::F64> jac,
-                           ffi::Span<const int64_t> structure) {
+// (dojax.residual.LocalJacobians, as lane_local_jacobians lays them out), from the local inputs
+// that the kernel gathers (GatherPlan) from the step's sources and parameters. Lanes of a batch
+// are independent.
+ffi::Error local_jacobians(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
+                           ffi::ResultBuffer<ffi::F64> jac, ffi::Span<const int64_t> structure,
+                           ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src) {
   Structure st;
   if (!parse_structure(structure, st)) return ffi::Error::InvalidArgument("dojax kernel: malformed structure");
-  const size_t L = local_input_size(st), O = local_jacobian_size(st), N = st.num_unknowns;
-  if (inputs.element_count() % L != 0) return ffi::Error::InvalidArgument("dojax kernel: input size mismatch");
-  const size_t batch = inputs.element_count() / L;
-  if (W.element_count() != batch * N || jac->element_count() != batch * O)
+  const size_t O = local_jacobian_size(st), N = st.num_unknowns;
+  if (W.element_count() % N != 0) return ffi::Error::InvalidArgument("dojax kernel: input size mismatch");
+  const size_t batch = W.element_count() / N;
+  if (jac->element_count() != batch * O)
     return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the structure");
+  if (batch == 0) return ffi::Error::Success();
+  const GatherPlan plan{base, dst, src};
+  size_t S, Q;
+  if (ffi::Error error = check_gathered(st, sources, parameters, batch, plan, S, Q); error.failure()) return error;
 #pragma omp parallel for schedule(dynamic) if (batch > 1)
-  for (size_t lane = 0; lane < batch; ++lane)
-    lane_local_jacobians(st, inputs.typed_data() + lane * L, W.typed_data() + lane * N, jac->typed_data() + lane * O);
+  for (size_t lane = 0; lane < batch; ++lane) {
+    std::vector<double> local;
+    plan.gather(sources.typed_data() + lane * S, S, parameters.typed_data() + lane * Q, local);
+    lane_local_jacobians(st, local.data(), W.typed_data() + lane * N, jac->typed_data() + lane * O);
+  }
   return ffi::Error::Success();
 }
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLocalJacobians, local_jacobians,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure"));
-
 namespace {
+// A binding's operands, then n >= 1 float64 buffers more (a binding moves only into its next).
+template <int n, class Binding>
+constexpr auto buffers(Binding&& binding) {
+  if constexpr (n == 1)
+    return std::move(binding).template Arg<ffi::Buffer<ffi::F64>>();
+  else
+    return buffers<n - 1>(std::move(binding).template Arg<ffi::Buffer<ffi::F64>>());
+}
+
+// A derivative's handler on gathered local inputs: (sources, parameters, its n other operands) ->
+// one result, with the structure and the gather plan.
+template <int n>
+constexpr auto gathered_derivative() {
+  return buffers<n + 2>(ffi::Ffi::Bind())
+      .template Ret<ffi::Buffer<ffi::F64>>()
+      .template Attr<ffi::Span<const int64_t>>("structure")
+      .template Attr<ffi::Span<const double>>("base")
+      .template Attr<ffi::Span<const int64_t>>("dst")
+      .template Attr<ffi::Span<const int64_t>>("src");
+}
+
 // The step handler's results (unknowns, info) and the iterations' attributes, after its inputs.
 constexpr auto solve_results = [](auto inputs) {
   return std::move(inputs)
@@ -1797,30 +1870,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxStepResolveLocal, step_resolve_local,
                                                    .Arg<ffi::Buffer<ffi::F64>>()
                                                    .Arg<ffi::Buffer<ffi::F64>>()));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLocalJacobians, local_jacobians, gathered_derivative<1>());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxJacobianColumns, jacobian_columns,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve, gathered_derivative<2>());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Arg<ffi::Buffer<ffi::F64>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
-                                  .Attr<ffi::Span<const int64_t>>("structure")
-                                  .Attr<int64_t>("transpose"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxJacobianColumns, jacobian_columns, gathered_derivative<5>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve, gathered_derivative<2>().Attr<int64_t>("transpose"));

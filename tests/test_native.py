@@ -236,8 +236,8 @@ def test_native_columns_solve_in_blocks():
     def solves(R):
         prob = res.make_problem(mech, state, action)
         W, info = solver.solve(mech, prob, res.initial_unknowns(mech, prob), NATIVE)
-        inputs = kernel._local(mech, state, action)
-        one_by_one = jax.vmap(lambda r: kernel._linear_solve(mech, inputs, W, r, False))(R)
+        gathered = kernel._gathered(mech, state, action)
+        one_by_one = jax.vmap(lambda r: kernel._linear_solve(mech, gathered, W, r, False))(R)
         jacobian = [implicit.solve_columns(mech, state, action, W, info.converged, opts) for opts in (NATIVE, JAX)]
         velocities = lambda charts: kernel.velocity_columns(mech, state, action, W, charts)
         charts = res.charts(mech, state, action)
@@ -288,7 +288,8 @@ def test_kernel_gathers_the_local_inputs_exactly(model):
     state = state.replace(v=state.v + rng.normal(size=state.v.shape), w=state.w + rng.normal(size=state.w.shape))
     action = rng.uniform(-1, 1, mech.action_size)
     base, dst, src = kernel._gather_plan(mech)
-    local, sources = jax.jit(lambda s, a: (kernel._local(mech, s, a), kernel._sources(mech, s, a)))(state, action)
+    local, sources = jax.jit(lambda s, a: (kernel._flat_local(mech, res.local_inputs(mech, s, a)),
+                                           kernel._sources(mech, s, a)))(state, action)
     gathered = base.copy()
     gathered[dst] = np.concatenate([np.asarray(sources), np.asarray(kernel._parameters(mech))])[src]
     np.testing.assert_array_equal(gathered, np.asarray(local))
@@ -308,6 +309,28 @@ def test_kernel_step_with_traced_and_batched_parameters():
         for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
             np.testing.assert_allclose(b[i], a, rtol=0, atol=1e-12)
     assert not np.allclose(jax.tree.leaves(batched)[0][0], jax.tree.leaves(batched)[0][1])  # the masses matter
+    jax.clear_caches()
+
+
+def test_kernel_derivatives_with_batched_parameters():
+    """The derivatives' kernel calls gather the step's local inputs as the step does: under vmap over
+    the joints' dampers alone (batched parameters, unbatched sources: the linear solve broadcasts
+    them) the gradient of a step with respect to the mechanism and the action, and its velocity
+    Jacobian, are each lane's own, to rounding."""
+    mech = dojax.load("hopper", timestep=0.02)
+    state, action = mech.initial_state(), jax.device_put(0.3 * np.ones(mech.action_size))
+    loss = lambda m, a: jnp.sum(dojax.step(m, state, a, NATIVE)[0].v ** 2)  # noqa: E731
+    derivatives = lambda m: (jax.grad(loss, argnums=(0, 1))(m, action),  # noqa: E731
+                             dojax.jacobians(m, state, action, NATIVE))
+    with_damper = lambda d: mech.replace(damper=mech.damper + d)  # noqa: E731
+    dampers = np.array([0.0, 2.0])
+    batched = jax.jit(jax.vmap(lambda d: derivatives(with_damper(d))))(dampers)
+    for i, d in enumerate(dampers):
+        single = jax.jit(derivatives)(with_damper(d))
+        for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched)):
+            np.testing.assert_allclose(b[i], a, rtol=0, atol=1e-12 * max(1.0, float(np.max(np.abs(a)))))
+    action_gradients = batched[0][1]
+    assert not np.allclose(action_gradients[0], action_gradients[1])  # the dampers matter
     jax.clear_caches()
 
 

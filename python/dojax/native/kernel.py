@@ -6,11 +6,13 @@ runs :func:`dojax.solver.solve`'s interior-point iterations in C++ on the elemen
 the state, the bodies' wrenches, the joints' inputs and the mechanism's parameters; the kernel
 gathers each term's local inputs from them by a plan fixed per model, and generated code evaluates
 the problem and the starting point (or it starts from given unknowns: the derivative's
-re-centring); :func:`solve` takes a problem evaluated by JAX (:func:`dojax.solver.solve` on a
-problem of one's own). It is a ``jax.ffi`` custom call, so it works under ``jax.jit`` and
-``jax.vmap`` (a batch is solved lane by lane in one call), and derivatives come from the
-implicit-function rule (:mod:`dojax.implicit`) at the kernel's solution, whose linear solve (and
-its transpose, for reverse mode) the kernel also computes.
+re-centring). The derivatives' calls (the Newton solves, the local Jacobians, the step Jacobian's
+columns) gather the same inputs by the same plan (:func:`_gathered`). :func:`solve` takes a
+problem evaluated by JAX (:func:`dojax.solver.solve` on a problem of one's own). Each is a
+``jax.ffi`` custom call, so it works under ``jax.jit`` and ``jax.vmap`` (a batch is solved lane
+by lane in one call), and derivatives come from the implicit-function rule
+(:mod:`dojax.implicit`) at the kernel's solution, whose linear solve (and its transpose, for
+reverse mode) the kernel also computes.
 """
 
 import ctypes
@@ -129,13 +131,14 @@ def _require():
                            "reinstall dojax (pip install -e .) or use SolverOptions(backend='jax')")
 
 
-def _linear_solve(mech, inputs, W, r, transpose):
+def _linear_solve(mech, gathered, W, r, transpose):
     """The kernel's solve at W of packed right-hand sides: -(dF/dW)^-1 r, or with ``transpose``
-    -(dF/dW)^-T r, on the problem it evaluates from the packed local inputs. Entries that a
-    non-finite factorisation leaves non-finite are zero."""
+    -(dF/dW)^-T r, on the problem it evaluates from the step's local inputs (``gathered``:
+    :func:`_gathered`). Entries that a non-finite factorisation leaves non-finite are zero."""
     _require()
+    operands, plan = gathered
     call = jax.ffi.ffi_call(LINEAR_SOLVE, jax.ShapeDtypeStruct(r.shape, r.dtype), vmap_method="expand_dims")
-    dw = call(inputs, pack_unknowns(W), r, structure=_structure(mech.structure), transpose=np.int64(transpose))
+    dw = call(*operands, pack_unknowns(W), r, transpose=np.int64(transpose), **plan)
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
@@ -157,17 +160,18 @@ def newton_step(mech, state, action, W, R):
     derivatives with respect to the point (second derivatives of a step) come from the JAX
     residual's Jacobian. (The right-hand side is one packed vector, so that a transposition never
     meets a partly known one.)"""
-    inputs = _local(mech, state, action)
+    gathered = _gathered(mech, state, action)
     dw = jax.lax.custom_linear_solve(_residual_map(mech, state, action, W), pack_unknowns(R),
-                                     lambda _, r: _linear_solve(mech, inputs, W, r, False),
-                                     lambda _, r: _linear_solve(mech, inputs, W, r, True))
+                                     lambda _, r: _linear_solve(mech, gathered, W, r, False),
+                                     lambda _, r: _linear_solve(mech, gathered, W, r, True))
     return unpack_unknowns(dw, R)
 
 
-def _columns_solve(mech, inputs, W, R):
+def _columns_solve(mech, gathered, W, R):
     _require()
+    operands, plan = gathered
     call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
-    dw = call(inputs, pack_unknowns(W), R, structure=_structure(mech.structure))
+    dw = call(*operands, pack_unknowns(W), R, **plan)
     return jnp.where(jnp.isfinite(dw), dw, 0.0)
 
 
@@ -178,18 +182,19 @@ def newton_columns(mech, state, action, W, R):
     leaves non-finite are zero. Differentiable as :func:`newton_step` is (its transpose: the
     kernel's transposed solve column by column)."""
     columns = lambda f: jax.vmap(f, in_axes=1, out_axes=1)
-    inputs = _local(mech, state, action)
+    gathered = _gathered(mech, state, action)
     return jax.lax.custom_linear_solve(columns(_residual_map(mech, state, action, W)), R,
-                                       lambda _, r: _columns_solve(mech, inputs, W, r),
-                                       lambda _, r: columns(lambda c: _linear_solve(mech, inputs, W, c, True))(r))
+                                       lambda _, r: _columns_solve(mech, gathered, W, r),
+                                       lambda _, r: columns(lambda c: _linear_solve(mech, gathered, W, c, True))(r))
 
 
 def _velocity_columns(mech, state, action, W, charts):
     _require()
     nb = mech.num_bodies
     out = jax.ShapeDtypeStruct((6 * nb, 12 * nb + charts.wrench_action.shape[-1]), W.V.dtype)
+    operands, plan = _gathered(mech, state, action)
     call = jax.ffi.ffi_call(JACOBIAN_COLUMNS, out, vmap_method="broadcast_all")
-    dv = call(_local(mech, state, action), pack_unknowns(W), *charts, structure=_structure(mech.structure))
+    dv = call(*operands, pack_unknowns(W), *charts, **plan)
     return jnp.where(jnp.isfinite(dv), dv, 0.0)
 
 
@@ -213,13 +218,9 @@ factorisation leaves non-finite are zero. Its derivatives are those of :func:`ne
 velocity_columns.defjvp(_velocity_columns_jvp)
 
 
-def _local(mech, state, action):
-    """The step's local inputs (:func:`dojax.residual.local_inputs`) as one flat vector, in the
-    generated code's order."""
-    return _flat_local(mech, res.local_inputs(mech, state, action))
-
-
 def _flat_local(mech, inputs):
+    """Local inputs (:func:`dojax.residual.local_inputs`) as one flat vector, in the generated
+    code's order."""
     body, joint, groups = inputs
     blocks = [_pack(body, res._BODY_AXES[:-1], mech.num_bodies).reshape(-1),
               _pack(joint, res._JOINT_LOCAL_AXES[:-3], mech.num_joints).reshape(-1)]
@@ -241,13 +242,23 @@ def _parameters(mech):
 
 
 def _gather_plan(mech):
-    """How the kernel fills a step's flat local inputs (:func:`_local`) itself: ``(base, dst, src)``
-    with the inputs ``base`` except ``inputs[dst] = concatenate([sources, parameters])[src]``
-    (:func:`_sources`, :func:`_parameters`). :func:`dojax.residual.selected_inputs` only selects,
-    so the plan depends on the structure and the parameters' shapes alone; it is found by
-    evaluating the selection at zero and at distinct tags, and checked at other values."""
+    """How the kernel fills a step's flat local inputs (:func:`_flat_local` of
+    :func:`dojax.residual.local_inputs`) itself: ``(base, dst, src)`` with the inputs ``base``
+    except ``inputs[dst] = concatenate([sources, parameters])[src]`` (:func:`_sources`,
+    :func:`_parameters`). :func:`dojax.residual.selected_inputs` only selects, so the plan depends
+    on the structure and the parameters' shapes alone; it is found by evaluating the selection at
+    zero and at distinct tags, and checked at other values."""
     leaves, treedef = jax.tree.flatten(mech)
     return _plan(treedef, tuple(np.shape(leaf) for leaf in leaves))
+
+
+def _gathered(mech, state, action):
+    """What every kernel call on the step from (state, action) evaluates its problem from:
+    ``((sources, parameters), attributes)``, the operands and the structure and gather plan
+    (:func:`_gather_plan`) as the call's attributes."""
+    base, dst, src = _gather_plan(mech)
+    return ((_sources(mech, state, action), _parameters(mech)),
+            dict(structure=_structure(mech.structure), base=base, dst=dst, src=src))
 
 
 @functools.lru_cache(maxsize=64)
@@ -286,8 +297,9 @@ def _local_jacobians(mech, state, action, W):
     nb, nj = mech.num_bodies, mech.num_joints
     shapes = [(nb, 6, 12), (nj, 18, 32)] + [(y.shape[0], y.shape[1] + 12, 14) for y in W.y]
     sizes = [int(np.prod(shape)) for shape in shapes]
+    operands, plan = _gathered(mech, state, action)
     call = jax.ffi.ffi_call(LOCAL_JACOBIANS, jax.ShapeDtypeStruct((sum(sizes),), W.V.dtype), vmap_method="broadcast_all")
-    flat = call(_local(mech, state, action), pack_unknowns(W), structure=_structure(mech.structure))
+    flat = call(*operands, pack_unknowns(W), **plan)
     parts = [p.reshape(shape) for p, shape in zip(jnp.split(flat, np.cumsum(sizes)[:-1]), shapes)]
     return res.LocalJacobians(parts[0], parts[1], tuple(parts[2:]))
 
@@ -303,9 +315,8 @@ def _options(mech, opts, dtype):
         opts.rtol, opts.btol, opts.undercut, opts.no_progress_max, opts.no_progress_undercut, mech.timestep)])
 
 
-def _attributes(mech, opts):
-    return dict(structure=_structure(mech.structure), max_iter=np.int64(opts.max_iter), max_ls=np.int64(opts.max_ls),
-                verbose=np.int64(opts.verbose))
+def _iterations(opts):
+    return dict(max_iter=np.int64(opts.max_iter), max_ls=np.int64(opts.max_ls), verbose=np.int64(opts.verbose))
 
 
 def _info(info):
@@ -324,7 +335,7 @@ def solve_packed(mech, params, w0, opts):
     call = jax.ffi.ffi_call(
         TARGET, (jax.ShapeDtypeStruct(w0.shape, dtype), jax.ShapeDtypeStruct((5,), dtype)),
         vmap_method="broadcast_all")
-    return call(params, w0, _options(mech, opts, dtype), **_attributes(mech, opts))
+    return call(params, w0, _options(mech, opts, dtype), structure=_structure(mech.structure), **_iterations(opts))
 
 
 def solve(mech, prob, W0, opts):
@@ -340,8 +351,7 @@ def solve_step(mech, state, action, opts, W0=None):
     kernel gathers itself (:func:`_gather_plan`) from the step's sources and the mechanism's
     parameters: XLA computes only the sources. Returns (unknowns, SolveInfo)."""
     _require()
-    sources, parameters = _sources(mech, state, action), _parameters(mech)
-    base, dst, src = _gather_plan(mech)
+    (sources, parameters), plan = _gathered(mech, state, action)
     like = res.Unknowns(np.empty((mech.num_bodies, 6)), np.empty((mech.num_joints, 6)),
                         tuple(np.empty((len(members), el.LAYOUTS[model].size))
                               for _, model, _, members, _ in mech.structure.element_groups))
@@ -349,6 +359,5 @@ def solve_step(mech, state, action, opts, W0=None):
     results = (jax.ShapeDtypeStruct((n,), sources.dtype), jax.ShapeDtypeStruct((5,), sources.dtype))
     start = () if W0 is None else (pack_unknowns(W0),)
     call = jax.ffi.ffi_call(STEP_TARGET if W0 is None else RESOLVE_TARGET, results, vmap_method="broadcast_all")
-    w, info = call(sources, parameters, *start, _options(mech, opts, sources.dtype), base=base, dst=dst, src=src,
-                   **_attributes(mech, opts))
+    w, info = call(sources, parameters, *start, _options(mech, opts, sources.dtype), **plan, **_iterations(opts))
     return unpack_unknowns(w, like), _info(info)
