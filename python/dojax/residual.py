@@ -37,7 +37,7 @@ from dojax import joints as joint_lib
 from dojax import linalg
 from dojax import quaternion as quat
 from dojax.minimal import with_world
-from dojax.state import State, previous_configuration, retract
+from dojax.state import State, previous_configuration
 
 
 class Unknowns(NamedTuple):
