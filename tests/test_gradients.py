@@ -392,6 +392,51 @@ def test_jacobians_springs_loops_limits_contacts(part):
     _check_block(z, *joints_jacobians(), part)
 
 
+def test_advance_tangents_match_forward_mode():
+    # dojax.jacobians maps the solve's velocity Jacobian to the next state's tangent with the
+    # integration's blocks in closed form (gradients._advance_tangents: R(f)^T and
+    # h (s I + a a^T / s - [a]x) of the Cayley step f); the reference is jax.jacfwd of each body's
+    # next tangent (retract, advance, difference) along its own state tangent and velocities, at
+    # random poses and velocities up to 0.8 of the solver's angular speed limit: equal to rounding
+    # (1e-14), and every other block 0, I or h I.
+    from dojax.gradients import _advance_tangents
+    from dojax.integrator import max_angular_speed
+    from dojax.state import State
+    from dojax.step import advance
+
+    rng = np.random.default_rng(8)
+    nb, h = 6, 0.05
+    q = rng.normal(size=(nb, 4))
+    state = State(x=rng.normal(size=(nb, 3)), v=rng.normal(size=(nb, 3)),
+                  q=q / np.linalg.norm(q, axis=-1, keepdims=True), w=rng.normal(size=(nb, 3)))
+    w = rng.normal(size=(nb, 3))
+    w *= (0.8 * float(max_angular_speed(h)) * rng.uniform(0, 1, (nb, 1))) / np.linalg.norm(w, axis=-1, keepdims=True)
+    V = np.concatenate([rng.normal(size=(nb, 3)), w], axis=-1)
+
+    @jax.jit
+    def both(state, V):
+        nxt = advance(state, V, h)
+
+        def tangent(x, v, q, w, after, dz, V):
+            one = lambda a: a[None]  # noqa: E731
+            moved = retract(State(x=one(x), v=one(v), q=one(q), w=one(w)), one(dz))
+            return difference(advance(moved, one(V), h), jax.tree.map(one, after))[0]
+
+        reference = jax.vmap(jax.jacfwd(tangent, argnums=(5, 6)))(state.x, state.v, state.q, state.w, nxt,
+                                                                  jnp.zeros((nb, 12)), V)
+        return reference, _advance_tangents(V, h)
+
+    (Dz, DV), (rotation, rate) = both(state, V)
+    eye = np.eye(3)
+    expected_Dz = np.zeros((nb, 12, 12))
+    expected_Dz[:, 0:3, 0:3], expected_Dz[:, 6:9, 6:9] = eye, rotation
+    expected_DV = np.zeros((nb, 12, 6))
+    expected_DV[:, 0:3, 0:3], expected_DV[:, 3:6, 0:3] = h * eye, eye
+    expected_DV[:, 6:9, 3:6], expected_DV[:, 9:12, 3:6] = rate, eye
+    np.testing.assert_allclose(expected_Dz, Dz, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(expected_DV, DV, rtol=0, atol=1e-14)
+
+
 def test_jacobians_parts_do_not_couple():
     # the zoo's parts are independent: off-diagonal blocks are zero (to the FD noise), so each part's
     # block is its own mechanism's Jacobian

@@ -6,26 +6,42 @@ import numpy as np
 
 from dojax.implicit import solve_jacobian
 from dojax.minimal import from_minimal, to_minimal
-from dojax.state import State, difference, retract
+from dojax.state import difference, retract
 from dojax.step import advance, check_action
+
+
+def _advance_tangents(V, timestep):
+    """How each body's next state (:func:`dojax.step.advance`) moves in the tangent of
+    :func:`dojax.state.retract` [x, v, theta, w], in closed form, at the velocities V (nb, 6) = [v, w].
+    With a = h w / 2 and s = sqrt(1 - |a|^2) (the Cayley step f = [s, a] of
+    :func:`dojax.quaternion.cayley`, q3 = q ⊗ f): x3 = x + dx + h v, so its rows are I along dx
+    and h I along v; the v and w rows are I along v and w; theta3 = R(f)^T dtheta, and
+    d theta3 / d w = h (s I + a a^T / s - [a]x). Returns those two 3 x 3 blocks (nb, 3, 3) each:
+    ``(R(f)^T, d theta3 / d w)``; every other block is 0, I or h I."""
+    a = 0.5 * timestep * V[:, 3:]
+    aa = jnp.sum(a * a, axis=-1)[:, None, None]
+    s = jnp.sqrt(jnp.maximum(1.0 - aa, 0.0))
+    eye = jnp.eye(3, dtype=V.dtype)
+    outer = a[:, :, None] * a[:, None, :]
+    cross = jnp.swapaxes(jnp.cross(a[:, None, :], eye), -1, -2)  # [a]x: column i is a x e_i
+    return (s * s - aa) * eye + 2.0 * outer - 2.0 * s * cross, timestep * (s * eye + outer / s - cross)
 
 
 def _maximal(mech, state, action, opts):
     """(next state, Jacobians in the tangent of :func:`dojax.state.retract`)."""
-    nb = mech.num_bodies
+    nb, h = mech.num_bodies, mech.timestep
     W, _, dV = solve_jacobian(mech, state, action, opts)
-    nxt = advance(state, W.V, mech.timestep)
-
-    def tangent(x, v, q, w, after, dz, V):  # one body's next tangent, relative to its value at dz = 0
-        one = lambda a: a[None]
-        moved = retract(State(x=one(x), v=one(v), q=one(q), w=one(w)), one(dz))
-        return difference(advance(moved, one(V), mech.timestep), jax.tree.map(one, after))[0]
-
+    nxt = advance(state, W.V, h)
     # each body's next state depends on its own tangent and its own velocities only
-    Dz, DV = jax.vmap(jax.jacfwd(tangent, argnums=(5, 6)))(state.x, state.v, state.q, state.w, nxt,
-                                                           jnp.zeros((nb, 12), state.x.dtype), W.V)
-    J = jnp.einsum("bij,bjc->bic", DV, dV)
-    Jz = J[:, :, :12 * nb].reshape(nb, 12, nb, 12).at[np.arange(nb), :, np.arange(nb)].add(Dz)
+    rotation, rate = _advance_tangents(W.V, h)
+    dv, dw = dV[:, :3], dV[:, 3:]
+    J = jnp.concatenate([h * dv, dv, jnp.einsum("bij,bjc->bic", rate, dw), dw], axis=1)
+    zero, eye = jnp.zeros((nb, 3, 3), J.dtype), jnp.broadcast_to(jnp.eye(3, dtype=J.dtype), (nb, 3, 3))
+    rows = lambda *blocks: jnp.concatenate(blocks, axis=-1)  # noqa: E731
+    Dz = jnp.concatenate([rows(eye, zero, zero, zero), rows(zero, zero, zero, zero),
+                          rows(zero, zero, rotation, zero), rows(zero, zero, zero, zero)], axis=1)
+    own = np.eye(nb, dtype=bool)[:, None, :, None]  # a body's own columns
+    Jz = J[:, :, :12 * nb].reshape(nb, 12, nb, 12) + jnp.where(own, Dz[:, :, None, :], 0.0)
     return nxt, Jz.reshape(12 * nb, 12 * nb), J[:, :, 12 * nb:].reshape(12 * nb, -1)
 
 
