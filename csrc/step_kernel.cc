@@ -1499,17 +1499,15 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> par
   const size_t rank = out.size();
   const ffi::Span<const int64_t> dims[4] = {sources.dimensions(), parameters.dimensions(), W.dimensions(),
                                             R.dimensions()};
+  for (const auto& d : dims)
+    if (d.size() != rank) return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers differ in rank");
   if (rank < 1 || out[rank - 1] != st.num_unknowns || dims[2][rank - 1] != st.num_unknowns ||
       dims[3][rank - 1] != st.num_unknowns)
     return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers do not match the structure");
   // strides (in lanes) of each argument along the output's leading dimensions; 0 where broadcast
   std::vector<int64_t> strides[4];
   int64_t counts[4] = {1, 1, 1, 1}, total = 1;
-  for (int a = 0; a < 4; ++a) {
-    if (dims[a].size() != rank)
-      return ffi::Error::InvalidArgument("dojax kernel: linear solve buffers differ in rank");
-    strides[a].assign(rank, 0);
-  }
+  for (auto& stride : strides) stride.assign(rank, 0);
   for (int d = static_cast<int>(rank) - 2; d >= 0; --d) {
     for (int a = 0; a < 4; ++a) {
       if (dims[a][d] != 1 && dims[a][d] != out[d])
