@@ -632,26 +632,32 @@ class Charts(NamedTuple):
     input_action: jax.Array  # (nj, 6, nu): each joint's d(input impulse) / d action
 
 
-# A body's pose chart d(x, q, v, w) / d dz (13 x 12) is constant but for its quaternion rows:
-# d(q ⊗ exp(dtheta)) / d dtheta at 0 = 0.5 [-q_v^T; q_w I + [q_v]x], linear in q.
-_POSE_CHART = np.zeros((13, 12))
-_POSE_CHART[0:3, 0:3] = _POSE_CHART[7:10, 3:6] = _POSE_CHART[10:13, 9:12] = np.eye(3)
-_QUATERNION_CHART = np.zeros((4, 13, 12))  # the coefficient of each of q's entries
-_QUATERNION_CHART[0, 4:7, 6:9] = 0.5 * np.eye(3)
-for _i, (_j, _k) in enumerate(((1, 2), (2, 0), (0, 1))):  # e_i x e_j = e_k
-    _QUATERNION_CHART[1 + _i, 3, 6 + _i] = -0.5
-    _QUATERNION_CHART[1 + _i, 4 + _k, 6 + _j] = 0.5  # [q_v]x: q_i e_i x dtheta_j e_j
-    _QUATERNION_CHART[1 + _i, 4 + _j, 6 + _k] = -0.5
+def _pose_chart():
+    """A body's pose chart d(x, q, v, w) / d dz (13 x 12) as its constant part and the coefficients
+    (4, 13, 12) of q's entries: identities but for the quaternion's rows,
+    d(q ⊗ exp(dtheta)) / d dtheta at 0 = 0.5 [-q_v^T; q_w I + [q_v]x], linear in q."""
+    constant, linear = np.zeros((13, 12)), np.zeros((4, 13, 12))
+    constant[0:3, 0:3] = constant[7:10, 3:6] = constant[10:13, 9:12] = np.eye(3)
+    linear[0, 4:7, 6:9] = 0.5 * np.eye(3)
+    for i, (j, k) in enumerate(((1, 2), (2, 0), (0, 1))):  # e_i x e_j = e_k
+        linear[1 + i, 3, 6 + i] = -0.5
+        linear[1 + i, 4 + k, 6 + j] = 0.5  # [q_v]x dtheta: q_i dtheta_j e_i x e_j
+        linear[1 + i, 4 + j, 6 + k] = -0.5
+    return constant, linear
+
+
+_POSE_CHART = _pose_chart()
 
 
 def charts(mech, state, action):
     """The :class:`Charts` of the step from (state, action), in closed form: each body's pose chart
-    (``_POSE_CHART`` and its quaternion's rows), the joints' inputs' (linear in the action: each
-    joint actuator's h * scale * gear on its row), and the wrenches' (zero without body force or
-    torque actuators; otherwise forward-mode derivatives of :func:`body_wrenches`)."""
+    (:func:`_pose_chart`), the joints' inputs' (linear in the action: each joint actuator's
+    h * scale * gear on its row), and the wrenches' (zero without body force or torque actuators;
+    otherwise forward-mode derivatives of :func:`body_wrenches`)."""
     s = mech.structure
     nb, nu, dtype = mech.num_bodies, mech.action_size, state.x.dtype
-    pose = jnp.asarray(_POSE_CHART, dtype) + jnp.einsum("bi,irc->brc", state.q, jnp.asarray(_QUATERNION_CHART, dtype))
+    constant, linear = (jnp.asarray(c, dtype) for c in _POSE_CHART)
+    pose = constant + jnp.einsum("bi,irc->brc", state.q, linear)
     joint_actuated = (s.actuator_kind == 0)[None, None, :] & (
         (s.actuator_joint[None, :] == np.arange(mech.num_joints)[:, None])[:, None, :]
         & (s.actuator_row[None, :] == np.arange(6)[:, None])[None, :, :])
