@@ -17,14 +17,17 @@ def _advance_tangents(V, timestep):
     :func:`dojax.quaternion.cayley`, q3 = q ⊗ f): x3 = x + dx + h v, so its rows are I along dx
     and h I along v; the v and w rows are I along v and w; theta3 = R(f)^T dtheta, and
     d theta3 / d w = h (s I + a a^T / s - [a]x). Returns those two 3 x 3 blocks (nb, 3, 3) each:
-    ``(R(f)^T, d theta3 / d w)``; every other block is 0, I or h I."""
+    ``(R(f)^T, d theta3 / d w)``; every other block is 0, I or h I. (The solver keeps |a| below 1;
+    unknowns that a failed solve leaves beyond it get finite blocks, without the a a^T / s term.)"""
     a = 0.5 * timestep * V[:, 3:]
     aa = jnp.sum(a * a, axis=-1)[:, None, None]
-    s = jnp.sqrt(jnp.maximum(1.0 - aa, 0.0))
+    inside = aa < 1.0
+    s = jnp.sqrt(jnp.where(inside, 1.0 - aa, 0.0))
     eye = jnp.eye(3, dtype=V.dtype)
     outer = a[:, :, None] * a[:, None, :]
     cross = jnp.swapaxes(jnp.cross(a[:, None, :], eye), -1, -2)  # [a]x: column i is a x e_i
-    return (s * s - aa) * eye + 2.0 * outer - 2.0 * s * cross, timestep * (s * eye + outer / s - cross)
+    along_a = jnp.where(inside, outer / jnp.where(inside, s, 1.0), 0.0)
+    return (s * s - aa) * eye + 2.0 * outer - 2.0 * s * cross, timestep * (s * eye + along_a - cross)
 
 
 def _maximal(mech, state, action, opts):
