@@ -39,10 +39,7 @@ def _maximal(mech, state, action, opts):
     rotation, rate = _advance_tangents(W.V, h)
     dv, dw = dV[:, :3], dV[:, 3:]
     J = jnp.concatenate([h * dv, dv, jnp.einsum("bij,bjc->bic", rate, dw), dw], axis=1)
-    zero, eye = jnp.zeros((nb, 3, 3), J.dtype), jnp.broadcast_to(jnp.eye(3, dtype=J.dtype), (nb, 3, 3))
-    rows = lambda *blocks: jnp.concatenate(blocks, axis=-1)  # noqa: E731
-    Dz = jnp.concatenate([rows(eye, zero, zero, zero), rows(zero, zero, zero, zero),
-                          rows(zero, zero, rotation, zero), rows(zero, zero, zero, zero)], axis=1)
+    Dz = jnp.zeros((nb, 12, 12), J.dtype).at[:, 0:3, 0:3].set(jnp.eye(3, dtype=J.dtype)).at[:, 6:9, 6:9].set(rotation)
     own = np.eye(nb, dtype=bool)[:, None, :, None]  # a body's own columns
     Jz = J[:, :, :12 * nb].reshape(nb, 12, nb, 12) + jnp.where(own, Dz[:, :, None, :], 0.0)
     return nxt, Jz.reshape(12 * nb, 12 * nb), J[:, :, 12 * nb:].reshape(12 * nb, -1)
