@@ -37,8 +37,7 @@ struct ElementType {
   int num_soc;
   int soc[1][2][3];
   int num_params;
-  void (*eval)(const double*, const double*, double*);
-  void (*lin)(const double*, const double*, double*);
+  void (*lin)(const double*, const double*, double*);  // rows, then their Jacobian
   int num_local_params;
   void (*local)(const double*, const double*, double*);  // Jacobian with respect to the local inputs
   void (*prepare)(const double*, const double*, double*);  // parameters, then starting unknowns, from the local inputs
@@ -51,7 +50,6 @@ struct ElementType {
 };
 
 struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
-  void (*eval)(const double*, const double*, double*);
   void (*lin)(const double*, const double*, double*);
 };
 
@@ -76,39 +74,47 @@ void matmul(const double* A, int lda, const double* B, int ldb, double* C, int l
   }
 }
 
-// inv[m] = A[m]^-1 (N x N) for K independent matrices by Gauss-Jordan elimination with partial
-// pivoting, one elimination step of every matrix after another: one inversion is a chain of
-// dependent steps (pivot search, division, row updates) that leaves the CPU's units mostly idle,
-// and interleaving K chains fills them (four 12 x 12 inversions take the time of two).
+// inv[m] = A[m]^-1 (N x N) for K independent matrices by Gauss-Jordan elimination in place with
+// partial pivoting: each step's pivot column is overwritten by the inverse's column, so a step
+// updates N columns instead of the 2 N of an augmented [A | I], and the row interchanges are undone
+// at the end as column interchanges of the inverse, last first. One elimination step of every
+// matrix runs after another: one inversion is a chain of dependent steps (pivot search, division,
+// row updates) that leaves the CPU's units mostly idle, and interleaving K chains fills them.
 template <int N, int K>
 void invert_fixed(const double* const* A, double* const* inv) {
-  double M[K][N][2 * N];
+  double M[K][N][N];
+  int perm[K][N];
   for (int m = 0; m < K; ++m)
     for (int i = 0; i < N; ++i)
-      for (int j = 0; j < N; ++j) {
-        M[m][i][j] = A[m][i * N + j];
-        M[m][i][N + j] = i == j ? 1.0 : 0.0;
-      }
+      for (int j = 0; j < N; ++j) M[m][i][j] = A[m][i * N + j];
   for (int c = 0; c < N; ++c) {
     for (int m = 0; m < K; ++m) {
       int piv = c;
       for (int r = c + 1; r < N; ++r)
         if (std::fabs(M[m][r][c]) > std::fabs(M[m][piv][c])) piv = r;
+      perm[m][c] = piv;
       if (piv != c)
-        for (int j = 0; j < 2 * N; ++j) std::swap(M[m][c][j], M[m][piv][j]);
+        for (int j = 0; j < N; ++j) std::swap(M[m][c][j], M[m][piv][j]);
       const double d = 1.0 / M[m][c][c];
-      for (int j = 0; j < 2 * N; ++j) M[m][c][j] *= d;
+      for (int j = 0; j < N; ++j) M[m][c][j] *= d;
+      M[m][c][c] = d;
     }
     for (int m = 0; m < K; ++m)
       for (int r = 0; r < N; ++r) {
         if (r == c) continue;
         const double f = M[m][r][c];
-        for (int j = 0; j < 2 * N; ++j) M[m][r][j] -= f * M[m][c][j];
+        for (int j = 0; j < N; ++j) M[m][r][j] -= f * M[m][c][j];
+        M[m][r][c] = -f * M[m][c][c];
       }
   }
-  for (int m = 0; m < K; ++m)
+  for (int m = 0; m < K; ++m) {
+    int source[N], col[N];  // the column of M that the inverse's column j is; M's column k's place
+    for (int j = 0; j < N; ++j) source[j] = j;
+    for (int c = N - 1; c >= 0; --c) std::swap(source[c], source[perm[m][c]]);
+    for (int j = 0; j < N; ++j) col[source[j]] = j;
     for (int i = 0; i < N; ++i)
-      for (int j = 0; j < N; ++j) inv[m][i * N + j] = M[m][i][N + j];
+      for (int k = 0; k < N; ++k) inv[m][i * N + col[k]] = M[m][i][k];
+  }
 }
 
 // invert_fixed for count (1 to 4) matrices.
@@ -253,7 +259,7 @@ inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a :
 
 struct Group {
   const ElementType* type;  // the layout shared by the group's elements
-  std::vector<void (*)(const double*, const double*, double*)> eval, lin, local, prepare;  // per element
+  std::vector<void (*)(const double*, const double*, double*)> lin, local, prepare;  // per element
   int ne;
   bool border;
   std::vector<int> a, b;
@@ -313,7 +319,6 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
                     t->num_velocity_rows != grp.type->num_velocity_rows || t->num_impulses != grp.type->num_impulses))
         return false;
       grp.type = t;
-      grp.eval.push_back(t->eval);
       grp.lin.push_back(t->lin);
       grp.local.push_back(t->local);
       grp.prepare.push_back(t->prepare);
@@ -361,6 +366,14 @@ class Solver {
     C_.resize(m * nb * 12);
     E_.resize(m * m);
     local_.resize(st.groups.size());
+    body_out_.resize(nb * kBodyOut);
+    joint_out_.resize(st.nj * kJointOut);
+    size_t elements = 0;
+    for (const Group& grp : st.groups) {
+      element_out_offset_.push_back(elements);
+      elements += grp.ne * element_out_size(grp.type->size);
+    }
+    element_out_.resize(elements);
     for (size_t g = 0; g < st.groups.size(); ++g) {
       const Group& grp = st.groups[g];
       if (grp.border) continue;
@@ -373,40 +386,55 @@ class Solver {
     }
   }
 
-  // R = residual at W with mu = 0 (complementarity rows y o z).
-  void residual(const double* W, double* R) const {
+  // Evaluates every term's rows and their Jacobian at W (the generated *_lin functions), kept for
+  // factorise, and with R (or null) the residual at W with mu = 0 (complementarity rows y o z).
+  void evaluate(const double* W, double* R) {
     const int nb = st_.nb, nj = st_.nj;
-    std::fill(R, R + st_.num_unknowns, 0.0);
-    double out[kMaxElement + 12 + 6];
+    if (R) std::fill(R, R + st_.num_unknowns, 0.0);
     for (int i = 0; i < nb; ++i) {
-      body_eval(p_ + i * BODY_PARAMS, W + 6 * i, out);
-      for (int r = 0; r < 6; ++r) R[6 * i + r] += out[r];
+      double* out = &body_out_[i * kBodyOut];
+      body_lin(p_ + i * BODY_PARAMS, W + 6 * i, out);
+      if (R)
+        for (int r = 0; r < 6; ++r) R[6 * i + r] += out[r];
     }
     double u[12 + kMaxElement];
     for (int j = 0; j < nj; ++j) {
       const int pa = st_.parent[j], c = st_.child[j];
+      double* out = &joint_out_[j * kJointOut];
       velocities(W, pa, c, u);
       std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
-      st_.joint_type[j]->eval(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, out);
-      add_body_rows(R, pa, out);
-      add_body_rows(R, c, out + 6);
-      std::memcpy(R + st_.lam_offset() + 6 * j, out + 12, 6 * sizeof(double));
+      st_.joint_type[j]->lin(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, out);
+      if (R) {
+        add_body_rows(R, pa, out);
+        add_body_rows(R, c, out + 6);
+        std::memcpy(R + st_.lam_offset() + 6 * j, out + 12, 6 * sizeof(double));
+      }
     }
-    for (const Group& g : st_.groups) {
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
+        double* out = element_out(gi, e);
         velocities(W, g.a[e], g.b[e], u);
         std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
-        g.eval[e](p_ + g.param_offset + e * g.type->num_params, u, out);
-        std::memcpy(R + g.unknown_offset + e * n, out, n * sizeof(double));
-        add_body_rows(R, g.a[e], out + n);
-        add_body_rows(R, g.b[e], out + n + 6);
+        g.lin[e](p_ + g.param_offset + e * g.type->num_params, u, out);
+        if (R) {
+          std::memcpy(R + g.unknown_offset + e * n, out, n * sizeof(double));
+          add_body_rows(R, g.a[e], out + n);
+          add_body_rows(R, g.b[e], out + n + 6);
+        }
       }
     }
   }
 
   // Factorises d residual / d W at W (dojax.residual.linearize).
   void linearize(const double* W) {
+    evaluate(W, nullptr);
+    factorise();
+  }
+
+  // Factorises d residual / d W at the point of the last evaluate.
+  void factorise() {
     const int nb = st_.nb, nj = st_.nj, m = st_.border_size;
     P_.clear();
     std::fill(D_.begin(), D_.end(), 0.0);
@@ -415,19 +443,14 @@ class Solver {
     std::fill(B_.begin(), B_.end(), 0.0);
     std::fill(C_.begin(), C_.end(), 0.0);
     std::fill(E_.begin(), E_.end(), 0.0);
-    double out[6 + 36];
     for (int i = 0; i < nb; ++i) {
-      body_lin(p_ + i * BODY_PARAMS, W + 6 * i, out);
+      const double* out = &body_out_[i * kBodyOut];
       for (int r = 0; r < 6; ++r)
         for (int c = 0; c < 6; ++c) D(i, r, c) += out[6 + 6 * r + c];
     }
-    double G[18 + 18 * 18], u[12 + kMaxElement];
     for (int j = 0; j < nj; ++j) {
       const int pa = st_.parent[j], c = st_.child[j];
-      velocities(W, pa, c, u);
-      std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
-      st_.joint_type[j]->lin(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, G);
-      const double* J = G + 18;  // rows [parent, child, joint] x columns [Vp, Vc, lam]
+      const double* J = &joint_out_[j * kJointOut] + 18;  // rows [parent, child, joint] x columns [Vp, Vc, lam]
       auto blk = [&](int r, int k, int a, int b) { return J[(6 * r + a) * 18 + 6 * k + b]; };
       for (int a = 0; a < 6; ++a)
         for (int b = 0; b < 6; ++b) {
@@ -460,22 +483,14 @@ class Solver {
           }
       }
     }
-    // a group's local elements are linearised and eliminated four at a time (their inversions
-    // interleaved)
-    double J[4][(kMaxElement + 12) * (kMaxElement + 12) + kMaxElement + 12];
+    // a group's local elements are eliminated four at a time (their inversions interleaved)
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size, w = 12 + n;
       for (int e0 = 0; e0 < g.ne; e0 += 4) {
         const int count = std::min(4, g.ne - e0);
         const double* jac[4];  // rows [element rows; body a; body b] x [Va, Vb, y]
-        for (int k = 0; k < count; ++k) {
-          const int e = e0 + k;
-          velocities(W, g.a[e], g.b[e], u);
-          std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
-          g.lin[e](p_ + g.param_offset + e * g.type->num_params, u, J[k]);
-          jac[k] = J[k] + n + 12;
-        }
+        for (int k = 0; k < count; ++k) jac[k] = element_out(gi, e0 + k) + w;
         if (!g.border) {
           switch (n) {
             case 2: eliminate<2>(gi, e0, count, jac); break;
@@ -830,6 +845,14 @@ class Solver {
     }
   }
 
+  static constexpr int kBodyOut = 6 + 6 * 6;      // a body's rows and their Jacobian (body_lin)
+  static constexpr int kJointOut = 18 + 18 * 18;  // a joint's rows and their Jacobian (joint_*_lin)
+  // an element's n + 12 rows and their Jacobian with respect to its 12 + n inputs
+  static constexpr size_t element_out_size(int n) { return (12 + n) * (13 + n); }
+  double* element_out(size_t gi, int e) {
+    return &element_out_[element_out_offset_[gi] + e * element_out_size(st_.groups[gi].type->size)];
+  }
+
   double& D(int i, int r, int c) { return D_[i * 144 + r * 12 + c]; }
   double& Lm(int i, int r, int c) { return L_[i * 144 + r * 12 + c]; }
   double& Um(int i, int r, int c) { return U_[i * 144 + r * 12 + c]; }
@@ -1106,6 +1129,8 @@ class Solver {
   std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;  // S_: the border's Schur complement, LU-factored
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
+  std::vector<double> body_out_, joint_out_, element_out_;  // evaluate's rows and Jacobians
+  std::vector<size_t> element_out_offset_;                 // each group's start in element_out_
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;
   std::vector<char> live_;  // newton_step_block: the bodies whose reduced rows may be nonzero
   std::vector<char> block_rows_;  // solve_blocks: the rows of block_r_ that its load wrote
@@ -1234,7 +1259,8 @@ class InteriorPoint {
   void solve(double* W, double* info) {
     const int N = st_.num_unknowns;
     std::vector<double> R(N), Rc(N), d_aff(N), dW(N), Wt(N), Rt(N), Wa(N);
-    lin_.residual(W, R.data());
+    lin_.evaluate(W, R.data());
+    bool evaluated = true;  // lin_ holds the terms' Jacobians at W
     double kappa = o_.btol / o_.undercut;
     Violations v = violations(R.data(), kappa);
     int stalled = 0, it = 0;
@@ -1243,7 +1269,8 @@ class InteriorPoint {
       return (v.eq >= o_.rtol || v.centred >= o_.rtol) && it < o_.max_iter && std::isfinite(v.eq + v.centred);
     };
     while (keep_going()) {
-      lin_.linearize(W);
+      if (!evaluated) lin_.evaluate(W, nullptr);
+      lin_.factorise();
       double alpha0 = 1.0;
       if (cones) {
         lin_.newton_step(R.data(), d_aff.data());
@@ -1275,7 +1302,7 @@ class InteriorPoint {
       auto trial = [&](double alpha, Violations& vt) {
         for (int k = 0; k < N; ++k) Wt[k] = W[k] + alpha * dW[k];
         clip_angular(Wt.data());
-        lin_.residual(Wt.data(), Rt.data());
+        lin_.evaluate(Wt.data(), Rt.data());  // the next iteration's Jacobians too, if it is taken
         vt = violations(Rt.data(), kappa);
       };
       Violations vn;
@@ -1289,7 +1316,8 @@ class InteriorPoint {
         ++k;
         trial(alpha0 * std::pow(0.5, k), vn);
       }
-      if (std::isfinite(vn.eq + vn.centred)) {  // never step onto a non-finite point
+      evaluated = std::isfinite(vn.eq + vn.centred);  // the last trial is taken, or none
+      if (evaluated) {  // never step onto a non-finite point
         std::copy(Wt.begin(), Wt.end(), W);
         R = Rt;
       } else {

@@ -6,12 +6,12 @@ Run ``python -m dojax.native.generate`` after changing any equation of :mod:`doj
 
 Each function has the C signature ``void name(const double* p, const double* u, double* out)``:
 ``p`` holds one element's parameters (the leaves of its static arguments, flattened in pytree
-order, as :mod:`dojax.native.kernel` packs them), ``u`` its unknowns, and ``out`` receives the
-residual rows and, for the ``*_lin`` variants, then the Jacobian d rows / d u row by row. The
+order, as :mod:`dojax.native.kernel` packs them), ``u`` its unknowns, and ``out`` receives: from
+the ``*_lin`` variants, the residual rows, then their Jacobian d rows / d u row by row. The
 ``*_local`` variants read the parameters of :func:`dojax.residual.local_args` and write only the
 term's Jacobian with respect to its local inputs (:class:`dojax.residual.LocalJacobians`).
 
-A joint's rows, evaluated and linearised in every interior-point iteration, are generated once per
+A joint's rows and their Jacobian, evaluated in every interior-point iteration, are generated once per
 joint type (:data:`dojax.joints.JOINT_TYPES`), with the type's free rows as constants: a hinge's
 code then computes neither its free row's constraint nor its constrained rows' coordinates (0.6 of
 the general joint's statements). Those functions still take the general joint's parameters, free
@@ -95,7 +95,8 @@ def _c_functions(name, variants, static, unknowns):
 
 
 def _function(name, fn, static, unknowns):
-    """C source of ``name_eval`` (outputs) and ``name_lin`` (outputs and Jacobian)."""
+    """C source of ``name_lin``: the term's outputs, then their Jacobian with respect to the unknowns
+    (the kernel's iterations need both at every point they evaluate)."""
     def flat(s, u):
         return jnp.concatenate([jnp.ravel(o) for o in jax.tree.leaves(fn(s, u))])
 
@@ -103,7 +104,7 @@ def _function(name, fn, static, unknowns):
         jac = jax.jacfwd(lambda *v: flat(s, v), argnums=tuple(range(len(u))))(*u)
         return flat(s, u), jnp.concatenate([j.reshape(j.shape[0], -1) for j in jac], axis=1)
 
-    return _c_functions(name, (("eval", flat), ("lin", with_jacobian)), static, unknowns)
+    return _c_functions(name, (("lin", with_jacobian),), static, unknowns)
 
 
 def _local_function(name, fn, static, unknowns):
@@ -139,7 +140,7 @@ def _layout_row(layout, name, n_params, n_local, couplings):
     velocity_rows, impulses = couplings
     indices = lambda values: f"{len(values)}, {{{', '.join(map(str, values)) or '0'}}}"
     return (f"  {{{layout.size}, {layout.num_equalities}, {len(layout.orthant)}, {{{orth}}}, {len(layout.soc)}, "
-            f"{{{soc}}}, {n_params}, {name}_eval, {name}_lin, {n_local}, {name}_local, {name}_prepare, "
+            f"{{{soc}}}, {n_params}, {name}_lin, {n_local}, {name}_local, {name}_prepare, "
             f"{indices(velocity_rows)}, {indices(impulses)}}},")
 
 
@@ -185,7 +186,7 @@ def source():
         code, n_joint = _function(f"joint_{joint_type}", lambda s, u, free=free: res._joint_terms(s[0], free, *s[2:], *u),
                                   joint[:-3], joint[-3:])
         parts.append(code)
-        joint_rows.append(f"  {{joint_{joint_type}_eval, joint_{joint_type}_lin}},")
+        joint_rows.append(f"  {{joint_{joint_type}_lin}},")
     local = _first(local_joint, res._JOINT_LOCAL_AXES)
     code, n_joint_local = _local_function("joint", lambda s, u: res._joint_local(*s, *u), local[:-3], local[-3:])
     parts.append(code)
