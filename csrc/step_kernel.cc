@@ -143,13 +143,13 @@ inline void mm(const double* A, int lda, const double* B, int ldb, double* C, in
   }
 }
 
-// C (M x N) (+)= scale A[:, cols] B with B (count x N): A's columns ``cols`` only.
-template <int M, int N>
-inline void mm_cols(const double* A, int lda, const int* cols, int count, const double* B, double* C, int ldc,
+// C (M x N) (+)= scale A[:, cols] B with B (Count x N): A's columns ``cols`` only.
+template <int M, int N, int Count>
+inline void mm_cols(const double* A, int lda, const int* cols, const double* B, double* C, int ldc,
                     double scale = 1.0, bool accumulate = false) {
   for (int i = 0; i < M; ++i) {
     double out[N] = {};
-    for (int l = 0; l < count; ++l) {
+    for (int l = 0; l < Count; ++l) {
       const double a = A[i * lda + cols[l]];
       for (int j = 0; j < N; ++j) out[j] += a * B[l * N + j];
     }
@@ -157,14 +157,14 @@ inline void mm_cols(const double* A, int lda, const int* cols, int count, const 
   }
 }
 
-// C (M x N) (+)= scale A B[rows, :] with A (M x count): B's rows ``rows`` only.
-template <int M, int N>
-inline void mm_rows(const double* A, const int* rows, int count, const double* B, int ldb, double* C, int ldc,
+// C (M x N) (+)= scale A B[rows, :] with A (M x Count): B's rows ``rows`` only.
+template <int M, int N, int Count>
+inline void mm_rows(const double* A, const int* rows, const double* B, int ldb, double* C, int ldc,
                     double scale = 1.0, bool accumulate = false) {
   for (int i = 0; i < M; ++i) {
     double out[N] = {};
-    for (int l = 0; l < count; ++l) {
-      const double a = A[i * count + l];
+    for (int l = 0; l < Count; ++l) {
+      const double a = A[i * Count + l];
       for (int j = 0; j < N; ++j) out[j] += a * B[rows[l] * ldb + j];
     }
     for (int j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
@@ -255,6 +255,13 @@ inline void term_velocities(const double* W, int nb, int a, int b, double* u) {
 inline double nanmax(double a, double b) { return (std::isnan(a) || a > b) ? a : b; }
 inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a : b; }
 
+// How many of a local element's rows read its bodies' velocities, and of its unknowns its bodies'
+// rows read, by its size, as every layout of dojax.elements has them (a limit's or a frictionless
+// contact's one row and impulse; a contact's gap and two tangential rows and its normal and two
+// friction impulses, in the cone or the pyramid's sides), fixed at compile time for the
+// elimination's products; parse_structure checks each element type against them.
+constexpr int coupled(int size) { return size == 2 ? 1 : size == 8 ? 3 : 5; }
+
 // ---- the problem's static structure -------------------------------------------------------------
 
 struct Group {
@@ -315,9 +322,9 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
       if (e > 0 && (t->size != grp.type->size || t->num_params != grp.type->num_params ||
                     t->num_local_params != grp.type->num_local_params ||
                     !std::equal(t->velocity_rows, t->velocity_rows + kMaxElement, grp.type->velocity_rows) ||
-                    !std::equal(t->impulses, t->impulses + kMaxElement, grp.type->impulses) ||
-                    t->num_velocity_rows != grp.type->num_velocity_rows || t->num_impulses != grp.type->num_impulses))
+                    !std::equal(t->impulses, t->impulses + kMaxElement, grp.type->impulses)))
         return false;
+      if (t->num_velocity_rows != coupled(t->size) || t->num_impulses != coupled(t->size)) return false;
       grp.type = t;
       grp.lin.push_back(t->lin);
       grp.local.push_back(t->local);
@@ -885,7 +892,7 @@ class Solver {
     // the products run over the element's nonzero couplings to its bodies alone: the rows that read
     // the velocities (Ca, Cb: nv x 6) and the unknowns that the bodies' rows read (Ba, Bb: 6 x ni)
     const ElementType& t = *g.type;
-    const int nv = t.num_velocity_rows, ni = t.num_impulses;
+    constexpr int nv = coupled(N), ni = coupled(N);
     const int *vr = t.velocity_rows, *im = t.impulses;
     for (int k = 0; k < count; ++k) {
       const int e = e0 + k, a = g.a[e], b = g.b[e];
@@ -906,16 +913,16 @@ class Solver {
       double* Sb = le.Sb.data() + e * N * 6;
       for (int r = 0; r < N; ++r)
         for (int c = 0; c < N; ++c) Ke[r * N + c] *= scale[k][c];
-      mm_cols<N, 6>(Ke, N, vr, nv, Ca, Sa, 6);
-      mm_rows<6, N>(Ba, im, ni, Ke, N, le.BKa.data() + e * 6 * N, N);
-      mm_rows<6, 6>(Ba, im, ni, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
+      mm_cols<N, 6, nv>(Ke, N, vr, Ca, Sa, 6);
+      mm_rows<6, N, ni>(Ba, im, Ke, N, le.BKa.data() + e * 6 * N, N);
+      mm_rows<6, 6, ni>(Ba, im, Sa, 6, &D(a, 0, 0), 12, -1.0, true);
       if (b != nb) {
-        mm_cols<N, 6>(Ke, N, vr, nv, Cb, Sb, 6);
-        mm_rows<6, N>(Bb, im, ni, Ke, N, le.BKb.data() + e * 6 * N, N);
-        mm_rows<6, 6>(Bb, im, ni, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
+        mm_cols<N, 6, nv>(Ke, N, vr, Cb, Sb, 6);
+        mm_rows<6, N, ni>(Bb, im, Ke, N, le.BKb.data() + e * 6 * N, N);
+        mm_rows<6, 6, ni>(Bb, im, Sb, 6, &D(b, 0, 0), 12, -1.0, true);
         // b is a's parent (a joint limit): the coupling lives in a's tree blocks
-        mm_rows<6, 6>(Ba, im, ni, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
-        mm_rows<6, 6>(Bb, im, ni, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
+        mm_rows<6, 6, ni>(Ba, im, Sb, 6, &Lm(a, 0, 0), 12, -1.0, true);
+        mm_rows<6, 6, ni>(Bb, im, Sa, 6, &Um(a, 0, 0), 12, -1.0, true);
       }
     }
   }
