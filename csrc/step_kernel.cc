@@ -1280,23 +1280,30 @@ class InteriorPoint {
       lin_.factorise();
       double alpha0 = 1.0;
       if (cones) {
-        lin_.newton_step(R.data(), d_aff.data());
-        const double a_aff = std::min(1.0, max_step(W, d_aff.data()));
+        // Mehrotra's predictor: the affine step sets the centring and its second-order term. Near
+        // the target (nu < 10 kappa) the step centres on kappa whatever the predictor gives, and
+        // uses neither, so the predictor's solve is skipped there (the same step as computing it).
         const double nu = duality(W);
-        for (int k = 0; k < N; ++k) Wa[k] = W[k] + a_aff * d_aff[k];
-        const double nu_aff = duality(Wa.data());
-        const double sigma = std::pow(std::min(std::max(nu_aff / nu, 0.0), 1.0), 3);
-        const bool centring = (sigma * nu <= kappa) || (nu < 10.0 * kappa);
-        const double mu = centring ? kappa : sigma * nu;
+        bool centring = nu < 10.0 * kappa;
+        double mu = kappa;
+        if (!centring) {
+          lin_.newton_step(R.data(), d_aff.data());
+          const double a_aff = std::min(1.0, max_step(W, d_aff.data()));
+          for (int k = 0; k < N; ++k) Wa[k] = W[k] + a_aff * d_aff[k];
+          const double nu_aff = duality(Wa.data());
+          const double sigma = std::pow(std::min(std::max(nu_aff / nu, 0.0), 1.0), 3);
+          centring = sigma * nu <= kappa;
+          mu = centring ? kappa : sigma * nu;
+        }
         Rc = R;
         for (const Group& g : st_.groups) {
           const ElementType& t = *g.type;
           const int nc = t.size - t.num_equalities;
           for (int e = 0; e < g.ne; ++e) {
             double* r = Rc.data() + g.unknown_offset + e * t.size + t.num_equalities;
-            double second[kMaxElement];
-            jordan(t, d_aff.data() + g.unknown_offset + e * t.size, second);
-            for (int k = 0; k < nc; ++k) r[k] += (centring ? 0.0 : second[k]) - mu * identity(t, k);
+            double second[kMaxElement] = {};
+            if (!centring) jordan(t, d_aff.data() + g.unknown_offset + e * t.size, second);
+            for (int k = 0; k < nc; ++k) r[k] += second[k] - mu * identity(t, k);
           }
         }
         lin_.newton_step(Rc.data(), dW.data());
