@@ -257,9 +257,10 @@ inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a :
 
 // How many of a local element's rows read its bodies' velocities, and of its unknowns its bodies'
 // rows read, by its size, as every layout of dojax.elements has them (a limit's or a frictionless
-// contact's one row and impulse; a contact's gap and two tangential rows and its normal and two
-// friction impulses, in the cone or the pyramid's sides), fixed at compile time for the
-// elimination's products; parse_structure checks each element type against them.
+// contact's one row and impulse; a cone contact's gap and two tangential rows, and its normal and
+// two friction impulses; a pyramid contact's gap and four side rows, and its normal and four side
+// impulses), fixed at compile time for the elimination's products; parse_structure checks each
+// element type against them.
 constexpr int coupled(int size) { return size == 2 ? 1 : size == 8 ? 3 : 5; }
 
 // ---- the problem's static structure -------------------------------------------------------------
