@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dojax import quaternion as quat
 from dojax.implicit import solve_jacobian
 from dojax.minimal import from_minimal, to_minimal
 from dojax.state import difference, retract
@@ -13,21 +14,20 @@ from dojax.step import advance, check_action
 def _advance_tangents(V, timestep):
     """How each body's next state (:func:`dojax.step.advance`) moves in the tangent of
     :func:`dojax.state.retract` [x, v, theta, w], in closed form, at the velocities V (nb, 6) = [v, w].
-    With a = h w / 2 and s = sqrt(1 - |a|^2) (the Cayley step f = [s, a] of
-    :func:`dojax.quaternion.cayley`, q3 = q ⊗ f): x3 = x + dx + h v, so its rows are I along dx
-    and h I along v; the v and w rows are I along v and w; theta3 = R(f)^T dtheta, and
-    d theta3 / d w = h (s I + a a^T / s - [a]x). Returns those two 3 x 3 blocks (nb, 3, 3) each:
-    ``(R(f)^T, d theta3 / d w)``; every other block is 0, I or h I. (The solver keeps |a| below 1;
-    unknowns that a failed solve leaves beyond it get finite blocks, without the a a^T / s term.)"""
-    a = 0.5 * timestep * V[:, 3:]
-    aa = jnp.sum(a * a, axis=-1)[:, None, None]
-    inside = aa < 1.0
-    s = jnp.sqrt(jnp.where(inside, 1.0 - aa, 0.0))
+    With the Cayley step f = [s, a] = :func:`dojax.quaternion.cayley` (w, h) (q3 = q ⊗ f): x3 = x + dx
+    + h v, so its rows are I along dx and h I along v; the v and w rows are I along v and w;
+    theta3 = R(f)^T dtheta, and d theta3 / d w = h (s I + a a^T / s - [a]x). Returns those two 3 x 3
+    blocks (nb, 3, 3) each: ``(R(f)^T, d theta3 / d w)``; every other block is 0, I or h I. (The
+    solver keeps |a| below 1; unknowns that a failed solve leaves beyond it get finite blocks,
+    without the a a^T / s term.)"""
+    f = quat.cayley(V[:, 3:], timestep)
+    s, a = f[:, :1, None], f[:, 1:]
+    inside = s > 0.0
     eye = jnp.eye(3, dtype=V.dtype)
     outer = a[:, :, None] * a[:, None, :]
     cross = jnp.swapaxes(jnp.cross(a[:, None, :], eye), -1, -2)  # [a]x: column i is a x e_i
     along_a = jnp.where(inside, outer / jnp.where(inside, s, 1.0), 0.0)
-    return (s * s - aa) * eye + 2.0 * outer - 2.0 * s * cross, timestep * (s * eye + along_a - cross)
+    return jnp.swapaxes(quat.to_matrix(f), -1, -2), timestep * (s * eye + along_a - cross)
 
 
 def _maximal(mech, state, action, opts):
