@@ -867,29 +867,94 @@ class Solver {
   double& Bm(int i, int r, int col) { return B_[(i * 12 + r) * st_.border_size + col]; }
   double& Cm(int row, int i, int c) { return C_[row * st_.nb * 12 + i * 12 + c]; }
 
+  // K[k] = (d rows / d y)^-1 (N x N, from column 12 of jacs[k], leading dimension 12 + N) for
+  // count (1 to 4) local elements:
+  // - a joint limit's or a frictionless contact's (N = 2) in closed form;
+  // - a cone contact's (N = 8) by its sparsity, which dojax.native.generate checks for every such
+  //   element: the rows of the gap and of the tangential velocities (0, 2, 3) read their slacks
+  //   (4, 6, 7) alone, the normal impulse's complementarity row (4) reads it (0) and the gap's
+  //   slack, the cone's head row (1) reads it (1) and the normal impulse, so only the cone's
+  //   complementarity rows (5 to 7) need a dense solve, in the unknowns 2, 3 and 5 (by
+  //   Gauss-Jordan, those rows equilibrated first);
+  // - a pyramid contact's (N = 12) by Gauss-Jordan, its rows equilibrated first (complementarity
+  //   rows scale with the slacks).
+  template <int N>
+  static void local_inverse(int count, const double* const* jacs, double* const* K) {
+    constexpr int w = 12 + N;
+    if constexpr (N == 2) {
+      for (int k = 0; k < count; ++k) {
+        const double* J = jacs[k] + 12;
+        const double inv_det = 1.0 / (J[0] * J[w + 1] - J[1] * J[w]);
+        K[k][0] = J[w + 1] * inv_det;
+        K[k][1] = -J[1] * inv_det;
+        K[k][2] = -J[w] * inv_det;
+        K[k][3] = J[0] * inv_det;
+      }
+    } else if constexpr (N == 8) {
+      for (int k = 0; k < count; ++k) {
+        const double* J = jacs[k] + 12;
+        auto j = [&](int r, int c) { return J[r * w + c]; };
+        double* row[8];  // K's rows, by unknown
+        for (int u = 0; u < 8; ++u) {
+          row[u] = K[k] + 8 * u;
+          std::fill(row[u], row[u] + 8, 0.0);
+        }
+        row[4][0] = 1.0 / j(0, 4);
+        row[6][2] = 1.0 / j(2, 6);
+        row[7][3] = 1.0 / j(3, 7);
+        for (int c = 0; c < 8; ++c) row[0][c] = ((c == 4 ? 1.0 : 0.0) - j(4, 4) * row[4][c]) / j(4, 0);
+        for (int c = 0; c < 8; ++c) row[1][c] = ((c == 1 ? 1.0 : 0.0) - j(1, 0) * row[0][c]) / j(1, 1);
+        constexpr int known[5] = {0, 1, 4, 6, 7}, dense[3] = {2, 3, 5};
+        double M[9], Minv[9], T[3][8];
+        for (int a = 0; a < 3; ++a) {
+          double big = 0.0;
+          for (int c = 0; c < 8; ++c) big = nanmax(big, std::fabs(j(5 + a, c)));
+          const double scale = 1.0 / big;
+          for (int b = 0; b < 3; ++b) M[3 * a + b] = scale * j(5 + a, dense[b]);
+          for (int c = 0; c < 8; ++c) {
+            double t = c == 5 + a ? 1.0 : 0.0;
+            for (int u : known) t -= j(5 + a, u) * row[u][c];
+            T[a][c] = scale * t;
+          }
+        }
+        const double* Ms[1] = {M};
+        double* Minvs[1] = {Minv};
+        invert_fixed<3, 1>(Ms, Minvs);
+        for (int a = 0; a < 3; ++a)
+          for (int c = 0; c < 8; ++c)
+            row[dense[a]][c] = Minv[3 * a] * T[0][c] + Minv[3 * a + 1] * T[1][c] + Minv[3 * a + 2] * T[2][c];
+      }
+    } else {
+      double Jy[4][N * N], scale[4][N];
+      const double* Jys[4];
+      for (int k = 0; k < count; ++k) {
+        const double* jac = jacs[k];
+        for (int r = 0; r < N; ++r) {
+          double big = 0.0;
+          for (int c = 0; c < N; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
+          scale[k][r] = 1.0 / big;
+          for (int c = 0; c < N; ++c) Jy[k][r * N + c] = scale[k][r] * jac[r * w + 12 + c];
+        }
+        Jys[k] = Jy[k];
+      }
+      invert_up_to_four<N>(count, Jys, K);
+      for (int k = 0; k < count; ++k)
+        for (int r = 0; r < N; ++r)
+          for (int c = 0; c < N; ++c) K[k][r * N + c] *= scale[k][c];
+    }
+  }
+
   // Eliminates count (1 to 4) local elements e0, e0 + 1, ... of a group (contacts with the world
   // or joint limits) into their bodies' blocks: dy = -K r - Sa dVa - Sb dVb with K the inverse of
-  // d rows / d y (rows equilibrated first: complementarity rows scale with the slacks).
+  // d rows / d y (local_inverse).
   template <int N>
   void eliminate(size_t gi, int e0, int count, const double* const* jacs) {
     const int w = 12 + N, nb = st_.nb;
     LocalElimination& le = local_[gi];
     const Group& g = st_.groups[gi];
-    double Jy[4][N * N], scale[4][N];
-    const double* Jys[4];
     double* Ks[4];
-    for (int k = 0; k < count; ++k) {
-      const double* jac = jacs[k];
-      for (int r = 0; r < N; ++r) {
-        double big = 0.0;
-        for (int c = 0; c < N; ++c) big = nanmax(big, std::fabs(jac[r * w + 12 + c]));
-        scale[k][r] = 1.0 / big;
-        for (int c = 0; c < N; ++c) Jy[k][r * N + c] = scale[k][r] * jac[r * w + 12 + c];
-      }
-      Jys[k] = Jy[k];
-      Ks[k] = le.K.data() + (e0 + k) * N * N;
-    }
-    invert_up_to_four<N>(count, Jys, Ks);
+    for (int k = 0; k < count; ++k) Ks[k] = le.K.data() + (e0 + k) * N * N;
+    local_inverse<N>(count, jacs, Ks);
     // the products run over the element's nonzero couplings to its bodies alone: the rows that read
     // the velocities (Ca, Cb: nv x 6) and the unknowns that the bodies' rows read (Ba, Bb: 6 x ni)
     const ElementType& t = *g.type;
@@ -912,8 +977,6 @@ class Solver {
       double* Ke = Ks[k];
       double* Sa = le.Sa.data() + e * N * 6;
       double* Sb = le.Sb.data() + e * N * 6;
-      for (int r = 0; r < N; ++r)
-        for (int c = 0; c < N; ++c) Ke[r * N + c] *= scale[k][c];
       mm_cols<N, 6, nv>(Ke, N, vr, Ca, Sa, 6);
       mm_rows<6, N, ni>(Ba, im, Ke, N, le.BKa.data() + e * 6 * N, N);
       mm_rows<6, 6, ni>(Ba, im, Sa, 6, &D(a, 0, 0), 12, -1.0, true);

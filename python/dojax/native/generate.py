@@ -134,6 +134,19 @@ def _couplings(lin_code, n):
     return velocity_rows, impulses
 
 
+# the unknowns that each of a cone contact's first five rows may read: the kernel's local_inverse
+# solves those rows by substitution and only the cone's complementarity rows densely
+CONE_CONTACT_READS = {0: {4}, 1: {0, 1}, 2: {6}, 3: {7}, 4: {0, 4}}
+
+
+def _local_reads(lin_code, n):
+    """Per row of an element of size n, the unknowns of its own that it reads: the entries of
+    d rows / d y that its generated ``_lin`` function does not write as the constant 0."""
+    zero = {int(k) for k in re.findall(r"out\[(\d+)\] = -?0\.0;", lin_code)}
+    rows, width = n + 12, 12 + n
+    return [{c for c in range(n) if rows + r * width + 12 + c not in zero} for r in range(n)]
+
+
 def _layout_row(layout, name, n_params, n_local, couplings):
     orth = ", ".join(f"{{{p}, {d}}}" for p, d in layout.orthant) or "{0, 0}"
     soc = ", ".join(f"{{{{{', '.join(map(str, p))}}}, {{{', '.join(map(str, d))}}}}}" for p, d in layout.soc) or "{{0, 0, 0}, {0, 0, 0}}"
@@ -224,6 +237,9 @@ def source():
         code, n_params = _function(name, fn, one[:6], one[6:9])
         parts.append(code)
         couplings = _couplings(code[code.index(f"{name}_lin("):], layout.size)
+        if layout.size == 8:
+            reads = _local_reads(code[code.index(f"{name}_lin("):], layout.size)
+            assert all(reads[r] <= allowed for r, allowed in CONE_CONTACT_READS.items()), name
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
         parts.append(code)
 
