@@ -108,12 +108,10 @@ void invert_fixed(const double* const* A, double* const* inv) {
       }
   }
   for (int m = 0; m < K; ++m) {
-    int source[N], col[N];  // the column of M that the inverse's column j is; M's column k's place
-    for (int j = 0; j < N; ++j) source[j] = j;
-    for (int c = N - 1; c >= 0; --c) std::swap(source[c], source[perm[m][c]]);
-    for (int j = 0; j < N; ++j) col[source[j]] = j;
-    for (int i = 0; i < N; ++i)
-      for (int k = 0; k < N; ++k) inv[m][i * N + col[k]] = M[m][i][k];
+    std::copy(&M[m][0][0], &M[m][0][0] + N * N, inv[m]);
+    for (int c = N - 1; c >= 0; --c)
+      if (perm[m][c] != c)
+        for (int i = 0; i < N; ++i) std::swap(inv[m][i * N + c], inv[m][i * N + perm[m][c]]);
   }
 }
 
