@@ -122,15 +122,20 @@ def _prepare_function(name, fn, static):
     return _c_functions(name, (("prepare", flat),), static, ())[0], int(jax.eval_shape(flat, static, ()).size)
 
 
-def _couplings(lin_code, n):
-    """(the element rows that read its bodies' velocities, the unknowns that its bodies' rows read)
-    of an element of size n, from its generated ``_lin`` function: the entries of the Jacobian that
-    it writes as the constant 0 are zero for every input."""
+def _nonzero(lin_code, n):
+    """entry(r, c): whether the Jacobian of an element of size n ((n + 12) rows by 12 + n inputs
+    [Va, Vb, y]) may be nonzero at (r, c), from its generated ``_lin`` function: the entries that it
+    writes as the constant 0 are zero for every input."""
     zero = {int(k) for k in re.findall(r"out\[(\d+)\] = -?0\.0;", lin_code)}
     rows, width = n + 12, 12 + n
-    entry = lambda r, c: rows + r * width + c not in zero
+    return lambda r, c: rows + r * width + c not in zero
+
+
+def _couplings(entry, n):
+    """(the element rows that read its bodies' velocities, the unknowns that its bodies' rows read)
+    of an element of size n, from its Jacobian's nonzero pattern (:func:`_nonzero`)."""
     velocity_rows = [r for r in range(n) if any(entry(r, c) for c in range(12))]
-    impulses = [c for c in range(n) if any(entry(r, 12 + c) for r in range(n, rows))]
+    impulses = [c for c in range(n) if any(entry(r, 12 + c) for r in range(n, n + 12))]
     return velocity_rows, impulses
 
 
@@ -139,12 +144,10 @@ def _couplings(lin_code, n):
 CONE_CONTACT_READS = {0: {4}, 1: {0, 1}, 2: {6}, 3: {7}, 4: {0, 4}}
 
 
-def _local_reads(lin_code, n):
-    """Per row of an element of size n, the unknowns of its own that it reads: the entries of
-    d rows / d y that its generated ``_lin`` function does not write as the constant 0."""
-    zero = {int(k) for k in re.findall(r"out\[(\d+)\] = -?0\.0;", lin_code)}
-    rows, width = n + 12, 12 + n
-    return [{c for c in range(n) if rows + r * width + 12 + c not in zero} for r in range(n)]
+def _local_reads(entry, n):
+    """Per row of an element of size n, the unknowns of its own that it reads, from its Jacobian's
+    nonzero pattern (:func:`_nonzero`)."""
+    return [{c for c in range(n) if entry(r, 12 + c)} for r in range(n)]
 
 
 def _layout_row(layout, name, n_params, n_local, couplings):
@@ -236,9 +239,10 @@ def source():
             pre = lambda s, key=key: res.element_pre("contact", key[1], *s[:1], *s[2:])
         code, n_params = _function(name, fn, one[:6], one[6:9])
         parts.append(code)
-        couplings = _couplings(code[code.index(f"{name}_lin("):], layout.size)
+        entry = _nonzero(code[code.index(f"{name}_lin("):], layout.size)
+        couplings = _couplings(entry, layout.size)
         if layout.size == 8:
-            reads = _local_reads(code[code.index(f"{name}_lin("):], layout.size)
+            reads = _local_reads(entry, layout.size)
             assert all(reads[r] <= allowed for r, allowed in CONE_CONTACT_READS.items()), name
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
         parts.append(code)
