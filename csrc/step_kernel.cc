@@ -1903,6 +1903,48 @@ ffi::Error local_jacobians(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> 
   return ffi::Error::Success();
 }
 
+// dojax.minimal.to_minimal: every tree joint's row of the minimal table (its coordinates and their
+// rates, the generated joint_minimal) from its parameters and its parent's and child's x, q, v, w
+// (the world, parent nb: at the origin, at rest), then the table's entries index selects. A lane's
+// state is x, q, v, w of its nb bodies (13 nb values), its joints' parameters nb rows of
+// JOINT_MINIMAL_PARAMS. Lanes of a batch are independent.
+ffi::Error minimal(ffi::Buffer<ffi::F64> state, ffi::Buffer<ffi::F64> joints, ffi::ResultBuffer<ffi::F64> out,
+                   ffi::Span<const int64_t> parent, ffi::Span<const int64_t> child, ffi::Span<const int64_t> index) {
+  const size_t nb = parent.size(), S = 13 * nb, J = nb * JOINT_MINIMAL_PARAMS, M = index.size();
+  if (nb == 0 || child.size() != nb) return ffi::Error::InvalidArgument("dojax kernel: malformed joints");
+  for (size_t k = 0; k < nb; ++k)
+    if (parent[k] < 0 || static_cast<size_t>(parent[k]) > nb || child[k] < 0 || static_cast<size_t>(child[k]) >= nb)
+      return ffi::Error::InvalidArgument("dojax kernel: malformed joints");
+  for (const int64_t i : index)
+    if (i < 0 || static_cast<size_t>(i) >= 12 * nb) return ffi::Error::InvalidArgument("dojax kernel: malformed index");
+  const size_t batch = state.element_count() / S;
+  if (state.element_count() != batch * S || joints.element_count() != batch * J || out->element_count() != batch * M)
+    return ffi::Error::InvalidArgument("dojax kernel: buffer sizes do not match the joints");
+#pragma omp parallel for schedule(static) if (batch > 1)
+  for (size_t lane = 0; lane < batch; ++lane) {
+    const double* s = state.typed_data() + lane * S;
+    std::vector<double> table(12 * nb);
+    for (size_t k = 0; k < nb; ++k) {
+      // u: the parent's x, q, v, w, then the child's
+      double u[26] = {0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+      const size_t bodies[2] = {static_cast<size_t>(parent[k]), static_cast<size_t>(child[k])};
+      for (int side = 0; side < 2; ++side) {
+        const size_t b = bodies[side];
+        if (b == nb) continue;
+        double* ub = u + 13 * side;
+        std::copy(s + 3 * b, s + 3 * b + 3, ub);
+        std::copy(s + 3 * nb + 4 * b, s + 3 * nb + 4 * b + 4, ub + 3);
+        std::copy(s + 7 * nb + 3 * b, s + 7 * nb + 3 * b + 3, ub + 7);
+        std::copy(s + 10 * nb + 3 * b, s + 10 * nb + 3 * b + 3, ub + 10);
+      }
+      joint_minimal(joints.typed_data() + lane * J + k * JOINT_MINIMAL_PARAMS, u, table.data() + 12 * k);
+    }
+    double* o = out->typed_data() + lane * M;
+    for (size_t i = 0; i < M; ++i) o[i] = table[index[i]];
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 namespace {
@@ -1979,3 +2021,12 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxColumnsSolve, columns_solve, gathered_derivat
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxJacobianColumns, jacobian_columns, gathered_derivative<5>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxLinearSolve, linear_solve, gathered_derivative<2>().Attr<int64_t>("transpose"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DojaxMinimal, minimal,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Attr<ffi::Span<const int64_t>>("parent")
+                                  .Attr<ffi::Span<const int64_t>>("child")
+                                  .Attr<ffi::Span<const int64_t>>("index"));

@@ -14,10 +14,10 @@ import numpy as np
 
 from dojax import joints as joint_lib
 from dojax import quaternion as quat
-from dojax.state import from_configurations, previous_configuration
+from dojax.state import State, from_configurations, previous_configuration
 
 
-def _minimal_index(structure):
+def minimal_index(structure):
     """Flat indices into the per-tree-joint (nb, 12) table [coordinates; velocities]."""
     mask = structure.free_mask[: len(structure.body_names)]
     rows = [np.concatenate([np.flatnonzero(m), 6 + np.flatnonzero(m)]) + 12 * i for i, m in enumerate(mask)]
@@ -40,8 +40,33 @@ def joint_coordinates(mech, jdata, parent, child, x, q):
     return jax.vmap(joint_lib.coordinates)(jdata, x[parent], q[parent], x[child], q[child])
 
 
-def to_minimal(mech, state):
-    """Minimal coordinates ``[positions; velocities]`` per tree joint of a maximal State."""
+def joint_row(jdata, h, parent, child):
+    """One tree joint's row of :func:`to_minimal`'s table, its 6 coordinates and then their 6
+    rates, from its data, the timestep and its parent's and child's ``(x, q, v, w)`` (the world's:
+    zeros and the identity): what the native kernel's generated ``joint_minimal`` computes."""
+    theta2 = joint_lib.coordinates(jdata, *parent[:2], *child[:2])
+    (xp1, qp1), (xc1, qc1) = (previous_configuration(State(x=x, q=q, v=v, w=w), h)
+                              for x, q, v, w in (parent, child))
+    theta1 = joint_lib.coordinates(jdata, xp1, qp1, xc1, qc1)
+    return jnp.concatenate([theta2, joint_lib.coordinate_difference(jdata, theta2, theta1) / h])
+
+
+def to_minimal(mech, state, backend="auto"):
+    """Minimal coordinates ``[positions; velocities]`` per tree joint of a maximal State.
+
+    ``backend`` as :class:`~dojax.solver.SolverOptions`' (who evaluates them): ``"jax"``, ``"native"``
+    (the C++ kernel, CPU only, one operation in a compiled program instead of a few dozen) or
+    ``"auto"`` (native when it is built and JAX's default device is a CPU). Their derivatives are
+    the JAX function's on either path."""
+    from dojax.native import kernel
+
+    if kernel.chosen(backend):
+        return kernel.to_minimal(mech, state)
+    return _to_minimal(mech, state)
+
+
+def _to_minimal(mech, state):
+    """:func:`to_minimal` in JAX."""
     s = mech.structure
     nb = mech.num_bodies
     h = mech.timestep
@@ -54,7 +79,7 @@ def to_minimal(mech, state):
         jnp.stack([x2, x1]), jnp.stack([q2, q1]))
     rate = jax.vmap(joint_lib.coordinate_difference)(jdata, theta2, theta1) / h
     table = jnp.concatenate([theta2, rate], axis=-1)
-    return table.reshape(-1)[_minimal_index(s)]
+    return table.reshape(-1)[minimal_index(s)]
 
 
 def from_minimal(mech, y):
@@ -65,7 +90,7 @@ def from_minimal(mech, y):
     if y.shape != (mech.minimal_size,):
         raise ValueError(f"minimal coordinates must have shape ({mech.minimal_size},), got {y.shape}")
     h = mech.timestep
-    table = jnp.zeros(nb * 12, y.dtype).at[_minimal_index(s)].set(y).reshape(nb, 12)
+    table = jnp.zeros(nb * 12, y.dtype).at[minimal_index(s)].set(y).reshape(nb, 12)
     theta2, rate = table[:, :6], table[:, 6:]
     theta1 = theta2 - h * rate
     jdata = tree_joint_data(mech)

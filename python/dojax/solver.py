@@ -17,9 +17,9 @@ from dojax import elements as el
 from dojax import integrator
 from dojax import residual as res
 from dojax.native import kernel
+from dojax.native.kernel import BACKENDS
 
 
-BACKENDS = ("auto", "jax", "native")
 
 
 @jax.tree_util.register_dataclass
@@ -165,9 +165,7 @@ def _second_order_shifts(prob, dW):
 
 def use_native(opts):
     """Whether ``opts`` sends the iterations to the native kernel."""
-    if opts.backend == "auto":
-        return kernel.available() and jax.default_backend() == "cpu"
-    return opts.backend == "native"
+    return kernel.chosen(opts.backend)
 
 
 def solve(mech, prob, W0, opts):

@@ -116,9 +116,7 @@ class InvertedPendulum(Env):
         self.coordinates = MujocoCoordinates(mech, info)
 
     def observe(self, sim, task):
-        from dojax.minimal import to_minimal
-
-        return jnp.concatenate(self.coordinates(self.mech, sim, to_minimal(self.mech, sim)))
+        return jnp.concatenate(self.coordinates(self.mech, sim, self.minimal_coordinates(sim)))
 
     def reward(self, before, after, ctrl, task):
         theta = self.observe(after, task)[1]

@@ -1,10 +1,8 @@
 """MuJoCo-style ``qpos``/``qvel`` of dojax States of mechanisms imported from MJCF files."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dojax.minimal import joint_coordinates, with_world
 
 _FREE, _BALL = 0, 1
 
@@ -71,15 +69,3 @@ class MujocoCoordinates:
         if self._qvel_order is not None:
             qvel = qvel[self._qvel_order]
         return qpos, qvel
-
-    def first(self, mech, sim):
-        """``qpos[0]`` alone (the root's x), from its own joint: cheaper than the whole vector."""
-        part = self._parts[0]
-        if part[0] == "free":
-            return sim.x[part[1], 0]
-        _, _, _, qpos0, sign, k, row = part
-        s = mech.structure
-        x, q = with_world(sim.x, sim.q)
-        jdata = jax.tree.map(lambda a: a[k: k + 1], mech.joint_data())
-        theta = joint_coordinates(mech, jdata, s.joint_parent[k: k + 1], s.joint_child[k: k + 1], x, q)
-        return qpos0 + sign * theta[0, row]

@@ -193,9 +193,14 @@ class Env:
         return self.ctrl_low + 0.5 * (a + 1.0) * (self.ctrl_high - self.ctrl_low)
 
     # -- helpers for subclasses -------------------------------------------------------------------
+    def minimal_coordinates(self, sim):
+        """:func:`dojax.to_minimal` of a simulation State, evaluated by the solver's backend (native
+        on a CPU by default: one operation in the compiled step instead of a few dozen)."""
+        return to_minimal(self.mech, sim, self.solver.backend)
+
     def minimal(self, sim):
         """(positions, velocities) of the tree joints' free coordinates, in joint order."""
-        y = to_minimal(self.mech, sim)
+        y = self.minimal_coordinates(sim)
         return y[self._pos], y[self._vel]
 
     def _place(self, y, margin=1e-3):

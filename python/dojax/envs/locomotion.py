@@ -75,9 +75,7 @@ class MujocoLocomotion(Env):
 
     def qpos_qvel(self, sim):
         """MuJoCo-style (qpos, qvel) of a State."""
-        from dojax.minimal import to_minimal
-
-        return self.coordinates(self.mech, sim, to_minimal(self.mech, sim))
+        return self.coordinates(self.mech, sim, self.minimal_coordinates(sim))
 
     def initial_minimal(self, key):
         if self.velocity_noise == "uniform":
@@ -96,7 +94,7 @@ class MujocoLocomotion(Env):
     def _forward_position(self, sim):
         if self.forward_from_center_of_mass:
             return jnp.dot(self._mass, sim.x[:, 0])
-        return self.coordinates.first(self.mech, sim)
+        return self.qpos_qvel(sim)[0][0]
 
     def _health(self, qpos, qvel):
         """(healthy?, smooth distance outside the healthy ranges)."""

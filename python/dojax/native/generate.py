@@ -1,7 +1,8 @@
 """Writes ``csrc/elements.inc``: the native kernel's element equations, generated from the JAX residual.
 
 Run ``python -m dojax.native.generate`` after changing any equation of :mod:`dojax.residual`,
-:mod:`dojax.elements`, :mod:`dojax.joints`, :mod:`dojax.collision` or :mod:`dojax.integrator`;
+:mod:`dojax.elements`, :mod:`dojax.joints`, :mod:`dojax.collision`, :mod:`dojax.integrator` or
+:mod:`dojax.minimal`;
 ``tests/test_native.py`` fails while the committed file differs from what this produces.
 
 Each function has the C signature ``void name(const double* p, const double* u, double* out)``:
@@ -31,6 +32,7 @@ from dojax import residual as res
 from dojax.collision import GEOMETRIES
 from dojax.joints import JOINT_TYPES, free_mask
 from dojax.mechanism import MechanismBuilder
+from dojax.minimal import joint_row, tree_joint_data
 from dojax.native import codegen
 from dojax.shapes import Box
 
@@ -120,6 +122,16 @@ def _prepare_function(name, fn, static):
     the two); and the number of outputs."""
     flat = lambda s, _: jnp.concatenate([jnp.ravel(o) for o in jax.tree.leaves(fn(s))])
     return _c_functions(name, (("prepare", flat),), static, ())[0], int(jax.eval_shape(flat, static, ()).size)
+
+
+def _minimal_function(mech):
+    """C source of ``joint_minimal``: a tree joint's row of :func:`dojax.minimal.to_minimal`'s
+    table (:func:`dojax.minimal.joint_row`) from its data and the timestep (p, packed as
+    :mod:`dojax.native.kernel` packs them) and its parent's and child's x, q, v and w (u); and the
+    number of parameters."""
+    static = (jax.tree.map(lambda a: a[0], tree_joint_data(mech)), mech.timestep)
+    body = tuple(np.zeros(n) for n in (3, 4, 3, 3))
+    return _c_functions("joint", (("minimal", lambda s, u: joint_row(*s, u[:4], u[4:])),), static, body + body)
 
 
 def _nonzero(lin_code, n):
@@ -216,6 +228,9 @@ def source():
     assert n_out == n_joint
     parts.append(code)
 
+    code, n_minimal = _minimal_function(mech)
+    parts.append(code)
+
     groups = {}
     for (kind, model, geometry, _, _), (layout, terms), args, largs in zip(
             mech.structure.element_groups, statics, element_args, local_groups):
@@ -256,7 +271,8 @@ def source():
         parts.append(code)
         rows.append(_layout_row(layout, name, n_params, n_local, couplings))
     parts.append(f"static const int BODY_PARAMS = {n_body};\nstatic const int JOINT_PARAMS = {n_joint};\n"
-                 f"static const int JOINT_LOCAL_PARAMS = {n_joint_local};\n")
+                 f"static const int JOINT_LOCAL_PARAMS = {n_joint_local};\n"
+                 f"static const int JOINT_MINIMAL_PARAMS = {n_minimal};\n")
     parts.append("static const JointType JOINT_TYPES[] = {\n" + "\n".join(joint_rows) + "\n};\n")
     parts.append(f"static const int NUM_JOINT_TYPES = {len(JOINT_TYPES)};\n")
     parts.append("static const ElementType ELEMENT_TYPES[] = {\n" + "\n".join(rows) + "\n};\n")

@@ -35,6 +35,9 @@ LINEAR_SOLVE = "dojax_linear_solve"
 LOCAL_JACOBIANS = "dojax_local_jacobians"
 COLUMNS_SOLVE = "dojax_columns_solve"
 JACOBIAN_COLUMNS = "dojax_jacobian_columns"
+MINIMAL = "dojax_minimal"
+#: who evaluates a step's iterations (SolverOptions.backend) or the minimal coordinates
+BACKENDS = ("auto", "jax", "native")
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,12 +55,23 @@ def _library():
     jax.ffi.register_ffi_target(LOCAL_JACOBIANS, jax.ffi.pycapsule(lib.DojaxLocalJacobians), platform="cpu")
     jax.ffi.register_ffi_target(COLUMNS_SOLVE, jax.ffi.pycapsule(lib.DojaxColumnsSolve), platform="cpu")
     jax.ffi.register_ffi_target(JACOBIAN_COLUMNS, jax.ffi.pycapsule(lib.DojaxJacobianColumns), platform="cpu")
+    jax.ffi.register_ffi_target(MINIMAL, jax.ffi.pycapsule(lib.DojaxMinimal), platform="cpu")
     return lib
 
 
 def available():
     """Whether the native kernel was built with this installation."""
     return _library() is not None
+
+
+def chosen(backend):
+    """Whether ``backend`` (one of :data:`BACKENDS`) sends the work to the kernel: ``"auto"`` does
+    when the kernel is built and JAX's default device is a CPU."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return available() and jax.default_backend() == "cpu"
+    return backend == "native"
 
 
 def _element_types(structure, kind, model, geometry, members):
@@ -361,3 +375,28 @@ def solve_step(mech, state, action, opts, W0=None):
     call = jax.ffi.ffi_call(STEP_TARGET if W0 is None else RESOLVE_TARGET, results, vmap_method="broadcast_all")
     w, info = call(sources, parameters, *start, _options(mech, opts, sources.dtype), **plan, **_iterations(opts))
     return unpack_unknowns(w, like), _info(info)
+
+
+def _to_minimal(mech, state):
+    _require()
+    from dojax.minimal import minimal_index, tree_joint_data
+
+    s, nb = mech.structure, mech.num_bodies
+    joints = _pack((tree_joint_data(mech), mech.timestep), (0, None), nb).reshape(-1)
+    flat = jnp.concatenate([jnp.ravel(jnp.asarray(p, jnp.float64)) for p in (state.x, state.q, state.v, state.w)])
+    call = jax.ffi.ffi_call(MINIMAL, jax.ShapeDtypeStruct((mech.minimal_size,), flat.dtype), vmap_method="broadcast_all")
+    return call(flat, joints, parent=np.asarray(s.joint_parent[:nb], np.int64),
+                child=np.asarray(s.joint_child[:nb], np.int64), index=np.asarray(minimal_index(s), np.int64))
+
+
+def _to_minimal_jvp(primals, tangents):
+    from dojax.minimal import _to_minimal as reference
+
+    return to_minimal(*primals), jax.jvp(reference, primals, tangents)[1]
+
+
+to_minimal = jax.custom_jvp(_to_minimal)
+to_minimal.__doc__ = """:func:`dojax.minimal.to_minimal` evaluated by the kernel: each tree joint's row by the
+generated ``joint_minimal`` (:func:`dojax.minimal.joint_row`). Its derivatives are the JAX
+function's."""
+to_minimal.defjvp(_to_minimal_jvp)
