@@ -1,4 +1,4 @@
-"""The persistent compilation cache that importing dojax switches on."""
+"""The JAX settings that importing dojax makes: the persistent compilation cache, inline CPU dispatch."""
 
 import os
 import subprocess
@@ -18,7 +18,8 @@ def test_cache_dir_follows_the_environment():
 
 
 def _python(code, **env):
-    environ = {k: v for k, v in os.environ.items() if k not in ("DOJAX_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR")}
+    environ = {k: v for k, v in os.environ.items() if k not in ("DOJAX_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR",
+                                                                  "JAX_CPU_ENABLE_ASYNC_DISPATCH")}
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**environ, **env},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -40,6 +41,12 @@ def test_import_configures_jax_and_respects_choices(tmp_path):
     # a directory that cannot be created leaves the cache off instead of failing later
     (tmp_path / "file").write_text("")
     assert _python(show, DOJAX_CACHE_DIR=str(tmp_path / "file" / "sub")) == ["None"]
+
+
+def test_import_runs_cpu_programs_inline_unless_the_environment_chose():
+    show = "import dojax, jax; print(jax.config.values['jax_cpu_enable_async_dispatch'])"
+    assert _python(show) == ["False"]
+    assert _python(show, JAX_CPU_ENABLE_ASYNC_DISPATCH="1") == ["True"]
 
 
 def test_a_second_process_loads_the_compiled_step(tmp_path):

