@@ -202,7 +202,14 @@ def joint_inputs(mech, action):
     s = mech.structure
     u = _input_scale(mech) * mech.gear * action
     joint_u = jnp.where(s.actuator_kind == 0, u, 0.0)
-    return mech.timestep * jnp.zeros((mech.num_joints, 6), u.dtype).at[s.actuator_joint, s.actuator_row].add(joint_u)
+    slots = 6 * s.actuator_joint + s.actuator_row
+    if len(np.unique(slots)) < len(slots):  # actuators that share a joint row add up
+        return mech.timestep * jnp.zeros((mech.num_joints, 6), u.dtype).at[s.actuator_joint, s.actuator_row].add(joint_u)
+    # one actuator per row at most: a gather (an index past the actuators reads 0), which XLA
+    # fuses with what reads it, where a scatter is an operation of its own
+    index = np.full(6 * mech.num_joints, len(slots))
+    index[slots] = np.arange(len(slots))
+    return mech.timestep * jnp.append(joint_u, 0.0)[index].reshape(mech.num_joints, 6)
 
 
 def body_wrenches(mech, actuator_q, action):
@@ -264,6 +271,8 @@ def _actuator_wrenches(mech, q, u):
     torque = torque + jnp.where(is_torque, force_body, 0.0)
     force = jnp.where(is_force, world, 0.0)
     zeros = jnp.zeros((mech.num_bodies, 3), u.dtype)
+    if not np.any(is_force | is_torque):  # joint actuators only (no operations for the bodies')
+        return zeros, zeros
     return zeros.at[body].add(force), zeros.at[body].add(torque)
 
 
