@@ -23,6 +23,7 @@ from dojax import implicit
 from dojax import residual as res
 from dojax import solver
 from dojax.joints import JOINT_TYPES
+from dojax.minimal import minimal_index
 from dojax.native import generate, kernel
 from dojax.state import State
 
@@ -336,24 +337,31 @@ def test_kernel_derivatives_with_batched_parameters():
 
 @pytest.mark.parametrize("model", ["joint_types", "fourbar", "humanoid"])
 def test_native_minimal_coordinates_match_jax(model):
-    """dojax.to_minimal by the kernel (the generated joint_minimal per tree joint) against JAX, on
-    batched states moving fast enough that single-axis rotations wrap within a step: every joint
-    type, a loop-closing joint (not a tree joint: not in the vector) and a floating base. The rates
-    divide coordinate differences by h = 0.01, so they agree to 1e-12 rather than 1e-14; the
-    derivatives are JAX's on both paths (compiled in different programs: equal to rounding)."""
+    """dojax.to_minimal by the kernel (the generated joint_minimal per tree joint) against JAX and
+    against the minimal coordinates the states were placed from, on a batch of states whose
+    single-axis rotations are near +-pi and turn across it within the last step (their rates must
+    wrap): every joint type, a loop-closing joint (not a tree joint: not in the vector) and a
+    floating base. The rates divide coordinate differences by h = 0.01, so the paths agree to
+    1e-12 rather than 1e-14, and the placement to 1e-9; the derivatives are JAX's on both paths
+    (compiled in different programs: equal to rounding)."""
     builders = {"fourbar": _fourbar_with_armature, "joint_types": _joint_types}
     mech = builders[model]() if model in builders else dojax.load(model, timestep=0.01)
+    index = minimal_index(mech.structure)  # each entry's place in the (joint, 12) table
+    joint, row = index // 12, index % 12
+    turning = np.asarray(mech.structure.wrap)[joint, row % 6]
     rng = np.random.default_rng(5)
-    state = mech.initial_state()
-    states = jax.tree.map(lambda a: np.stack([a, a]), state)
-    states = states.replace(v=states.v + rng.normal(size=states.v.shape),
-                            w=states.w + 200.0 * rng.normal(size=states.w.shape))
+    y = mech.structure.initial_minimal + 0.3 * rng.normal(size=(2, mech.minimal_size))
+    y[:, turning & (row < 6)] = -3.05  # -pi + 0.09
+    y[:, turning & (row >= 6)] = 20.0  # a step back: -3.25, i.e. +3.03
+    states = jax.jit(jax.vmap(lambda y: dojax.from_minimal(mech, y)))(y)
     minimal = lambda backend: jax.jit(jax.vmap(lambda s: dojax.to_minimal(mech, s, backend)))(states)  # noqa: E731
     native, reference = np.asarray(minimal("native")), np.asarray(minimal("jax"))
     assert native.shape == (2, mech.minimal_size)
     np.testing.assert_allclose(native, reference, rtol=0, atol=1e-12 * max(1.0, float(np.max(np.abs(reference)))))
+    np.testing.assert_allclose(native, y, rtol=0, atol=1e-9)
+    state = jax.tree.map(lambda a: a[0], states)
     jacobian = lambda backend: jax.jit(jax.jacfwd(  # noqa: E731
-        lambda w: dojax.to_minimal(mech, state.replace(w=w), backend)))(states.w[0])
+        lambda w: dojax.to_minimal(mech, state.replace(w=w), backend)))(state.w)
     np.testing.assert_allclose(jacobian("native"), jacobian("jax"), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="backend"):
         dojax.to_minimal(mech, state, "c++")

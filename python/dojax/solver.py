@@ -20,8 +20,6 @@ from dojax.native import kernel
 from dojax.native.kernel import BACKENDS
 
 
-
-
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class SolverOptions:
