@@ -54,11 +54,6 @@ def _episode_seed(rng):
     return np.int64(rng.integers(0, 2**63 - 1))
 
 
-def _episode_key(rng):
-    """A JAX key drawn from a NumPy generator (one draw per episode)."""
-    return jax.random.PRNGKey(_episode_seed(rng))
-
-
 def _batched_info(env_state):
     """Info dict of a batched EnvState, fetched from the device at once: one NumPy array per key,
     one entry per environment."""
@@ -219,11 +214,14 @@ class DojaxVectorEnv(_Facade, VectorEnv):
         self.single_observation_space, self.single_action_space = _spaces(core)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._reset = jax.jit(jax.vmap(core.reset))
+        # episodes' keys are made from their seeds inside the compiled calls: one transfer of an
+        # int64 vector, where a key made on the host is a dispatch of its own (60 us each)
+        reset = jax.vmap(lambda seed: core.reset(jax.random.PRNGKey(seed)))
+        self._reset = jax.jit(reset)
 
-        def step_or_reset(states, actions, keys, resetting):
+        def step_or_reset(states, actions, seeds, resetting):
             stepped = jax.vmap(core.step)(states, actions)
-            fresh = jax.vmap(core.reset)(keys)
+            fresh = reset(seeds)
             pick = lambda new, old: jax.vmap(lambda r, a, b: jax.numpy.where(r, a, b))(resetting, new, old)
             return jax.tree.map(pick, fresh, stepped)
 
@@ -242,8 +240,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
                 raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
         if self._rngs is None or seed is not None:
             self._rngs = [gymnasium.utils.seeding.np_random(s)[0] for s in seeds]
-        keys = jax.numpy.stack([_episode_key(rng) for rng in self._rngs])
-        self._state = self._reset(keys)
+        self._state = self._reset(np.array([_episode_seed(rng) for rng in self._rngs]))
         self._steps = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         if self.render_mode:
@@ -257,9 +254,8 @@ class DojaxVectorEnv(_Facade, VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = _check_actions(actions, self.action_space.shape)
         resetting = self._autoreset
-        keys = jax.numpy.stack([_episode_key(rng) if r else jax.random.PRNGKey(0)
-                                for rng, r in zip(self._rngs, resetting)])
-        self._state = self._step(self._state, a, keys, resetting)
+        seeds = np.array([_episode_seed(rng) if r else 0 for rng, r in zip(self._rngs, resetting)])
+        self._state = self._step(self._state, a, seeds, resetting)
         obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
         infos = _batched_info(self._state)
         self._steps = np.where(resetting, 0, self._steps + 1)
