@@ -240,7 +240,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
                 raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
         if self._rngs is None or seed is not None:
             self._rngs = [gymnasium.utils.seeding.np_random(s)[0] for s in seeds]
-        self._state = self._reset(np.array([_episode_seed(rng) for rng in self._rngs]))
+        self._state = self._reset(np.array([_episode_seed(rng) for rng in self._rngs], dtype=np.int64))
         self._steps = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         if self.render_mode:
@@ -254,7 +254,7 @@ class DojaxVectorEnv(_Facade, VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = _check_actions(actions, self.action_space.shape)
         resetting = self._autoreset
-        seeds = np.array([_episode_seed(rng) if r else 0 for rng, r in zip(self._rngs, resetting)])
+        seeds = np.array([_episode_seed(rng) if r else 0 for rng, r in zip(self._rngs, resetting)], dtype=np.int64)
         self._state = self._step(self._state, a, seeds, resetting)
         obs, reward, terminated = jax.device_get((self._state.obs, self._state.reward, self._state.terminated))
         infos = _batched_info(self._state)
