@@ -43,7 +43,8 @@ def joint_coordinates(mech, jdata, parent, child, x, q):
 def joint_row(jdata, h, parent, child):
     """One tree joint's row of :func:`to_minimal`'s table, its 6 coordinates and then their 6
     rates, from its data, the timestep and its parent's and child's ``(x, q, v, w)`` (the world's:
-    zeros and the identity): what the native kernel's generated ``joint_minimal`` computes."""
+    zeros and the identity). The step's joint data read it (:func:`dojax.residual._joint_data`),
+    and the native kernel's generated ``joint_minimal`` computes it."""
     theta2 = joint_lib.coordinates(jdata, *parent[:2], *child[:2])
     (xp1, qp1), (xc1, qc1) = (previous_configuration(State(x=x, q=q, v=v, w=w), h)
                               for x, q, v, w in (parent, child))

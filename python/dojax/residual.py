@@ -36,8 +36,7 @@ from dojax import integrator
 from dojax import joints as joint_lib
 from dojax import linalg
 from dojax import quaternion as quat
-from dojax.minimal import with_world
-from dojax.state import State, previous_configuration
+from dojax.minimal import joint_row, with_world
 
 
 class Unknowns(NamedTuple):
@@ -233,12 +232,10 @@ def _joint_data(jdata, free, armature, spring, spring_offset, h, xp, qp, xc, qc,
     (6, 12), coordinates (6,), impulse on its free rows (6,): input, spring and the armature's
     momentum of the last step)."""
     Jc, Jt = joint_lib.jacobians(jdata, xp, qp, xc, qc)
-    theta2 = joint_lib.coordinates(jdata, xp, qp, xc, qc)
-    x1p, q1p = previous_configuration(State(x=xp, v=Vp[:3], q=qp, w=Vp[3:]), h)
-    x1c, q1c = previous_configuration(State(x=xc, v=Vc[:3], q=qc, w=Vc[3:]), h)
-    theta1 = joint_lib.coordinates(jdata, x1p, q1p, x1c, q1c)
-    # armature momentum of the last step, a (theta2 - theta1) / h
-    momentum = armature * joint_lib.coordinate_difference(jdata, theta2, theta1) / h
+    # the coordinates and their rates over the last step (the minimal coordinates' definition)
+    row = joint_row(jdata, h, (xp, qp, Vp[:3], Vp[3:]), (xc, qc, Vc[:3], Vc[3:]))
+    theta2 = row[:6]
+    momentum = armature * row[6:]  # armature momentum of the last step, a (theta2 - theta1) / h
     spring_impulse = -h * spring * (theta2 - spring_offset)
     return Jc, Jt, theta2, free * (inputs + spring_impulse + momentum)
 
