@@ -47,6 +47,10 @@ struct ElementType {
   int velocity_rows[kMaxElement];
   int num_impulses;
   int impulses[kMaxElement];
+  // lin of two elements of this type at once (a joint row's lower and upper limit, which share
+  // everything but LIMIT_OWN_PARAMS): both parameter blocks in turn, the bodies' velocities then
+  // both elements' unknowns, both lin outputs in turn; null for types evaluated one at a time
+  void (*pair_lin)(const double*, const double*, double*);
 };
 
 struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
@@ -380,8 +384,10 @@ class Solver {
       elements += grp.ne * element_out_size(grp.type->size);
     }
     element_out_.resize(elements);
+    paired_.resize(st.groups.size());
     for (size_t g = 0; g < st.groups.size(); ++g) {
       const Group& grp = st.groups[g];
+      paired_[g] = pairs(grp, params + grp.param_offset);
       if (grp.border) continue;
       const int n = grp.type->size;
       local_[g].K.resize(grp.ne * n * n);
@@ -420,15 +426,22 @@ class Solver {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
+        const bool pair = paired_[gi][e];  // with e + 1, whose outputs follow e's
         double* out = element_out(gi, e);
         velocities(W, g.a[e], g.b[e], u);
-        std::memcpy(u + 12, W + g.unknown_offset + e * n, n * sizeof(double));
-        g.lin[e](p_ + g.param_offset + e * g.type->num_params, u, out);
-        if (R) {
-          std::memcpy(R + g.unknown_offset + e * n, out, n * sizeof(double));
-          add_body_rows(R, g.a[e], out + n);
-          add_body_rows(R, g.b[e], out + n + 6);
-        }
+        std::memcpy(u + 12, W + g.unknown_offset + e * n, (pair ? 2 : 1) * n * sizeof(double));
+        const double* p = p_ + g.param_offset + e * g.type->num_params;
+        if (pair)
+          g.type->pair_lin(p, u, out);
+        else
+          g.lin[e](p, u, out);
+        if (R)
+          for (int k = e; k <= e + pair; ++k, out += element_out_size(n)) {
+            std::memcpy(R + g.unknown_offset + k * n, out, n * sizeof(double));
+            add_body_rows(R, g.a[k], out + n);
+            add_body_rows(R, g.b[k], out + n + 6);
+          }
+        e += pair;
       }
     }
   }
@@ -855,6 +868,29 @@ class Solver {
   static constexpr int kJointOut = 18 + 18 * 18;  // a joint's rows and their Jacobian (joint_*_lin)
   // an element's n + 12 rows and their Jacobian with respect to its 12 + n inputs
   static constexpr size_t element_out_size(int n) { return (12 + n) * (13 + n); }
+
+  // Per element of a group with parameters p: whether it is evaluated together with the next one
+  // (ElementType::pair_lin): the same type and bodies, and parameters equal but for
+  // LIMIT_OWN_PARAMS (a joint row's lower and upper limit, which the model lists in turn).
+  static std::vector<char> pairs(const Group& g, const double* p) {
+    std::vector<char> paired(g.ne, 0);
+    const int np = g.type->num_params;
+    for (int e = 0; e + 1 < g.ne; ++e) {
+      if (!g.type->pair_lin || g.lin[e] != g.lin[e + 1] || g.a[e] != g.a[e + 1] || g.b[e] != g.b[e + 1]) continue;
+      const double* p0 = p + e * np;
+      const double* p1 = p0 + np;
+      bool same = true;
+      for (int k = 0, own = 0; k < np && same; ++k) {
+        if (own < NUM_LIMIT_OWN_PARAMS && LIMIT_OWN_PARAMS[own] == k) {
+          ++own;
+          continue;
+        }
+        same = p0[k] == p1[k];
+      }
+      if (same) paired[e++] = 1;
+    }
+    return paired;
+  }
   double* element_out(size_t gi, int e) {
     return &element_out_[element_out_offset_[gi] + e * element_out_size(st_.groups[gi].type->size)];
   }
@@ -1198,6 +1234,7 @@ class Solver {
   std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;  // S_: the border's Schur complement, LU-factored
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
+  std::vector<std::vector<char>> paired_;  // per group, per element: evaluated with the next one (pairs)
   std::vector<double> body_out_, joint_out_, element_out_;  // evaluate's rows and Jacobians
   std::vector<size_t> element_out_offset_;                 // each group's start in element_out_
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;

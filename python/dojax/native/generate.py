@@ -41,6 +41,9 @@ CONTACT_MODELS = ("soc", "linear", "impact")
 # (the row fixed at generation: the code reads that coordinate alone)
 ELEMENT_TYPES = (tuple((m, g) for m in CONTACT_MODELS for g in GEOMETRIES)
                  + tuple(("limit", "joint", row) for row in range(6)))
+# a limit's data fields that differ between a joint row's lower and upper limit (the kernel evaluates
+# the two together: see _pair_function)
+LIMIT_OWN = ("sign", "bound", "gap")
 _PAIRS = {
     "sphere_sphere": (("sphere", (0, 0, 0.1), 0.05), ("sphere", (0, 0, 0), 0.05)),
     "sphere_capsule": (("sphere", (0, 0, 0.1), 0.05), ("capsule", (0, 0, 0), (0.1, 0, 0), 0.05)),
@@ -96,9 +99,8 @@ def _c_functions(name, variants, static, unknowns):
     return "\n".join(source), n_params
 
 
-def _function(name, fn, static, unknowns):
-    """C source of ``name_lin``: the term's outputs, then their Jacobian with respect to the unknowns
-    (the kernel's iterations need both at every point they evaluate)."""
+def _with_jacobian(fn):
+    """(s, u) -> the flat outputs of fn(s, u), then their Jacobian with respect to the unknowns u."""
     def flat(s, u):
         return jnp.concatenate([jnp.ravel(o) for o in jax.tree.leaves(fn(s, u))])
 
@@ -106,7 +108,35 @@ def _function(name, fn, static, unknowns):
         jac = jax.jacfwd(lambda *v: flat(s, v), argnums=tuple(range(len(u))))(*u)
         return flat(s, u), jnp.concatenate([j.reshape(j.shape[0], -1) for j in jac], axis=1)
 
-    return _c_functions(name, (("lin", with_jacobian),), static, unknowns)
+    return with_jacobian
+
+
+def _function(name, fn, static, unknowns):
+    """C source of ``name_lin``: the term's outputs, then their Jacobian with respect to the unknowns
+    (the kernel's iterations need both at every point they evaluate)."""
+    return _c_functions(name, (("lin", _with_jacobian(fn)),), static, unknowns)
+
+
+def _pair_function(name, fn, static, unknowns, own):
+    """C source of ``name_pair_lin``: ``name_lin`` of two elements of one type whose parameters
+    differ only in the data fields ``own`` (a joint row's lower and upper limit), evaluated together
+    so that what they share (the row's next coordinate and its derivative) is computed once: the
+    emitter shares the repeated expressions. p: the two elements' parameters in turn (the second's
+    are read for ``own`` alone); u: the bodies' velocities, then each element's unknowns; out: each
+    element's ``name_lin`` outputs in turn. Also the indices of ``own`` in one element's parameters."""
+    lin = _with_jacobian(fn)
+
+    def pair(s, u):
+        first, second = s
+        second = (dict(first[0], **{k: second[0][k] for k in own}), *first[1:])
+        return (*lin(first, u[:-1]), *lin(second, (*u[:-2], u[-1])))
+
+    code, _ = _c_functions(name, (("pair_lin", pair),), (static, static), (*unknowns, unknowns[-1]))
+    leaves = jax.tree_util.tree_flatten_with_path(static)[0]
+    offsets = np.cumsum([0] + [np.size(leaf) for _, leaf in leaves])
+    index = [i for (path, _), start, stop in zip(leaves, offsets[:-1], offsets[1:])
+             if path[0].idx == 0 and path[1].key in own for i in range(start, stop)]
+    return code, index
 
 
 def _local_function(name, fn, static, unknowns):
@@ -162,14 +192,14 @@ def _local_reads(entry, n):
     return [{c for c in range(n) if entry(r, 12 + c)} for r in range(n)]
 
 
-def _layout_row(layout, name, n_params, n_local, couplings):
+def _layout_row(layout, name, n_params, n_local, couplings, paired):
     orth = ", ".join(f"{{{p}, {d}}}" for p, d in layout.orthant) or "{0, 0}"
     soc = ", ".join(f"{{{{{', '.join(map(str, p))}}}, {{{', '.join(map(str, d))}}}}}" for p, d in layout.soc) or "{{0, 0, 0}, {0, 0, 0}}"
     velocity_rows, impulses = couplings
     indices = lambda values: f"{len(values)}, {{{', '.join(map(str, values)) or '0'}}}"
     return (f"  {{{layout.size}, {layout.num_equalities}, {len(layout.orthant)}, {{{orth}}}, {len(layout.soc)}, "
             f"{{{soc}}}, {n_params}, {name}_lin, {n_local}, {name}_local, {name}_prepare, "
-            f"{indices(velocity_rows)}, {indices(impulses)}}},")
+            f"{indices(velocity_rows)}, {indices(impulses)}, {name + '_pair_lin' if paired else 'nullptr'}}},")
 
 
 def _template_arguments(mech):
@@ -259,6 +289,9 @@ def source():
         if layout.size == 8:
             reads = _local_reads(entry, layout.size)
             assert all(reads[r] <= allowed for r, allowed in CONE_CONTACT_READS.items()), name
+        if key[0] == "limit":
+            code, own = _pair_function(name, fn, one[:6], one[6:9], LIMIT_OWN)
+            parts.append(code)
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
         parts.append(code)
 
@@ -269,7 +302,7 @@ def source():
         code, n_out = _prepare_function(name, element_problem, local[:6])
         assert n_out == n_params + layout.size
         parts.append(code)
-        rows.append(_layout_row(layout, name, n_params, n_local, couplings))
+        rows.append(_layout_row(layout, name, n_params, n_local, couplings, key[0] == "limit"))
     parts.append(f"static const int BODY_PARAMS = {n_body};\nstatic const int JOINT_PARAMS = {n_joint};\n"
                  f"static const int JOINT_LOCAL_PARAMS = {n_joint_local};\n"
                  f"static const int JOINT_MINIMAL_PARAMS = {n_minimal};\n")
@@ -277,6 +310,8 @@ def source():
     parts.append(f"static const int NUM_JOINT_TYPES = {len(JOINT_TYPES)};\n")
     parts.append("static const ElementType ELEMENT_TYPES[] = {\n" + "\n".join(rows) + "\n};\n")
     parts.append(f"static const int NUM_ELEMENT_TYPES = {len(ELEMENT_TYPES)};\n")
+    parts.append(f"static const int LIMIT_OWN_PARAMS[] = {{{', '.join(map(str, own))}}};\n"
+                 f"static const int NUM_LIMIT_OWN_PARAMS = {len(own)};\n")
     return "\n".join(parts)
 
 
