@@ -265,7 +265,7 @@ def source():
     for (kind, model, geometry, _, _), (layout, terms), args, largs in zip(
             mech.structure.element_groups, statics, element_args, local_groups):
         groups[(model, geometry)] = (layout, terms, _first(args, res._ELEMENT_AXES), _first(largs, res._LOCAL_ELEMENT_AXES))
-    rows = []
+    rows, limit_own = [], None
     for key in ELEMENT_TYPES:
         layout, terms, one, local = groups[key[:2]]
         n_comp = layout.size - layout.num_equalities
@@ -291,6 +291,8 @@ def source():
             assert all(reads[r] <= allowed for r, allowed in CONE_CONTACT_READS.items()), name
         if key[0] == "limit":
             code, own = _pair_function(name, fn, one[:6], one[6:9], LIMIT_OWN)
+            assert limit_own in (None, own), "every limit row must pack its parameters alike"
+            limit_own = own
             parts.append(code)
         code, n_local = _local_function(name, local_fn, local[:6], local[6:9])
         parts.append(code)
@@ -310,8 +312,8 @@ def source():
     parts.append(f"static const int NUM_JOINT_TYPES = {len(JOINT_TYPES)};\n")
     parts.append("static const ElementType ELEMENT_TYPES[] = {\n" + "\n".join(rows) + "\n};\n")
     parts.append(f"static const int NUM_ELEMENT_TYPES = {len(ELEMENT_TYPES)};\n")
-    parts.append(f"static const int LIMIT_OWN_PARAMS[] = {{{', '.join(map(str, own))}}};\n"
-                 f"static const int NUM_LIMIT_OWN_PARAMS = {len(own)};\n")
+    parts.append(f"static const int LIMIT_OWN_PARAMS[] = {{{', '.join(map(str, limit_own))}}};\n"
+                 f"static const int NUM_LIMIT_OWN_PARAMS = {len(limit_own)};\n")
     return "\n".join(parts)
 
 
