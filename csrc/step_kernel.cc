@@ -269,7 +269,7 @@ constexpr int coupled(int size) { return size == 2 ? 1 : size == 8 ? 3 : 5; }
 
 struct Group {
   const ElementType* type;  // the layout shared by the group's elements
-  std::vector<void (*)(const double*, const double*, double*)> lin, local, prepare;  // per element
+  std::vector<void (*)(const double*, const double*, double*)> lin, local, prepare, pair_lin;  // per element
   int ne;
   bool border;
   std::vector<int> a, b;
@@ -332,6 +332,7 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
       grp.lin.push_back(t->lin);
       grp.local.push_back(t->local);
       grp.prepare.push_back(t->prepare);
+      grp.pair_lin.push_back(t->pair_lin);
     }
     if (grp.ne < 1 || (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12)) return false;
     grp.a.resize(grp.ne);
@@ -432,7 +433,7 @@ class Solver {
         std::memcpy(u + 12, W + g.unknown_offset + e * n, (pair ? 2 : 1) * n * sizeof(double));
         const double* p = p_ + g.param_offset + e * g.type->num_params;
         if (pair)
-          g.type->pair_lin(p, u, out);
+          g.pair_lin[e](p, u, out);
         else
           g.lin[e](p, u, out);
         if (R)
@@ -870,13 +871,14 @@ class Solver {
   static constexpr size_t element_out_size(int n) { return (12 + n) * (13 + n); }
 
   // Per element of a group with parameters p: whether it is evaluated together with the next one
-  // (ElementType::pair_lin): the same type and bodies, and parameters equal but for
+  // (ElementType::pair_lin): the same type (a limit group's elements differ in the joint row they
+  // bound) and bodies, and parameters equal but for
   // LIMIT_OWN_PARAMS (a joint row's lower and upper limit, which the model lists in turn).
   static std::vector<char> pairs(const Group& g, const double* p) {
     std::vector<char> paired(g.ne, 0);
     const int np = g.type->num_params;
     for (int e = 0; e + 1 < g.ne; ++e) {
-      if (!g.type->pair_lin || g.lin[e] != g.lin[e + 1] || g.a[e] != g.a[e + 1] || g.b[e] != g.b[e + 1]) continue;
+      if (!g.pair_lin[e] || g.lin[e] != g.lin[e + 1] || g.a[e] != g.a[e + 1] || g.b[e] != g.b[e + 1]) continue;
       const double* p0 = p + e * np;
       const double* p1 = p0 + np;
       bool same = true;

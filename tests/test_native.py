@@ -99,19 +99,36 @@ def _joint_types():
     return b.build()
 
 
+def _limited_joints():
+    """Joints of several types limited on every free coordinate, so that one group holds limits of
+    different joint rows (each row its own generated code), each row's lower and upper limit in
+    turn, as the kernel pairs them; the links spin into their limits."""
+    b = dojax.MechanismBuilder(timestep=0.01)
+    for k, (joint_type, rows) in enumerate((("spherical", 3), ("revolute", 1), ("planar", 2), ("cylindrical", 2))):
+        base, link = f"base_{joint_type}", f"link_{joint_type}"
+        b.add_body(base, 1.0, shape=dojax.shapes.Box(0.1, 0.1, 0.1), position=(2.0 * k, 0, 1))
+        b.add_body(link, 0.5, shape=dojax.shapes.Box(0.05, 0.05, 0.3), position=(2.0 * k, 0, 0.7),
+                   velocity=(0.5, -0.4, 0.3), angular_velocity=(2.0, -1.5, 1.0))
+        b.add_joint(joint_type, joint_type, base, link, axis=(0.6, 0.0, 0.8), parent_vertex=(0, 0, -0.1),
+                    child_vertex=(0, 0, 0.2), limits=[(-0.05, 0.05)] * rows, actuated=True)
+    return b.build()
+
+
 def _fourbar_with_armature():
     mech = dojax.load("fourbar")
     tree = np.arange(mech.num_joints)[:, None] < mech.num_bodies  # a loop-closing joint has none
     return mech.replace(armature=jax.device_put(np.where(tree, 0.3 * mech.structure.free_mask, 0.0)))
 
 
-@pytest.mark.parametrize("model", ["collisions", "fourbar", "joint_types"])
+@pytest.mark.parametrize("model", ["collisions", "fourbar", "joint_types", "limits"])
 def test_native_unknowns_match_jax_solve(model):
     """Body-body contacts, a loop joint (the border of the Newton matrix) in a mechanism whose tree
-    joints have armature, and every joint type, live against JAX: the kernel's iterations on the
-    JAX problem, and the kernel's step, which evaluates the problem and its starting point itself
-    (or starts from given unknowns, as the derivative's re-centring does)."""
-    mech = {"collisions": _collisions, "fourbar": _fourbar_with_armature, "joint_types": _joint_types}[model]()
+    joints have armature, every joint type, and limits of several joint rows, live against JAX: the
+    kernel's iterations on the JAX problem, and the kernel's step, which evaluates the problem and
+    its starting point itself (or starts from given unknowns, as the derivative's re-centring
+    does)."""
+    mech = {"collisions": _collisions, "fourbar": _fourbar_with_armature, "joint_types": _joint_types,
+            "limits": _limited_joints}[model]()
     state = mech.initial_state()
     action = jax.device_put(0.3 * np.ones(mech.action_size))
 
