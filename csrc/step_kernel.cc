@@ -872,11 +872,12 @@ class Solver {
 
   // Per element of a group with parameters p: whether it is evaluated together with the next one
   // (ElementType::pair_lin): the same type (a limit group's elements differ in the joint row they
-  // bound) and bodies, and parameters equal but for
-  // LIMIT_OWN_PARAMS (a joint row's lower and upper limit, which the model lists in turn).
+  // bound) and bodies, and parameters equal but for LIMIT_OWN_PARAMS (a joint row's lower and
+  // upper limit, which the model lists in turn).
   static std::vector<char> pairs(const Group& g, const double* p) {
     std::vector<char> paired(g.ne, 0);
     const int np = g.type->num_params;
+    if (2 * g.type->size > kMaxElement) return paired;  // (evaluate's input holds two elements' unknowns)
     for (int e = 0; e + 1 < g.ne; ++e) {
       if (!g.pair_lin[e] || g.lin[e] != g.lin[e + 1] || g.a[e] != g.a[e + 1] || g.b[e] != g.b[e + 1]) continue;
       const double* p0 = p + e * np;
