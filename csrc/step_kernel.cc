@@ -269,7 +269,7 @@ constexpr int coupled(int size) { return size == 2 ? 1 : size == 8 ? 3 : 5; }
 
 struct Group {
   const ElementType* type;  // the layout shared by the group's elements
-  std::vector<void (*)(const double*, const double*, double*)> lin, local, prepare, pair_lin;  // per element
+  std::vector<const ElementType*> types;  // each element's (a limit's generated code is its joint row's)
   int ne;
   bool border;
   std::vector<int> a, b;
@@ -329,10 +329,7 @@ bool parse_structure(ffi::Span<const int64_t> s, Structure& st) {
         return false;
       if (t->num_velocity_rows != coupled(t->size) || t->num_impulses != coupled(t->size)) return false;
       grp.type = t;
-      grp.lin.push_back(t->lin);
-      grp.local.push_back(t->local);
-      grp.prepare.push_back(t->prepare);
-      grp.pair_lin.push_back(t->pair_lin);
+      grp.types.push_back(t);
     }
     if (grp.ne < 1 || (grp.type->size != 2 && grp.type->size != 8 && grp.type->size != 12)) return false;
     grp.a.resize(grp.ne);
@@ -433,9 +430,9 @@ class Solver {
         std::memcpy(u + 12, W + g.unknown_offset + e * n, (pair ? 2 : 1) * n * sizeof(double));
         const double* p = p_ + g.param_offset + e * g.type->num_params;
         if (pair)
-          g.pair_lin[e](p, u, out);
+          g.types[e]->pair_lin(p, u, out);
         else
-          g.lin[e](p, u, out);
+          g.types[e]->lin(p, u, out);
         if (R)
           for (int k = e; k <= e + pair; ++k, out += element_out_size(n)) {
             std::memcpy(R + g.unknown_offset + k * n, out, n * sizeof(double));
@@ -871,15 +868,14 @@ class Solver {
   static constexpr size_t element_out_size(int n) { return (12 + n) * (13 + n); }
 
   // Per element of a group with parameters p: whether it is evaluated together with the next one
-  // (ElementType::pair_lin): the same type (a limit group's elements differ in the joint row they
-  // bound) and bodies, and parameters equal but for LIMIT_OWN_PARAMS (a joint row's lower and
-  // upper limit, which the model lists in turn).
+  // (ElementType::pair_lin): the same type and bodies, and parameters equal but for
+  // LIMIT_OWN_PARAMS (a joint row's lower and upper limit, which the model lists in turn).
   static std::vector<char> pairs(const Group& g, const double* p) {
     std::vector<char> paired(g.ne, 0);
     const int np = g.type->num_params;
     if (2 * g.type->size > kMaxElement) return paired;  // (evaluate's input holds two elements' unknowns)
     for (int e = 0; e + 1 < g.ne; ++e) {
-      if (!g.pair_lin[e] || g.lin[e] != g.lin[e + 1] || g.a[e] != g.a[e + 1] || g.b[e] != g.b[e + 1]) continue;
+      if (!g.types[e]->pair_lin || g.types[e] != g.types[e + 1] || g.a[e] != g.a[e + 1] || g.b[e] != g.b[e + 1]) continue;
       const double* p0 = p + e * np;
       const double* p1 = p0 + np;
       bool same = true;
@@ -1526,7 +1522,7 @@ void prepare(const Structure& st, const double* in, double* p, double* w) {
     const int n = g.type->size, np = g.type->num_params;
     element.resize(np + n);
     for (int e = 0; e < g.ne; ++e, in += g.type->num_local_params, p += np) {
-      g.prepare[e](in, nullptr, element.data());
+      g.types[e]->prepare(in, nullptr, element.data());
       std::copy(element.data(), element.data() + np, p);
       if (w) std::copy(element.data() + np, element.data() + np + n, w + g.unknown_offset + e * n);
     }
@@ -1765,7 +1761,7 @@ void lane_local_jacobians(const Structure& st, const double* p, const double* w,
     for (int e = 0; e < g.ne; ++e, p += g.type->num_local_params, out += (n + 12) * 14) {
       term_velocities(w, nb, g.a[e], g.b[e], u);
       std::memcpy(u + 12, w + g.unknown_offset + e * n, n * sizeof(double));
-      g.local[e](p, u, out);
+      g.types[e]->local(p, u, out);
     }
   }
 }
