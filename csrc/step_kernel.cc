@@ -3,7 +3,8 @@
 //
 // It runs the same algorithm as dojax.solver.solve, on the same residual: the per-element
 // equations and their Jacobians come from elements.inc, which dojax.native.generate writes from
-// the JAX residual. The Newton matrix is factorised as in dojax.residual.linearize and
+// the JAX residual, and terms of one type are evaluated four at a time, one per lane of a vector
+// (the generated *_lin4 functions). The Newton matrix is factorised as in dojax.residual.linearize and
 // dojax.linalg: each contact and joint limit is eliminated into its bodies' blocks, the kinematic
 // tree is eliminated leaves first, and loop joints and body-body contacts form a border solved by
 // a Schur complement. One call solves a batch of independent problems (the leading dimensions of
@@ -30,6 +31,64 @@ namespace {
 
 constexpr int kMaxElement = 12;  // unknowns of the largest element type
 
+// The generated *_lin functions store only the outputs that vary; the kernel writes each one's
+// constant outputs once, from its table of the nonzero ones (ended by index -1).
+struct OutputConstant {
+  int index;
+  double value;
+};
+
+// The generated *_lin4 functions evaluate four terms of one type side by side, one per lane of
+// these vector types (GCC's vector extensions: AVX where the CPU has it): the same operations in
+// the same order as *_lin, each term's parameters, inputs and outputs in its own arrays.
+typedef double V4 __attribute__((vector_size(32)));
+typedef long L4 __attribute__((vector_size(32)));  // integers, and comparisons' lane masks (-1: true)
+inline V4 v4_d(double x) { return V4{x, x, x, x}; }
+inline L4 v4_l(long x) { return L4{x, x, x, x}; }
+inline V4 v4_load(const double* const* a, int k) { return V4{a[0][k], a[1][k], a[2][k], a[3][k]}; }
+inline L4 v4_load_long(const double* const* a, int k) {
+  return L4{(long)a[0][k], (long)a[1][k], (long)a[2][k], (long)a[3][k]};
+}
+inline L4 v4_load_bool(const double* const* a, int k) {
+  return L4{-(long)(a[0][k] != 0), -(long)(a[1][k] != 0), -(long)(a[2][k] != 0), -(long)(a[3][k] != 0)};
+}
+inline void v4_store(double* const* out, int k, V4 v) {
+  out[0][k] = v[0];
+  out[1][k] = v[1];
+  out[2][k] = v[2];
+  out[3][k] = v[3];
+}
+inline V4 v4_sel(L4 m, V4 a, V4 b) { return m ? a : b; }
+inline L4 v4_sel(L4 m, L4 a, L4 b) { return m ? a : b; }
+#define V4_LANEWISE(name, f)                                      \
+  inline V4 v4_##name(V4 a) {                                     \
+    V4 r;                                                         \
+    for (int i = 0; i < 4; ++i) r[i] = f(a[i]);                   \
+    return r;                                                     \
+  }
+#define V4_LANEWISE2(name, f)                                     \
+  inline V4 v4_##name(V4 a, V4 b) {                               \
+    V4 r;                                                         \
+    for (int i = 0; i < 4; ++i) r[i] = f(a[i], b[i]);             \
+    return r;                                                     \
+  }
+V4_LANEWISE(sqrt, std::sqrt)
+V4_LANEWISE(fabs, std::fabs)
+V4_LANEWISE(sin, std::sin)
+V4_LANEWISE(cos, std::cos)
+V4_LANEWISE(exp, std::exp)
+V4_LANEWISE(log, std::log)
+V4_LANEWISE(tanh, std::tanh)
+V4_LANEWISE(floor, std::floor)
+V4_LANEWISE2(atan2, std::atan2)
+V4_LANEWISE2(fmod, std::fmod)
+V4_LANEWISE2(pow, std::pow)
+#undef V4_LANEWISE
+#undef V4_LANEWISE2
+
+typedef void (*LinFunction)(const double*, const double*, double*);
+typedef void (*Lin4Function)(const double* const*, const double* const*, double* const*);
+
 struct ElementType {
   int size, num_equalities;
   int num_orthant;
@@ -37,7 +96,9 @@ struct ElementType {
   int num_soc;
   int soc[1][2][3];
   int num_params;
-  void (*lin)(const double*, const double*, double*);  // rows, then their Jacobian
+  LinFunction lin;  // rows, then their Jacobian
+  Lin4Function lin4;
+  const OutputConstant* lin_constants;
   int num_local_params;
   void (*local)(const double*, const double*, double*);  // Jacobian with respect to the local inputs
   void (*prepare)(const double*, const double*, double*);  // parameters, then starting unknowns, from the local inputs
@@ -50,11 +111,15 @@ struct ElementType {
   // lin of two elements of this type at once (a joint row's lower and upper limit, which share
   // everything but LIMIT_OWN_PARAMS): both parameter blocks in turn, the bodies' velocities then
   // both elements' unknowns, both lin outputs in turn; null for types evaluated one at a time
-  void (*pair_lin)(const double*, const double*, double*);
+  LinFunction pair_lin;
+  Lin4Function pair_lin4;
+  const OutputConstant* pair_constants;
 };
 
 struct JointType {  // a joint's rows and their Jacobian, generated for one choice of free rows
-  void (*lin)(const double*, const double*, double*);
+  LinFunction lin;
+  Lin4Function lin4;
+  const OutputConstant* constants;
 };
 
 #include "elements.inc"
@@ -394,52 +459,68 @@ class Solver {
       local_[g].BKa.resize(grp.ne * 6 * n);
       local_[g].BKb.resize(grp.ne * 6 * n);
     }
+    plan_evaluations();
   }
 
   // Evaluates every term's rows and their Jacobian at W (the generated *_lin functions), kept for
   // factorise, and with R (or null) the residual at W with mu = 0 (complementarity rows y o z).
   void evaluate(const double* W, double* R) {
     const int nb = st_.nb, nj = st_.nj;
-    if (R) std::fill(R, R + st_.num_unknowns, 0.0);
-    for (int i = 0; i < nb; ++i) {
-      double* out = &body_out_[i * kBodyOut];
-      body_lin(p_ + i * BODY_PARAMS, W + 6 * i, out);
-      if (R)
-        for (int r = 0; r < 6; ++r) R[6 * i + r] += out[r];
-    }
-    double u[12 + kMaxElement];
-    for (int j = 0; j < nj; ++j) {
-      const int pa = st_.parent[j], c = st_.child[j];
-      double* out = &joint_out_[j * kJointOut];
-      velocities(W, pa, c, u);
-      std::memcpy(u + 12, W + st_.lam_offset() + 6 * j, 6 * sizeof(double));
-      st_.joint_type[j]->lin(p_ + nb * BODY_PARAMS + j * JOINT_PARAMS, u, out);
-      if (R) {
-        add_body_rows(R, pa, out);
-        add_body_rows(R, c, out + 6);
-        std::memcpy(R + st_.lam_offset() + 6 * j, out + 12, 6 * sizeof(double));
+    for (const Evaluation& ev : evaluations_) {
+      double in[4][12 + 2 * kMaxElement];  // a joint's or element's bodies' velocities, then its unknowns
+      const double* p[4] = {};
+      const double* u[4] = {};
+      double* out[4] = {};
+      for (int k = 0; k < ev.count; ++k) {
+        const int t = ev.term[k];
+        u[k] = in[k];
+        if (ev.group == kBodies) {
+          p[k] = p_ + t * BODY_PARAMS;
+          u[k] = W + 6 * t;
+          out[k] = &body_out_[t * kBodyOut];
+        } else if (ev.group == kJoints) {
+          p[k] = p_ + nb * BODY_PARAMS + t * JOINT_PARAMS;
+          velocities(W, st_.parent[t], st_.child[t], in[k]);
+          std::memcpy(in[k] + 12, W + st_.lam_offset() + 6 * t, 6 * sizeof(double));
+          out[k] = &joint_out_[t * kJointOut];
+        } else {
+          const Group& g = st_.groups[ev.group];
+          const int n = g.type->size;
+          p[k] = p_ + g.param_offset + t * g.type->num_params;
+          velocities(W, g.a[t], g.b[t], in[k]);
+          std::memcpy(in[k] + 12, W + g.unknown_offset + t * n, (paired_[ev.group][t] ? 2 : 1) * n * sizeof(double));
+          out[k] = element_out(ev.group, t);
+        }
       }
+      if (ev.count == 1) {
+        ev.lin(p[0], u[0], out[0]);
+        continue;
+      }
+      for (int k = ev.count; k < 4; ++k) {  // idle lanes repeat the last term
+        p[k] = p[k - 1];
+        u[k] = u[k - 1];
+        out[k] = out[k - 1];
+      }
+      ev.lin4(p, u, out);
+    }
+    if (!R) return;
+    std::fill(R, R + st_.num_unknowns, 0.0);
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) R[6 * i + r] += body_out_[i * kBodyOut + r];
+    for (int j = 0; j < nj; ++j) {
+      const double* out = &joint_out_[j * kJointOut];
+      add_body_rows(R, st_.parent[j], out);
+      add_body_rows(R, st_.child[j], out + 6);
+      std::memcpy(R + st_.lam_offset() + 6 * j, out + 12, 6 * sizeof(double));
     }
     for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
       const Group& g = st_.groups[gi];
       const int n = g.type->size;
       for (int e = 0; e < g.ne; ++e) {
-        const bool pair = paired_[gi][e];  // with e + 1, whose outputs follow e's
-        double* out = element_out(gi, e);
-        velocities(W, g.a[e], g.b[e], u);
-        std::memcpy(u + 12, W + g.unknown_offset + e * n, (pair ? 2 : 1) * n * sizeof(double));
-        const double* p = p_ + g.param_offset + e * g.type->num_params;
-        if (pair)
-          g.types[e]->pair_lin(p, u, out);
-        else
-          g.types[e]->lin(p, u, out);
-        if (R)
-          for (int k = e; k <= e + pair; ++k, out += element_out_size(n)) {
-            std::memcpy(R + g.unknown_offset + k * n, out, n * sizeof(double));
-            add_body_rows(R, g.a[k], out + n);
-            add_body_rows(R, g.b[k], out + n + 6);
-          }
-        e += pair;
+        const double* out = element_out(gi, e);
+        std::memcpy(R + g.unknown_offset + e * n, out, n * sizeof(double));
+        add_body_rows(R, g.a[e], out + n);
+        add_body_rows(R, g.b[e], out + n + 6);
       }
     }
   }
@@ -867,6 +948,44 @@ class Solver {
   // an element's n + 12 rows and their Jacobian with respect to its 12 + n inputs
   static constexpr size_t element_out_size(int n) { return (12 + n) * (13 + n); }
 
+  // The evaluations of evaluate, each of up to four terms of one generated type (four-lane
+  // functions; one term alone by the scalar one): the bodies, the joints by type, and each group's
+  // elements by type, a pair of limits (pairs) as one term. Also writes each term's constant
+  // outputs, which its generated functions do not store.
+  void plan_evaluations() {
+    std::vector<std::pair<LinFunction, size_t>> open;  // the evaluations that have room, by function
+    auto add = [&](int group, int term, LinFunction lin, Lin4Function lin4, const OutputConstant* constants,
+                   double* out) {
+      for (const OutputConstant* c = constants; c->index >= 0; ++c) out[c->index] = c->value;
+      auto it = std::find_if(open.begin(), open.end(), [&](const auto& o) { return o.first == lin; });
+      if (it == open.end()) {
+        evaluations_.push_back({lin, lin4, group, 0, {}});
+        it = open.insert(open.end(), {lin, evaluations_.size() - 1});
+      }
+      Evaluation& ev = evaluations_[it->second];
+      ev.term[ev.count++] = term;
+      if (ev.count == 4) open.erase(it);
+    };
+    for (int i = 0; i < st_.nb; ++i) add(kBodies, i, body_lin, body_lin4, body_lin_constants, &body_out_[i * kBodyOut]);
+    open.clear();
+    for (int j = 0; j < st_.nj; ++j) {
+      const JointType& t = *st_.joint_type[j];
+      add(kJoints, j, t.lin, t.lin4, t.constants, &joint_out_[j * kJointOut]);
+    }
+    for (size_t gi = 0; gi < st_.groups.size(); ++gi) {
+      open.clear();
+      const Group& g = st_.groups[gi];
+      for (int e = 0; e < g.ne; ++e) {
+        const ElementType& t = *g.types[e];
+        if (paired_[gi][e])
+          add(static_cast<int>(gi), e, t.pair_lin, t.pair_lin4, t.pair_constants, element_out(gi, e));
+        else
+          add(static_cast<int>(gi), e, t.lin, t.lin4, t.lin_constants, element_out(gi, e));
+        e += paired_[gi][e];
+      }
+    }
+  }
+
   // Per element of a group with parameters p: whether it is evaluated together with the next one
   // (ElementType::pair_lin): the same type and bodies, and parameters equal but for
   // LIMIT_OWN_PARAMS (a joint row's lower and upper limit, which the model lists in turn).
@@ -1234,6 +1353,15 @@ class Solver {
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
   std::vector<std::vector<char>> paired_;  // per group, per element: evaluated with the next one (pairs)
+  static constexpr int kBodies = -2, kJoints = -1;  // Evaluation::group of the bodies and joints
+  struct Evaluation {
+    LinFunction lin;
+    Lin4Function lin4;
+    int group;    // kBodies, kJoints, or an element group
+    int count;    // terms, 1 to 4
+    int term[4];  // body, joint or element (the first of a pair)
+  };
+  std::vector<Evaluation> evaluations_;  // evaluate's, in turn (plan_evaluations)
   std::vector<double> body_out_, joint_out_, element_out_;  // evaluate's rows and Jacobians
   std::vector<size_t> element_out_offset_;                 // each group's start in element_out_
   std::vector<double> rhs_, border_rhs_, x_, border_, work_, block_r_, block_rhs_, block_x_, block_dw_;

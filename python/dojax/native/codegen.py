@@ -6,9 +6,10 @@ and limit's rows, and their Jacobians with respect to the unknowns. Rather than 
 equations in C++, this module traces the JAX functions (and their ``jax.jacfwd``) to jaxprs and
 translates each jaxpr into straight-line C, one scalar statement per array element. Constants are
 folded as the statements are emitted, so the one-hot tangents of the forward-mode Jacobian turn
-into sparse derivative code; repeated expressions are shared. The JAX residual therefore stays the
-single definition of the physics, and ``tests/test_native.py`` checks that the committed C is what
-the current JAX functions generate.
+into sparse derivative code; repeated expressions are shared. Each function is also written for
+four evaluations side by side, one per lane of a vector type (see :class:`Emitter`). The JAX
+residual therefore stays the single definition of the physics, and ``tests/test_native.py`` checks
+that the committed C is what the current JAX functions generate.
 
 Only the primitives that the residual's element functions use are supported; anything else is an
 error naming the primitive.
@@ -23,6 +24,9 @@ import numpy as np
 from jax import lax
 
 _FLOAT, _BOOL, _INT = "double", "bool", "long"
+# the vector types of the four-lane variant: doubles, and 64-bit integers for integers and for
+# booleans (a comparison's lane mask: all bits set for true)
+_VECTOR = {_FLOAT: "V4", _BOOL: "L4", _INT: "L4"}
 
 
 def _ctype(dtype):
@@ -47,24 +51,42 @@ def _lit(value, kind):
     return repr(value)
 
 
+def _vector_lit(value, kind):
+    """A constant broadcast to the four lanes."""
+    if kind == _BOOL:
+        return f"v4_l({-1 if value else 0})"
+    return f"v4_{'l' if kind == _INT else 'd'}({_lit(value, kind)})"
+
+
 class Emitter:
-    """Collects C statements; scalars are Python constants or names of emitted C variables."""
+    """Collects C statements; scalars are Python constants or names of emitted C variables.
+
+    Each statement is written twice: as scalar C (``lines``), and for four independent evaluations
+    side by side (``vector_lines``: the kernel's ``V4`` and ``L4`` vector types and ``v4_*`` helpers,
+    one lane per evaluation, the same operations in the same order). Statements are shared by their
+    scalar text."""
 
     def __init__(self):
         self.lines = []
+        self.vector_lines = []
         self._cache = {}
 
-    def emit(self, kind, expr):
+    def emit(self, kind, expr, vector_expr):
         key = (kind, expr)
         if key not in self._cache:
             name = f"t{len(self._cache)}"
             self.lines.append(f"const {kind} {name} = {expr};")
+            self.vector_lines.append(f"const {_VECTOR[kind]} {name} = {vector_expr};")
             self._cache[key] = name
         return self._cache[key]
 
     # scalar operations with constant folding
     def c(self, v, kind=_FLOAT):
         return v if isinstance(v, str) else _lit(v, kind)
+
+    def v(self, v, kind=_FLOAT):
+        """The vector form of an operand: a name, or a constant broadcast to every lane."""
+        return v if isinstance(v, str) else _vector_lit(v, kind)
 
     def binary(self, op, a, b, kind=_FLOAT):
         ca, cb = not isinstance(a, str), not isinstance(b, str)
@@ -79,7 +101,7 @@ class Emitter:
             if cb and b == 0.0:
                 return a
             if ca and a == 0.0:
-                return self.emit(kind, f"-{b}")
+                return self.emit(kind, f"-{b}", f"-{b}")
         elif op == "*":
             if (ca and a == 0.0) or (cb and b == 0.0):
                 return 0.0
@@ -88,32 +110,36 @@ class Emitter:
             if cb and b == 1.0:
                 return a
             if ca and a == -1.0:
-                return self.emit(kind, f"-{b}")
+                return self.emit(kind, f"-{b}", f"-{b}")
             if cb and b == -1.0:
-                return self.emit(kind, f"-{a}")
+                return self.emit(kind, f"-{a}", f"-{a}")
         elif op == "/":
             if cb and b == 1.0:
                 return a
             if ca and a == 0.0:
                 return 0.0
-        return self.emit(kind, f"({self.c(a, kind)} {op} {self.c(b, kind)})")
+        return self.emit(kind, f"({self.c(a, kind)} {op} {self.c(b, kind)})",
+                         f"({self.v(a, kind)} {op} {self.v(b, kind)})")
 
     def call(self, fn, *args, kind=_FLOAT):
         if all(not isinstance(a, str) for a in args):
             return _CALL_FOLD[fn](*args)
-        return self.emit(kind, f"{fn}({', '.join(self.c(a) for a in args)})")
+        return self.emit(kind, f"{fn}({', '.join(self.c(a) for a in args)})",
+                         f"v4_{fn}({', '.join(self.v(a) for a in args)})")
 
     def compare(self, op, a, b, kind):
         if not isinstance(a, str) and not isinstance(b, str):
             return bool(_FOLD[op](a, b))
-        return self.emit(_BOOL, f"({self.c(a, kind)} {op} {self.c(b, kind)})")
+        return self.emit(_BOOL, f"({self.c(a, kind)} {op} {self.c(b, kind)})",
+                         f"({self.v(a, kind)} {op} {self.v(b, kind)})")
 
     def select(self, pred, if_true, if_false, kind):
         if not isinstance(pred, str):
             return if_true if pred else if_false
         if if_true == if_false:
             return if_true
-        return self.emit(kind, f"({pred} ? {self.c(if_true, kind)} : {self.c(if_false, kind)})")
+        return self.emit(kind, f"({pred} ? {self.c(if_true, kind)} : {self.c(if_false, kind)})",
+                         f"v4_sel({pred}, {self.v(if_true, kind)}, {self.v(if_false, kind)})")
 
     def logical(self, op, a, b):
         ca, cb = not isinstance(a, str), not isinstance(b, str)
@@ -133,7 +159,7 @@ class Emitter:
                 return b
             if cb:
                 return a
-        return self.emit(_BOOL, f"({a} {op} {b})")
+        return self.emit(_BOOL, f"({a} {op} {b})", f"({a} {op[0]} {b})")
 
 
 _FOLD = {
@@ -224,10 +250,12 @@ def _convert(em, x, src, dst):
     if not isinstance(x, str):
         return bool(x) if dst == _BOOL else (int(x) if dst == _INT else float(x))
     if dst == _FLOAT:
-        return em.emit(_FLOAT, f"({x} ? 1.0 : 0.0)" if src == _BOOL else f"(double){x}")
+        if src == _BOOL:
+            return em.emit(_FLOAT, f"({x} ? 1.0 : 0.0)", f"v4_sel({x}, v4_d(1.0), v4_d(0.0))")
+        return em.emit(_FLOAT, f"(double){x}", f"__builtin_convertvector({x}, V4)")
     if dst == _BOOL:
-        return em.emit(_BOOL, f"({x} != 0)")
-    return em.emit(_INT, f"(long){x}")
+        return em.emit(_BOOL, f"({x} != 0)", f"({x} != {_vector_lit(0, src)})")
+    return em.emit(_INT, f"(long){x}", f"({x} & v4_l(1))" if src == _BOOL else f"__builtin_convertvector({x}, L4)")
 
 
 def _eval_jaxpr(em, jaxpr, consts, args):
@@ -312,13 +340,14 @@ def _primitive(em, eqn, ins, kinds_in):
         if out_kind == _FLOAT:
             return [_elementwise(lambda a, b: em.call("fmod", a, b), *ins)]
         return [_elementwise(lambda a, b: a % b if not isinstance(a, str) and not isinstance(b, str)
-                             else em.emit(_INT, f"({em.c(a, _INT)} % {em.c(b, _INT)})"), *ins)]
+                             else em.emit(_INT, f"({em.c(a, _INT)} % {em.c(b, _INT)})",
+                                          f"({em.v(a, _INT)} % {em.v(b, _INT)})"), *ins)]
     if name == "and":
         return [_elementwise(lambda a, b: em.logical("&&", a, b), *ins)]
     if name == "or":
         return [_elementwise(lambda a, b: em.logical("||", a, b), *ins)]
     if name == "not":
-        return [_elementwise(lambda a: (not a) if not isinstance(a, str) else em.emit(_BOOL, f"(!{a})"), ins[0])]
+        return [_elementwise(lambda a: (not a) if not isinstance(a, str) else em.emit(_BOOL, f"(!{a})", f"(~{a})"), ins[0])]
     if name == "select_n":
         pred, cases = ins[0], ins[1:]
 
@@ -409,9 +438,9 @@ def _extremum(em, name, a, b, kind):
     if not isinstance(a, str) and not isinstance(b, str):
         return max(a, b) if name == "max" else min(a, b)
     op = ">" if name == "max" else "<"
-    a, b = em.c(a, kind), em.c(b, kind)
-    nan = f" || ({a} != {a})" if kind == _FLOAT else ""
-    return em.emit(kind, f"(({a} {op} {b}){nan} ? {a} : {b})")
+    sa, sb, va, vb = em.c(a, kind), em.c(b, kind), em.v(a, kind), em.v(b, kind)
+    nan, vnan = (f" || ({sa} != {sa})", f" | ({va} != {va})") if kind == _FLOAT else ("", "")
+    return em.emit(kind, f"(({sa} {op} {sb}){nan} ? {sa} : {sb})", f"v4_sel((({va} {op} {vb}){vnan}), {va}, {vb})")
 
 
 def _by_ids(values, ids):
@@ -450,12 +479,14 @@ def _scatter(em, eqn, ins, kind):
     return _with_runtime_index(apply, index_arrays, bound, em, kind)
 
 
-def translate(fn, example_args, runtime_inputs, outputs_name="out"):
+def translate(fn, example_args, runtime_inputs, outputs_name="out", skip_constants=False):
     """Straight-line C body computing ``fn(*example_args)`` for inputs read from C arrays.
 
     ``runtime_inputs`` maps each flattened input leaf to a C array name and offset: a list of
-    (array name, offset) per leaf, in ``jax.tree.leaves(example_args)`` order. Returns
-    (list of C lines, number of flattened outputs).
+    (array name, offset) per leaf, in ``jax.tree.leaves(example_args)`` order. Returns the C lines;
+    the number of flattened outputs; the four-lane variant's lines, which read each array as four
+    arrays, one per lane, and write ``outputs_name`` likewise; and the outputs that are constants,
+    {index: value}. With ``skip_constants`` the lines store only the outputs that vary.
     """
     closed = jax.make_jaxpr(fn)(*example_args)
     leaves = jax.tree.leaves(example_args)
@@ -467,26 +498,38 @@ def translate(fn, example_args, runtime_inputs, outputs_name="out"):
         vals = np.empty(leaf.shape, dtype=object)
         for k, idx in enumerate(np.ndindex(leaf.shape)):
             src = f"{array}[{offset + k}]"
-            vals[idx] = em.emit(kind, src if kind == _FLOAT else f"({kind}){src}")
+            load = {_FLOAT: "v4_load", _INT: "v4_load_long", _BOOL: "v4_load_bool"}[kind]
+            vals[idx] = em.emit(kind, src if kind == _FLOAT else f"({kind}){src}", f"{load}({array}, {offset + k})")
         args.append(vals)
     outs = _eval_jaxpr(em, closed.jaxpr, closed.consts, args)
-    stores = []
-    for o in outs:
-        for v in o.reshape(-1):
-            value = _lit(float(v), _FLOAT) if isinstance(v, bool) else em.c(v, _FLOAT)
-            stores.append(f"{outputs_name}[{len(stores)}] = {value};")
-    return _live(em.lines, stores) + stores, len(stores)
+    stores, vector_stores, constants = [], [], {}
+    for k, v in enumerate(v for o in outs for v in o.reshape(-1)):
+        if not isinstance(v, str):
+            constants[k] = float(v)
+            if skip_constants:
+                continue
+        stores.append(f"{outputs_name}[{k}] = {em.c(constants.get(k, v), _FLOAT)};")
+        vector_stores.append(f"v4_store({outputs_name}, {k}, {em.v(constants.get(k, v), _FLOAT)});")
+    live = _live(em.lines, stores)
+    return ([em.lines[i] for i in live] + stores, sum(o.size for o in outs),
+            [em.vector_lines[i] for i in live] + vector_stores, constants)
+
+
+def literal(value):
+    """The C literal of a float constant."""
+    return _lit(value, _FLOAT)
 
 
 def _live(statements, stores):
-    """The statements that the stores depend on (dead ones dropped), in order."""
+    """The indices of the statements that the stores depend on (dead ones dropped), in order."""
     used = set(_NAME.findall(" ".join(stores)))
     kept = []
-    for line in reversed(statements):
+    for i in reversed(range(len(statements))):
+        line = statements[i]
         name = line.split()[2]
         if name in used:
             used.update(_NAME.findall(line.split("=", 1)[1]))
-            kept.append(line)
+            kept.append(i)
     return kept[::-1]
 
 

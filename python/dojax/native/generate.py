@@ -12,6 +12,12 @@ the ``*_lin`` variants, the residual rows, then their Jacobian d rows / d u row 
 ``*_local`` variants read the parameters of :func:`dojax.residual.local_args` and write only the
 term's Jacobian with respect to its local inputs (:class:`dojax.residual.LocalJacobians`).
 
+The ``*_lin`` variants, which the kernel evaluates in every interior-point iteration, store only
+the outputs that vary with their inputs: three quarters or more of a contact's or limit's outputs
+are constants, which the kernel writes once per solve from the ``*_lin_constants`` tables. Each
+also has a ``*_lin4`` form that evaluates four terms of its type side by side in the lanes of a
+vector (``p``, ``u`` and ``out`` then point to four arrays each; bench/RESULTS.md has what it saves).
+
 A joint's rows and their Jacobian, evaluated in every interior-point iteration, are generated once per
 joint type (:data:`dojax.joints.JOINT_TYPES`), with the type's free rows as constants: a hinge's
 code then computes neither its free row's constraint nor its constrained rows' coordinates (0.6 of
@@ -21,7 +27,6 @@ mask included, so that every joint packs alike.
 
 import argparse
 import pathlib
-import re
 from functools import partial
 
 import jax
@@ -80,9 +85,14 @@ def _first(args, axes):
     return tuple(a if ax is None else jax.tree.map(lambda v: v[0], a) for a, ax in zip(args, axes))
 
 
-def _c_functions(name, variants, static, unknowns):
-    """C source of ``name_<suffix>`` for each (suffix, f) of ``variants``, f(static, unknowns) giving
-    the flat outputs; and the number of parameters."""
+def _c_function(name, f, static, unknowns, iterated=False):
+    """C source of ``name``, f(static, unknowns) giving the flat outputs; the number of parameters;
+    and the outputs that are constants, {index: value}.
+
+    ``iterated``: a function that the kernel evaluates in every interior-point iteration. It stores
+    only the outputs that vary: the kernel writes the constant ones once (their nonzero values are
+    listed in ``name_constants``; the others are zero). ``name4`` evaluates four terms of the type
+    side by side (p, u and out: one array per term)."""
     inputs, offset = [], 0
     for leaf in jax.tree.leaves(static):
         inputs.append(("p", offset))
@@ -91,12 +101,16 @@ def _c_functions(name, variants, static, unknowns):
     for leaf in jax.tree.leaves(unknowns):
         inputs.append(("u", offset))
         offset += np.size(leaf)
-    source = []
-    for suffix, f in variants:
-        lines, _ = codegen.translate(f, (static, unknowns), inputs)
-        source.append(f"static void {name}_{suffix}(const double* p, const double* u, double* out) {{\n  "
-                      + "\n  ".join(lines) + "\n}\n")
-    return "\n".join(source), n_params
+    lines, _, vector_lines, constants = codegen.translate(f, (static, unknowns), inputs, skip_constants=iterated)
+    source = (f"static void {name}(const double* p, const double* u, double* out) {{\n  "
+              + "\n  ".join(lines) + "\n}\n")
+    if iterated:
+        source += (f"\nstatic void {name}4(const double* const* p, const double* const* u, double* const* out) "
+                   f"{{\n  " + "\n  ".join(vector_lines) + "\n}\n")
+        nonzero = [f"{{{k}, {codegen.literal(v)}}}" for k, v in constants.items() if v != 0.0]
+        source += (f"\nstatic const OutputConstant {name}_constants[] = {{"
+                   + ", ".join(nonzero + ["{-1, 0.0}"]) + "};\n")
+    return source, n_params, constants
 
 
 def _with_jacobian(fn):
@@ -113,8 +127,9 @@ def _with_jacobian(fn):
 
 def _function(name, fn, static, unknowns):
     """C source of ``name_lin``: the term's outputs, then their Jacobian with respect to the unknowns
-    (the kernel's iterations need both at every point they evaluate)."""
-    return _c_functions(name, (("lin", _with_jacobian(fn)),), static, unknowns)
+    (the kernel's iterations need both at every point they evaluate), of ``name_lin4`` and
+    ``name_lin_constants`` (see :func:`_c_function`); the number of parameters; the constant outputs."""
+    return _c_function(f"{name}_lin", _with_jacobian(fn), static, unknowns, iterated=True)
 
 
 def _pair_function(name, fn, static, unknowns, own):
@@ -131,7 +146,7 @@ def _pair_function(name, fn, static, unknowns, own):
         second = (dict(first[0], **{k: second[0][k] for k in own}), *first[1:])
         return (*lin(first, u[:-1]), *lin(second, (*u[:-2], u[-1])))
 
-    code, _ = _c_functions(name, (("pair_lin", pair),), (static, static), (*unknowns, unknowns[-1]))
+    code, _, _ = _c_function(f"{name}_pair_lin", pair, (static, static), (*unknowns, unknowns[-1]), iterated=True)
     leaves = jax.tree_util.tree_flatten_with_path(static)[0]
     offsets = np.cumsum([0] + [np.size(leaf) for _, leaf in leaves])
     index = [i for (path, _), start, stop in zip(leaves, offsets[:-1], offsets[1:])
@@ -142,7 +157,7 @@ def _pair_function(name, fn, static, unknowns, own):
 def _local_function(name, fn, static, unknowns):
     """C source of ``name_local``: the term's Jacobian with respect to its local inputs (see
     :class:`dojax.residual.LocalJacobians`), row by row, from ``fn(static, unknowns)``."""
-    return _c_functions(name, (("local", lambda s, u: jnp.ravel(fn(s, u))),), static, unknowns)
+    return _c_function(f"{name}_local", lambda s, u: jnp.ravel(fn(s, u)), static, unknowns)[:2]
 
 
 def _prepare_function(name, fn, static):
@@ -151,7 +166,7 @@ def _prepare_function(name, fn, static):
     starting unknowns (:func:`dojax.residual.initial_unknowns`), from ``fn(static)`` (a tuple of
     the two); and the number of outputs."""
     flat = lambda s, _: jnp.concatenate([jnp.ravel(o) for o in jax.tree.leaves(fn(s))])
-    return _c_functions(name, (("prepare", flat),), static, ())[0], int(jax.eval_shape(flat, static, ()).size)
+    return _c_function(f"{name}_prepare", flat, static, ())[0], int(jax.eval_shape(flat, static, ()).size)
 
 
 def _minimal_function(mech):
@@ -161,14 +176,14 @@ def _minimal_function(mech):
     number of parameters."""
     static = (jax.tree.map(lambda a: a[0], tree_joint_data(mech)), mech.timestep)
     body = tuple(np.zeros(n) for n in (3, 4, 3, 3))
-    return _c_functions("joint", (("minimal", lambda s, u: joint_row(*s, u[:4], u[4:])),), static, body + body)
+    return _c_function("joint_minimal", lambda s, u: joint_row(*s, u[:4], u[4:]), static, body + body)[:2]
 
 
-def _nonzero(lin_code, n):
+def _nonzero(constants, n):
     """entry(r, c): whether the Jacobian of an element of size n ((n + 12) rows by 12 + n inputs
-    [Va, Vb, y]) may be nonzero at (r, c), from its generated ``_lin`` function: the entries that it
-    writes as the constant 0 are zero for every input."""
-    zero = {int(k) for k in re.findall(r"out\[(\d+)\] = -?0\.0;", lin_code)}
+    [Va, Vb, y]) may be nonzero at (r, c), from its ``_lin`` function's constant outputs (the
+    entries that are the constant 0 are zero for every input)."""
+    zero = {k for k, v in constants.items() if v == 0.0}
     rows, width = n + 12, 12 + n
     return lambda r, c: rows + r * width + c not in zero
 
@@ -198,8 +213,9 @@ def _layout_row(layout, name, n_params, n_local, couplings, paired):
     velocity_rows, impulses = couplings
     indices = lambda values: f"{len(values)}, {{{', '.join(map(str, values)) or '0'}}}"
     return (f"  {{{layout.size}, {layout.num_equalities}, {len(layout.orthant)}, {{{orth}}}, {len(layout.soc)}, "
-            f"{{{soc}}}, {n_params}, {name}_lin, {n_local}, {name}_local, {name}_prepare, "
-            f"{indices(velocity_rows)}, {indices(impulses)}, {name + '_pair_lin' if paired else 'nullptr'}}},")
+            f"{{{soc}}}, {n_params}, {name}_lin, {name}_lin4, {name}_lin_constants, {n_local}, {name}_local, "
+            f"{name}_prepare, {indices(velocity_rows)}, {indices(impulses)}, "
+            f"{', '.join(f'{name}_pair_lin{s}' if paired else 'nullptr' for s in ('', '4', '_constants'))}}},")
 
 
 def _template_arguments(mech):
@@ -229,7 +245,7 @@ def source():
 
     local_body, local_joint, local_groups = local_args
     body = _first(body_args, res._BODY_AXES)
-    code, n_body = _function("body", lambda s, u: res._body_terms(*s, *u), body[:6], body[6:])
+    code, n_body, _ = _function("body", lambda s, u: res._body_terms(*s, *u), body[:6], body[6:])
     parts.append(code)
     local = _first(local_body, res._BODY_AXES)
     parts.append(_local_function("body", lambda s, u: res._body_local(*s, *u), local[:-1], local[-1:])[0])
@@ -241,10 +257,10 @@ def source():
     joint_rows = []
     for joint_type in JOINT_TYPES:
         free = jnp.asarray(free_mask(joint_type))
-        code, n_joint = _function(f"joint_{joint_type}", lambda s, u, free=free: res._joint_terms(s[0], free, *s[2:], *u),
+        code, n_joint, _ = _function(f"joint_{joint_type}", lambda s, u, free=free: res._joint_terms(s[0], free, *s[2:], *u),
                                   joint[:-3], joint[-3:])
         parts.append(code)
-        joint_rows.append(f"  {{joint_{joint_type}_lin}},")
+        joint_rows.append(f"  {{{', '.join(f'joint_{joint_type}_lin{s}' for s in ('', '4', '_constants'))}}},")
     local = _first(local_joint, res._JOINT_LOCAL_AXES)
     code, n_joint_local = _local_function("joint", lambda s, u: res._joint_local(*s, *u), local[:-3], local[-3:])
     parts.append(code)
@@ -282,9 +298,9 @@ def source():
             fn = lambda s, u, terms=terms, n_comp=n_comp: terms(*s, *u, 0.0, jnp.zeros(n_comp))
             local_fn = lambda s, u, key=key: res._element_local("contact", *key, *s, *u)
             pre = lambda s, key=key: res.element_pre("contact", key[1], *s[:1], *s[2:])
-        code, n_params = _function(name, fn, one[:6], one[6:9])
+        code, n_params, constants = _function(name, fn, one[:6], one[6:9])
         parts.append(code)
-        entry = _nonzero(code[code.index(f"{name}_lin("):], layout.size)
+        entry = _nonzero(constants, layout.size)
         couplings = _couplings(entry, layout.size)
         if layout.size == 8:
             reads = _local_reads(entry, layout.size)
