@@ -1878,12 +1878,28 @@ size_t local_jacobian_size(const Structure& st) {
 void lane_local_jacobians(const Structure& st, const double* p, const double* w, double* out) {
   const int nb = st.nb, nj = st.nj;
   for (int i = 0; i < nb; ++i, p += BODY_PARAMS, out += 6 * 12) body_local(p, w + 6 * i, out);
-  double u[12 + kMaxElement];
-  for (int j = 0; j < nj; ++j, p += JOINT_LOCAL_PARAMS, out += 18 * 32) {
-    term_velocities(w, nb, st.parent[j], st.child[j], u);
-    std::memcpy(u + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
-    joint_local(p, u, out);
+  for (int j0 = 0; j0 < nj; j0 += 4) {  // the joints four at a time
+    const int count = std::min(4, nj - j0);
+    double in[4][18];
+    const double* ps[4] = {};
+    const double* us[4] = {};
+    double* outs[4] = {};
+    for (int k = 0; k < 4; ++k) {
+      const int j = j0 + std::min(k, count - 1);  // idle lanes repeat the last joint
+      term_velocities(w, nb, st.parent[j], st.child[j], in[k]);
+      std::memcpy(in[k] + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
+      ps[k] = p + j * JOINT_LOCAL_PARAMS;
+      us[k] = in[k];
+      outs[k] = out + j * 18 * 32;
+    }
+    if (count == 1)
+      joint_local(ps[0], us[0], outs[0]);
+    else
+      joint_local4(ps, us, outs);
   }
+  p += nj * JOINT_LOCAL_PARAMS;
+  out += nj * 18 * 32;
+  double u[12 + kMaxElement];
   for (const Group& g : st.groups) {
     const int n = g.type->size;
     for (int e = 0; e < g.ne; ++e, p += g.type->num_local_params, out += (n + 12) * 14) {

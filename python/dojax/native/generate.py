@@ -85,14 +85,15 @@ def _first(args, axes):
     return tuple(a if ax is None else jax.tree.map(lambda v: v[0], a) for a, ax in zip(args, axes))
 
 
-def _c_function(name, f, static, unknowns, iterated=False):
+def _c_function(name, f, static, unknowns, iterated=False, four_lanes=False):
     """C source of ``name``, f(static, unknowns) giving the flat outputs; the number of parameters;
     and the outputs that are constants, {index: value}.
 
     ``iterated``: a function that the kernel evaluates in every interior-point iteration. It stores
     only the outputs that vary: the kernel writes the constant ones once (their nonzero values are
-    listed in ``name_constants``; the others are zero). ``name4`` evaluates four terms of the type
-    side by side (p, u and out: one array per term)."""
+    listed in ``name_constants``; the others are zero). With ``four_lanes`` (always when
+    ``iterated``), ``name4`` evaluates four terms of the type side by side (p, u and out: one array
+    per term)."""
     inputs, offset = [], 0
     for leaf in jax.tree.leaves(static):
         inputs.append(("p", offset))
@@ -104,9 +105,10 @@ def _c_function(name, f, static, unknowns, iterated=False):
     lines, _, vector_lines, constants = codegen.translate(f, (static, unknowns), inputs, skip_constants=iterated)
     source = (f"static void {name}(const double* p, const double* u, double* out) {{\n  "
               + "\n  ".join(lines) + "\n}\n")
-    if iterated:
+    if iterated or four_lanes:
         source += (f"\nstatic void {name}4(const double* const* p, const double* const* u, double* const* out) "
                    f"{{\n  " + "\n  ".join(vector_lines) + "\n}\n")
+    if iterated:
         nonzero = [f"{{{k}, {codegen.literal(v)}}}" for k, v in constants.items() if v != 0.0]
         source += (f"\nstatic const OutputConstant {name}_constants[] = {{"
                    + ", ".join(nonzero + ["{-1, 0.0}"]) + "};\n")
@@ -154,10 +156,11 @@ def _pair_function(name, fn, static, unknowns, own):
     return code, index
 
 
-def _local_function(name, fn, static, unknowns):
-    """C source of ``name_local``: the term's Jacobian with respect to its local inputs (see
+def _local_function(name, fn, static, unknowns, four_lanes=False):
+    """C source of ``name_local`` (and with ``four_lanes`` of ``name_local4``: see
+    :func:`_c_function`): the term's Jacobian with respect to its local inputs (see
     :class:`dojax.residual.LocalJacobians`), row by row, from ``fn(static, unknowns)``."""
-    return _c_function(f"{name}_local", lambda s, u: jnp.ravel(fn(s, u)), static, unknowns)[:2]
+    return _c_function(f"{name}_local", lambda s, u: jnp.ravel(fn(s, u)), static, unknowns, four_lanes=four_lanes)[:2]
 
 
 def _prepare_function(name, fn, static):
@@ -262,7 +265,11 @@ def source():
         parts.append(code)
         joint_rows.append(f"  {{{', '.join(f'joint_{joint_type}_lin{s}' for s in ('', '4', '_constants'))}}},")
     local = _first(local_joint, res._JOINT_LOCAL_AXES)
-    code, n_joint_local = _local_function("joint", lambda s, u: res._joint_local(*s, *u), local[:-3], local[-3:])
+    # the joints' local Jacobians (one general function, the largest of a step's derivative's
+    # terms) four at a time; the other terms' one at a time (their four-lane forms would add half
+    # again to the kernel's build)
+    code, n_joint_local = _local_function("joint", lambda s, u: res._joint_local(*s, *u), local[:-3], local[-3:],
+                                          four_lanes=True)
     parts.append(code)
 
     def joint_problem(s):  # (jdata, free, damper, armature, spring, spring_offset, h, poses (4), velocities (2), inputs)
