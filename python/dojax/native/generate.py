@@ -16,7 +16,8 @@ The ``*_lin`` variants, which the kernel evaluates in every interior-point itera
 the outputs that vary with their inputs: three quarters or more of a contact's or limit's outputs
 are constants, which the kernel writes once per solve from the ``*_lin_constants`` tables. Each
 also has a ``*_lin4`` form that evaluates four terms of its type side by side in the lanes of a
-vector (``p``, ``u`` and ``out`` then point to four arrays each; bench/RESULTS.md has what it saves).
+vector (``p``, ``u`` and ``out`` then point to four arrays each; bench/RESULTS.md has what it saves),
+and so does the joints' ``joint_local``, the largest of a step's derivative's terms.
 
 A joint's rows and their Jacobian, evaluated in every interior-point iteration, are generated once per
 joint type (:data:`dojax.joints.JOINT_TYPES`), with the type's free rows as constants: a hinge's
