@@ -38,9 +38,10 @@ struct OutputConstant {
   double value;
 };
 
-// The generated *_lin4 functions evaluate four terms of one type side by side, one per lane of
-// these vector types (GCC's vector extensions: AVX where the CPU has it): the same operations in
-// the same order as *_lin, each term's parameters, inputs and outputs in its own arrays.
+// The generated *_lin4 functions (and joint_local4) evaluate four terms of one type side by side,
+// one per lane of these vector types (GCC's vector extensions: AVX where the CPU has it): the same
+// operations in the same order as *_lin, each term's parameters, inputs and outputs in its own
+// arrays.
 typedef double V4 __attribute__((vector_size(32)));
 typedef long L4 __attribute__((vector_size(32)));  // integers, and comparisons' lane masks (-1: true)
 inline V4 v4_d(double x) { return V4{x, x, x, x}; }
