@@ -90,6 +90,19 @@ V4_LANEWISE2(pow, std::pow)
 typedef void (*LinFunction)(const double*, const double*, double*);
 typedef void (*Lin4Function)(const double* const*, const double* const*, double* const*);
 
+// f or f4 on count (1 to 4) terms, whose parameters, inputs and outputs are p, u and out[0..count):
+// one term by the scalar f, more by f4, its idle lanes repeating the last term.
+inline void evaluate_terms(int count, LinFunction f, Lin4Function f4, const double* p[4], const double* u[4],
+                           double* out[4]) {
+  if (count == 1) return f(p[0], u[0], out[0]);
+  for (int k = count; k < 4; ++k) {
+    p[k] = p[k - 1];
+    u[k] = u[k - 1];
+    out[k] = out[k - 1];
+  }
+  f4(p, u, out);
+}
+
 struct ElementType {
   int size, num_equalities;
   int num_orthant;
@@ -493,16 +506,7 @@ class Solver {
           out[k] = element_out(ev.group, t);
         }
       }
-      if (ev.count == 1) {
-        ev.lin(p[0], u[0], out[0]);
-        continue;
-      }
-      for (int k = ev.count; k < 4; ++k) {  // idle lanes repeat the last term
-        p[k] = p[k - 1];
-        u[k] = u[k - 1];
-        out[k] = out[k - 1];
-      }
-      ev.lin4(p, u, out);
+      evaluate_terms(ev.count, ev.lin, ev.lin4, p, u, out);
     }
     if (!R) return;
     std::fill(R, R + st_.num_unknowns, 0.0);
@@ -1885,18 +1889,15 @@ void lane_local_jacobians(const Structure& st, const double* p, const double* w,
     const double* ps[4] = {};
     const double* us[4] = {};
     double* outs[4] = {};
-    for (int k = 0; k < 4; ++k) {
-      const int j = j0 + std::min(k, count - 1);  // idle lanes repeat the last joint
+    for (int k = 0; k < count; ++k) {
+      const int j = j0 + k;
       term_velocities(w, nb, st.parent[j], st.child[j], in[k]);
       std::memcpy(in[k] + 12, w + st.lam_offset() + 6 * j, 6 * sizeof(double));
       ps[k] = p + j * JOINT_LOCAL_PARAMS;
       us[k] = in[k];
       outs[k] = out + j * 18 * 32;
     }
-    if (count == 1)
-      joint_local(ps[0], us[0], outs[0]);
-    else
-      joint_local4(ps, us, outs);
+    evaluate_terms(count, joint_local, joint_local4, ps, us, outs);
   }
   p += nj * JOINT_LOCAL_PARAMS;
   out += nj * 18 * 32;
