@@ -190,11 +190,12 @@ void invert_fixed(const double* const* A, double* const* inv) {
         M[m][r][c] = -f * M[m][c][c];
       }
   }
-  for (int m = 0; m < K; ++m) {
-    std::copy(&M[m][0][0], &M[m][0][0] + N * N, inv[m]);
-    for (int c = N - 1; c >= 0; --c)
-      if (perm[m][c] != c)
-        for (int i = 0; i < N; ++i) std::swap(inv[m][i * N + c], inv[m][i * N + perm[m][c]]);
+  for (int m = 0; m < K; ++m) {  // the column interchanges, composed into one gather
+    int col[N];
+    for (int j = 0; j < N; ++j) col[j] = j;
+    for (int c = N - 1; c >= 0; --c) std::swap(col[c], col[perm[m][c]]);
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) inv[m][i * N + j] = M[m][i][col[j]];
   }
 }
 
@@ -540,9 +541,16 @@ class Solver {
   void factorise() {
     const int nb = st_.nb, nj = st_.nj, m = st_.border_size;
     P_.clear();
-    std::fill(D_.begin(), D_.end(), 0.0);
-    std::fill(L_.begin(), L_.end(), 0.0);
-    std::fill(U_.begin(), U_.end(), 0.0);
+    // the blocks that the terms add into: a body's own block and its coupling to its parent's
+    // velocities (L) and body rows (U). Every other entry that the factorisation reads is set below
+    // (every body's tree joint writes its other blocks; L's last 6 columns and U's last 6 rows are
+    // never read and stay zero).
+    for (int i = 0; i < nb; ++i)
+      for (int r = 0; r < 6; ++r) {
+        std::fill_n(&D(i, r, 0), 6, 0.0);
+        std::fill_n(&Lm(i, r, 0), 6, 0.0);
+        std::fill_n(&Um(i, r, 0), 6, 0.0);
+      }
     std::fill(B_.begin(), B_.end(), 0.0);
     std::fill(C_.begin(), C_.end(), 0.0);
     std::fill(E_.begin(), E_.end(), 0.0);
