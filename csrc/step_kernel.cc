@@ -163,8 +163,9 @@ void matmul(const double* A, int lda, const double* B, int ldb, double* C, int l
 // at the end as column interchanges of the inverse, last first. One elimination step of every
 // matrix runs after another: one inversion is a chain of dependent steps (pivot search, division,
 // row updates) that leaves the CPU's units mostly idle, and interleaving K chains fills them.
+// With invT, the inverses are also written transposed there (for matrix-vector products, mv).
 template <int N, int K>
-void invert_fixed(const double* const* A, double* const* inv) {
+void invert_fixed(const double* const* A, double* const* inv, double* const* invT = nullptr) {
   double M[K][N][N];
   int perm[K][N];
   for (int m = 0; m < K; ++m)
@@ -196,17 +197,20 @@ void invert_fixed(const double* const* A, double* const* inv) {
     for (int c = N - 1; c >= 0; --c) std::swap(col[c], col[perm[m][c]]);
     for (int i = 0; i < N; ++i)
       for (int j = 0; j < N; ++j) inv[m][i * N + j] = M[m][i][col[j]];
+    if (invT)
+      for (int j = 0; j < N; ++j)
+        for (int i = 0; i < N; ++i) invT[m][j * N + i] = M[m][i][col[j]];
   }
 }
 
 // invert_fixed for count (1 to 4) matrices.
 template <int N>
-void invert_up_to_four(int count, const double* const* A, double* const* inv) {
+void invert_up_to_four(int count, const double* const* A, double* const* inv, double* const* invT = nullptr) {
   switch (count) {
-    case 1: invert_fixed<N, 1>(A, inv); break;
-    case 2: invert_fixed<N, 2>(A, inv); break;
-    case 3: invert_fixed<N, 3>(A, inv); break;
-    case 4: invert_fixed<N, 4>(A, inv); break;
+    case 1: invert_fixed<N, 1>(A, inv, invT); break;
+    case 2: invert_fixed<N, 2>(A, inv, invT); break;
+    case 3: invert_fixed<N, 3>(A, inv, invT); break;
+    case 4: invert_fixed<N, 4>(A, inv, invT); break;
     default: break;
   }
 }
@@ -223,6 +227,18 @@ inline void mm(const double* A, int lda, const double* B, int ldb, double* C, in
     }
     for (int j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : 0.0) + scale * out[j];
   }
+}
+
+// y (M) (+)= scale A x for A (M x K) given as its transpose At (K x M, row-major): a sum of A's
+// columns, vectorised along them (a row-major A would need a horizontal sum per row).
+template <int M, int K>
+inline void mv(const double* At, const double* x, double* y, double scale = 1.0, bool accumulate = false) {
+  double out[M] = {};
+  for (int l = 0; l < K; ++l) {
+    const double a = x[l];
+    for (int i = 0; i < M; ++i) out[i] += At[l * M + i] * a;
+  }
+  for (int i = 0; i < M; ++i) y[i] = (accumulate ? y[i] : 0.0) + scale * out[i];
 }
 
 // C (M x N) (+)= scale A[:, cols] B with B (Count x N): A's columns ``cols`` only.
@@ -450,6 +466,9 @@ class Solver {
     L_.resize(nb * 144);
     U_.resize(nb * 144);
     inv_.resize(nb * 144);
+    invT_.resize(nb * 144);
+    UT_.resize(nb * 72);
+    LT_.resize(nb * 72);
     B_.resize(nb * 12 * m);
     C_.resize(m * nb * 12);
     E_.resize(m * m);
@@ -632,12 +651,13 @@ class Solver {
       int nodes[4], count = 0;
       auto invert = [&]() {
         const double* A[4];
-        double* inv[4];
+        double *inv[4], *invT[4];
         for (int k = 0; k < count; ++k) {
           A[k] = &D(nodes[k], 0, 0);
           inv[k] = &inv_[nodes[k] * 144];
+          invT[k] = &invT_[nodes[k] * 144];
         }
-        invert_up_to_four<12>(count, A, inv);
+        invert_up_to_four<12>(count, A, inv, invT);
         count = 0;
       };
       for (int k = 0; k < st_.width; ++k) {
@@ -656,6 +676,12 @@ class Solver {
         double tmp[72];
         mm<12, 12, 6>(&inv_[i * 144], 12, &Lm(i, 0, 0), 12, tmp, 6);
         mm<6, 12, 6>(&Um(i, 0, 0), 12, tmp, 6, &D(pa, 0, 0), 12, -1.0, true);
+        // U's 6 rows and L's 6 columns transposed, for tree_solve's matrix-vector products
+        for (int r = 0; r < 6; ++r)
+          for (int c = 0; c < 12; ++c) {
+            UT_[i * 72 + c * 6 + r] = Um(i, r, c);
+            LT_[i * 72 + r * 12 + c] = Lm(i, c, r);
+          }
       }
     }
     if (m > 0) {  // Schur complement of the border: S = E - C A^-1 B
@@ -1229,7 +1255,7 @@ class Solver {
       for (int q = 0; q < st_.width; ++q) {
         const int i = st_.levels[lv * st_.width + q];
         if (i == nb || st_.parent[i] == nb) continue;
-        mm_transposed<12, 12>(&inv_[i * 144], b + 12 * i, y);
+        mv<12, 12>(&inv_[i * 144], b + 12 * i, y);
         double* bp = b + 12 * st_.parent[i];
         const double* L = &L_[i * 144];
         for (int r = 0; r < 12; ++r)
@@ -1247,16 +1273,8 @@ class Solver {
           for (int r = 0; r < 6; ++r)
             for (int c = 0; c < 12; ++c) t[c] -= U[r * 12 + c] * xp[r];
         }
-        mm_transposed<12, 12>(&inv_[i * 144], t, x + 12 * i);
+        mv<12, 12>(&inv_[i * 144], t, x + 12 * i);
       }
-  }
-
-  // y = A^T x for a row-major M x N matrix A.
-  template <int M, int N>
-  static void mm_transposed(const double* A, const double* x, double* y) {
-    for (int c = 0; c < N; ++c) y[c] = 0.0;
-    for (int r = 0; r < M; ++r)
-      for (int c = 0; c < N; ++c) y[c] += A[r * N + c] * x[r];
   }
 
   // x = A^-1 b for the tree matrix, b and x (nb * 12) x k (dojax.linalg.solve). With ``live`` (k > 1),
@@ -1271,8 +1289,8 @@ class Solver {
         for (int q = 0; q < st_.width; ++q) {
           const int i = st_.levels[lv * st_.width + q];
           if (i == nb || st_.parent[i] == nb) continue;
-          mm<12, 12, 1>(&inv_[i * 144], 12, b + 12 * i, 1, y, 1);
-          mm<6, 12, 1>(&U_[i * 144], 12, y, 1, b + 12 * st_.parent[i], 1, -1.0, true);
+          mv<12, 12>(&invT_[i * 144], b + 12 * i, y);
+          mv<6, 12>(&UT_[i * 72], y, b + 12 * st_.parent[i], -1.0, true);
         }
       for (int lv = st_.n_levels - 1; lv >= 0; --lv)
         for (int q = 0; q < st_.width; ++q) {
@@ -1280,8 +1298,8 @@ class Solver {
           if (i == nb) continue;
           std::copy(b + 12 * i, b + 12 * i + 12, t);
           const int pa = st_.parent[i];
-          if (pa != nb) mm<12, 6, 1>(&L_[i * 144], 12, x + 12 * pa, 1, t, 1, -1.0, true);
-          mm<12, 12, 1>(&inv_[i * 144], 12, t, 1, x + 12 * i, 1);
+          if (pa != nb) mv<12, 6>(&LT_[i * 72], x + 12 * pa, t, -1.0, true);
+          mv<12, 12>(&invT_[i * 144], t, x + 12 * i);
         }
       return;
     }
@@ -1362,7 +1380,7 @@ class Solver {
 
   const Structure& st_;
   const double* p_;
-  std::vector<double> D_, L_, U_, inv_, B_, C_, E_, S_, AinvB_;  // S_: the border's Schur complement, LU-factored
+  std::vector<double> D_, L_, U_, inv_, invT_, UT_, LT_, B_, C_, E_, S_, AinvB_;  // S_: the border's Schur complement, LU-factored
   std::vector<int> S_pivots_;
   std::vector<LocalElimination> local_;
   std::vector<std::vector<char>> paired_;  // per group, per element: evaluated with the next one (pairs)
