@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -269,7 +270,10 @@ inline void mm_rows(const double* A, const int* rows, const double* B, int ldb, 
   }
 }
 
-constexpr int kBlock = 32;  // right-hand sides solved together
+// Right-hand sides solved together: a multiple of 12, so that a block holds whole bodies' columns of
+// a step's Jacobian (Solver::jacobian_columns).
+constexpr int kBlock = 24;
+static_assert(kBlock % 12 == 0, "a block of a step Jacobian's columns holds whole bodies");
 
 // C (M x k) (+)= scale A (M x K) B (K x k): B and C hold k right-hand sides side by side (row-major,
 // leading dimension k), so the innermost loop runs over them (at compile-time width for a block).
@@ -789,15 +793,13 @@ class Solver {
     for (int64_t t = 0; t < n; ++t) order[next[bodies[t]]++] = t;
     solve_blocks(12 * nb + nu, 6 * nb, [&](int j0, int k) {
       const int j1 = j0 + k;
-      for (int b = j0 / 12; b < nb && 12 * b < j1; ++b) {
-        const int c0 = 12 * b, lo = std::max(c0, j0), hi = std::min(c0 + 12, j1);
+      for (int b = j0 / 12; b < nb && 12 * b < j1; ++b)  // (j0 and kBlock are multiples of 12)
         for (int64_t i = first[b]; i < first[b + 1]; ++i) {
           const int64_t t = order[i];
-          double* out = &block_r_[rows[t] * K];
-          for (int j = lo; j < hi; ++j) out[j - j0] += data[12 * t + j - c0];
+          double* out = &block_r_[rows[t] * K + 12 * b - j0];
+          for (int j = 0; j < 12; ++j) out[j] += data[12 * t + j];
           block_rows_[rows[t]] = 1;
         }
-      }
       for (int j = std::max(j0, 12 * nb); j < j1; ++j)
         for (int r = 0; r < na; ++r) block_r_[r * K + j - j0] += action[r * nu + j - 12 * nb];
       if (j1 > 12 * nb) std::fill(block_rows_.begin(), block_rows_.begin() + na, 1);
@@ -1958,21 +1960,37 @@ struct ColumnBlocks {
   }
 };
 
-// One nonzero of a body's chart (13 x 12: its d(x, q, v, w) / d dz).
-struct ChartEntry {
-  int row, col;
-  double value;
-};
-
-// C (m x 12) = A (m x K, leading dimension lda) times rows k0..k0 + K - 1 of a body's chart, given
-// by its nonzeros (row by row; most of a chart is zero: identities and the quaternion's 4 x 3).
-void chart_product(const double* A, int lda, int m, const ChartEntry* begin, const ChartEntry* end, int k0, int K,
-                   double* C) {
-  std::fill(C, C + 12 * m, 0.0);
-  for (const ChartEntry* t = begin; t != end; ++t) {
-    const int k = t->row - k0;
-    if (k < 0 || k >= K) continue;
-    for (int r = 0; r < m; ++r) C[12 * r + t->col] += A[r * lda + k] * t->value;
+// C (m x 12) = A (m x K, leading dimension lda) times rows k0 .. k0 + K - 1 of a body's pose chart
+// (13 x 12: its d(x, q, v, w) / d dz). The chart's entries lie in four blocks (those of
+// dojax.residual._pose_chart, and so of its tangents too): x's rows 0-2 in columns 0-2, q's rows
+// 3-6 in columns 6-8, v's rows 7-9 in columns 3-5 and w's rows 10-12 in columns 9-11 (identities
+// but for q's); its other entries are not read. The rows run over whole parts: k0 is 0 or 7 and
+// k0 + K is 7 or 13; the columns of parts outside them are zero.
+void chart_product(const double* A, int lda, int m, const double* chart, int k0, int K, double* C) {
+  double X[3][3], Q[4][3], V[3][3], Wr[3][3];
+  for (int b = 0; b < 3; ++b) {
+    for (int a = 0; a < 3; ++a) {
+      X[a][b] = chart[a * 12 + b];
+      V[a][b] = chart[(7 + a) * 12 + 3 + b];
+      Wr[a][b] = chart[(10 + a) * 12 + 9 + b];
+    }
+    for (int a = 0; a < 4; ++a) Q[a][b] = chart[(3 + a) * 12 + 6 + b];
+  }
+  const bool pose = k0 == 0, rates = k0 + K == 13;
+  for (int r = 0; r < m; ++r) {
+    const double* a = A + r * lda - k0;  // a[k]: A's entry for chart row k
+    double* c = C + 12 * r;
+    for (int b = 0; b < 3; ++b) {
+      c[b] = c[6 + b] = c[3 + b] = c[9 + b] = 0.0;
+      if (pose) {
+        c[b] = a[0] * X[0][b] + a[1] * X[1][b] + a[2] * X[2][b];
+        c[6 + b] = a[3] * Q[0][b] + a[4] * Q[1][b] + a[5] * Q[2][b] + a[6] * Q[3][b];
+      }
+      if (rates) {
+        c[3 + b] = a[7] * V[0][b] + a[8] * V[1][b] + a[9] * V[2][b];
+        c[9 + b] = a[10] * Wr[0][b] + a[11] * Wr[1][b] + a[12] * Wr[2][b];
+      }
+    }
   }
 }
 
@@ -1986,17 +2004,8 @@ ColumnBlocks column_blocks(const Structure& st, const double* jac, const double*
   out.rows.reserve(rows);
   out.bodies.reserve(rows);
   out.action.assign(6 * (nb + nj) * nu, 0.0);
-  std::vector<ChartEntry> charts;  // every body's chart's nonzeros, body by body
-  std::vector<int> first(nb + 1, 0);
-  for (int i = 0; i < nb; ++i) {
-    first[i] = static_cast<int>(charts.size());
-    for (int k = 0; k < 13; ++k)
-      for (int c = 0; c < 12; ++c)
-        if (pose[(13 * i + k) * 12 + c] != 0.0) charts.push_back({k, c, pose[(13 * i + k) * 12 + c]});
-  }
-  first[nb] = static_cast<int>(charts.size());
   const auto chart = [&](int body, const double* A, int lda, int m, int k0, int K, double* C) {
-    chart_product(A, lda, m, charts.data() + first[body], charts.data() + first[body + 1], k0, K, C);
+    chart_product(A, lda, m, pose + 13 * 12 * body, k0, K, C);
   };
   double blk[(kMaxElement + 12) * 12], A[18 * 13];
   for (int i = 0; i < nb; ++i, jac += 6 * 12) {
@@ -2072,9 +2081,9 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64>
   const size_t O = local_jacobian_size(st);
   for_each_factorised_lane(st, plan, sources.typed_data(), S, parameters.typed_data(), Q, W.typed_data(), lanes,
                            [&](Solver& solver, const std::vector<double>& local, int64_t lane) {
-    std::vector<double> jac(O);
-    lane_local_jacobians(st, local.data(), W.typed_data() + lane * N, jac.data());
-    const ColumnBlocks R = column_blocks(st, jac.data(), pose.typed_data() + lane * (nb + 1) * 13 * 12,
+    std::unique_ptr<double[]> jac(new double[O]);  // (lane_local_jacobians writes every entry)
+    lane_local_jacobians(st, local.data(), W.typed_data() + lane * N, jac.get());
+    const ColumnBlocks R = column_blocks(st, jac.get(), pose.typed_data() + lane * (nb + 1) * 13 * 12,
                                          wrench.typed_data() + lane * nb * 18,
                                          wrench_action.typed_data() + lane * nb * 6 * nu,
                                          input_action.typed_data() + lane * st.nj * 6 * nu, static_cast<int>(nu));
