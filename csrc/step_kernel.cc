@@ -2057,7 +2057,8 @@ ColumnBlocks column_blocks(const Structure& st, const double* jac, const double*
 // for R the residual's Jacobian with respect to the state's tangent and the action: per lane, the
 // local Jacobians at W and the blocks of R from them and the lane's charts (pose, wrench,
 // wrench_action, input_action: dojax.residual.Charts), and one factorisation, all of the problem
-// that prepare evaluates from the step's local inputs.
+// that prepare evaluates from the step's local inputs. Entries that a non-finite factorisation
+// leaves non-finite are zero.
 ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
                             ffi::Buffer<ffi::F64> pose, ffi::Buffer<ffi::F64> wrench,
                             ffi::Buffer<ffi::F64> wrench_action, ffi::Buffer<ffi::F64> input_action,
@@ -2087,8 +2088,11 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64>
                                          wrench.typed_data() + lane * nb * 18,
                                          wrench_action.typed_data() + lane * nb * 6 * nu,
                                          input_action.typed_data() + lane * st.nj * 6 * nu, static_cast<int>(nu));
+    double* out = dV->typed_data() + lane * 6 * nb * (12 * nb + nu);
     solver.jacobian_columns(R.data.data(), R.rows.data(), R.bodies.data(), static_cast<int64_t>(R.rows.size()),
-                            R.action.data(), static_cast<int>(nu), dV->typed_data() + lane * 6 * nb * (12 * nb + nu));
+                            R.action.data(), static_cast<int>(nu), out);
+    for (int64_t k = 0; k < 6 * nb * (12 * nb + nu); ++k)  // what a non-finite factorisation leaves: zero
+      if (!std::isfinite(out[k])) out[k] = 0.0;
   });
   return ffi::Error::Success();
 }
