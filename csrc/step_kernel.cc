@@ -1257,7 +1257,7 @@ class Solver {
       for (int q = 0; q < st_.width; ++q) {
         const int i = st_.levels[lv * st_.width + q];
         if (i == nb || st_.parent[i] == nb) continue;
-        mv<12, 12>(&inv_[i * 144], b + 12 * i, y);
+        mv<12, 12>(&inv_[i * 144], b + 12 * i, y);  // y = inv^T b (inv_ is inv^T's transpose)
         double* bp = b + 12 * st_.parent[i];
         const double* L = &L_[i * 144];
         for (int r = 0; r < 12; ++r)
