@@ -357,6 +357,13 @@ inline void term_velocities(const double* W, int nb, int a, int b, double* u) {
 inline double nanmax(double a, double b) { return (std::isnan(a) || a > b) ? a : b; }
 inline double nanmin(double a, double b) { return (std::isnan(a) || a < b) ? a : b; }
 
+// A derivative solve's n outputs with the non-finite entries that a non-finite factorisation leaves
+// set to zero (the derivatives of a failed step are masked, never NaN).
+inline void zero_non_finite(double* x, int64_t n) {
+  for (int64_t k = 0; k < n; ++k)
+    if (!std::isfinite(x[k])) x[k] = 0.0;
+}
+
 // How many of a local element's rows read its bodies' velocities, and of its unknowns its bodies'
 // rows read, by its size, as every layout of dojax.elements has them (a limit's or a frictionless
 // contact's one row and impulse; a cone contact's gap and two tangential rows, and its normal and
@@ -1789,7 +1796,8 @@ ffi::Error step_resolve_local(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F6
 // parameters, W and R broadcast (vmap's "expand_dims": an argument not batched along a dimension
 // has size 1 there), and the matrix is factorised once per (sources, parameters, W) lane that
 // consecutive right-hand sides share. With transpose, the transposed map
-// -(d residual / d W)^-T G with the same factorisation (reverse mode).
+// -(d residual / d W)^-T G with the same factorisation (reverse mode). Entries that a non-finite
+// factorisation leaves non-finite are zero.
 ffi::Error linear_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
                         ffi::Buffer<ffi::F64> R, ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure,
                         ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src,
@@ -1848,6 +1856,7 @@ ffi::Error linear_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> par
         held->newton_step_transposed(R.typed_data() + at[3] * N, dW->typed_data() + i * N);
       else
         held->newton_step(R.typed_data() + at[3] * N, dW->typed_data() + i * N);
+      zero_non_finite(dW->typed_data() + i * N, static_cast<int64_t>(N));
     }
   }
   return ffi::Error::Success();
@@ -1873,7 +1882,8 @@ void for_each_factorised_lane(const Structure& st, const GatherPlan& plan, const
 
 // The Newton step's solve for many right-hand sides at one point: dW = -(d residual / d W)^-1 R
 // with R and dW (..., N, C), the C right-hand sides as columns; one factorisation per lane of the
-// leading dimensions (sources, parameters and W alike).
+// leading dimensions (sources, parameters and W alike). Entries that a non-finite factorisation
+// leaves non-finite are zero.
 ffi::Error columns_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> parameters, ffi::Buffer<ffi::F64> W,
                          ffi::Buffer<ffi::F64> R, ffi::ResultBuffer<ffi::F64> dW, ffi::Span<const int64_t> structure,
                          ffi::Span<const double> base, ffi::Span<const int64_t> dst, ffi::Span<const int64_t> src) {
@@ -1894,6 +1904,7 @@ ffi::Error columns_solve(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64> pa
                            [&](Solver& solver, const std::vector<double>&, int64_t lane) {
                              solver.newton_step_columns(R.typed_data() + lane * N * C, dW->typed_data() + lane * N * C,
                                                         static_cast<int>(C));
+                             zero_non_finite(dW->typed_data() + lane * N * C, N * C);
                            });
   return ffi::Error::Success();
 }
@@ -1981,15 +1992,10 @@ void chart_product(const double* A, int lda, int m, const double* chart, int k0,
     const double* a = A + r * lda - k0;  // a[k]: A's entry for chart row k
     double* c = C + 12 * r;
     for (int b = 0; b < 3; ++b) {
-      c[b] = c[6 + b] = c[3 + b] = c[9 + b] = 0.0;
-      if (pose) {
-        c[b] = a[0] * X[0][b] + a[1] * X[1][b] + a[2] * X[2][b];
-        c[6 + b] = a[3] * Q[0][b] + a[4] * Q[1][b] + a[5] * Q[2][b] + a[6] * Q[3][b];
-      }
-      if (rates) {
-        c[3 + b] = a[7] * V[0][b] + a[8] * V[1][b] + a[9] * V[2][b];
-        c[9 + b] = a[10] * Wr[0][b] + a[11] * Wr[1][b] + a[12] * Wr[2][b];
-      }
+      c[b] = pose ? a[0] * X[0][b] + a[1] * X[1][b] + a[2] * X[2][b] : 0.0;
+      c[6 + b] = pose ? a[3] * Q[0][b] + a[4] * Q[1][b] + a[5] * Q[2][b] + a[6] * Q[3][b] : 0.0;
+      c[3 + b] = rates ? a[7] * V[0][b] + a[8] * V[1][b] + a[9] * V[2][b] : 0.0;
+      c[9 + b] = rates ? a[10] * Wr[0][b] + a[11] * Wr[1][b] + a[12] * Wr[2][b] : 0.0;
     }
   }
 }
@@ -2091,8 +2097,7 @@ ffi::Error jacobian_columns(ffi::Buffer<ffi::F64> sources, ffi::Buffer<ffi::F64>
     double* out = dV->typed_data() + lane * 6 * nb * (12 * nb + nu);
     solver.jacobian_columns(R.data.data(), R.rows.data(), R.bodies.data(), static_cast<int64_t>(R.rows.size()),
                             R.action.data(), static_cast<int>(nu), out);
-    for (int64_t k = 0; k < 6 * nb * (12 * nb + nu); ++k)  // what a non-finite factorisation leaves: zero
-      if (!std::isfinite(out[k])) out[k] = 0.0;
+    zero_non_finite(out, 6 * nb * (12 * nb + nu));
   });
   return ffi::Error::Success();
 }

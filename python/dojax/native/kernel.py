@@ -152,8 +152,7 @@ def _linear_solve(mech, gathered, W, r, transpose):
     _require()
     operands, plan = gathered
     call = jax.ffi.ffi_call(LINEAR_SOLVE, jax.ShapeDtypeStruct(r.shape, r.dtype), vmap_method="expand_dims")
-    dw = call(*operands, pack_unknowns(W), r, transpose=np.int64(transpose), **plan)
-    return jnp.where(jnp.isfinite(dw), dw, 0.0)
+    return call(*operands, pack_unknowns(W), r, transpose=np.int64(transpose), **plan)  # (non-finite: zeroed by the kernel)
 
 
 def _residual_map(mech, state, action, W):
@@ -185,8 +184,7 @@ def _columns_solve(mech, gathered, W, R):
     _require()
     operands, plan = gathered
     call = jax.ffi.ffi_call(COLUMNS_SOLVE, jax.ShapeDtypeStruct(R.shape, R.dtype), vmap_method="broadcast_all")
-    dw = call(*operands, pack_unknowns(W), R, **plan)
-    return jnp.where(jnp.isfinite(dw), dw, 0.0)
+    return call(*operands, pack_unknowns(W), R, **plan)  # (non-finite entries zeroed by the kernel)
 
 
 def newton_columns(mech, state, action, W, R):
