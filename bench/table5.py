@@ -54,7 +54,7 @@ def time_dojax(robot, steps, seed):
 
     step = jax.jit(lambda s, a: dojax.step(mech, s, a))
 
-    def run(fn, with_jacobian):
+    def run(fn):
         s, infos = state, []
         start = time.perf_counter()
         for a in actions:  # each step's NumPy action as it is (as MuJoCo's loop below takes it)
@@ -71,8 +71,8 @@ def time_dojax(robot, steps, seed):
     jax.block_until_ready(step_and_jacobian(state, actions[0]))
     jax.block_until_ready(step(state, actions[0]))
     compile_s = time.perf_counter() - start
-    with_jac, iters, failed = run(step_and_jacobian, True)
-    alone, _, _ = run(step, False)
+    with_jac, iters, failed = run(step_and_jacobian)
+    alone, _, _ = run(step)
     return dict(with_jac=with_jac, alone=alone, iters=iters, failed=failed, compile_s=compile_s)
 
 
